@@ -1,0 +1,87 @@
+"""Server-Sent Events: an incremental parser for upstream streams and the framing we write.
+
+The parser takes bytes as they arrive (any chunking, LF or CRLF line ends,
+multi-line ``data:``, comments) and yields whole frames. Gemini may also send a
+raw JSON error body with no ``data:`` prefix; that comes out as a frame with
+``raw=True`` so the decoder can raise it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+
+@dataclass(slots=True, frozen=True)
+class Frame:
+    event: str | None
+    data: str
+    raw: bool = False
+
+
+class SSEParser:
+    __slots__ = ("_buf", "_event", "_data", "_raw")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._event: str | None = None
+        self._data: list[str] = []
+        self._raw: list[str] = []
+
+    def feed(self, chunk: bytes) -> list[Frame]:
+        self._buf += chunk
+        frames: list[Frame] = []
+        while True:
+            nl = self._buf.find(b"\n")
+            if nl < 0:
+                break
+            line = self._buf[:nl]
+            self._buf = self._buf[nl + 1 :]
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            self._line(line.decode("utf-8", errors="replace"), frames)
+        return frames
+
+    def close(self) -> list[Frame]:
+        """End of input: a final frame without its blank line still counts."""
+        frames: list[Frame] = []
+        if self._buf:
+            rest, self._buf = self._buf, b""
+            self._line(rest.rstrip(b"\r").decode("utf-8", errors="replace"), frames)
+        self._line("", frames)
+        return frames
+
+    def _line(self, line: str, frames: list[Frame]) -> None:
+        if not line:
+            if self._data:
+                frames.append(Frame(self._event, "\n".join(self._data)))
+            elif self._raw:
+                frames.append(Frame(None, "\n".join(self._raw), raw=True))
+            self._event, self._data, self._raw = None, [], []
+            return
+        if line.startswith(":"):
+            return
+        field, sep, value = line.partition(":")
+        if not sep:
+            # Not an SSE field: part of a bare JSON body (Gemini errors, JSON arrays).
+            self._raw.append(line)
+            return
+        if value.startswith(" "):
+            value = value[1:]
+        if field == "data":
+            self._data.append(value)
+        elif field == "event":
+            self._event = value
+        elif field in ("id", "retry"):
+            pass
+        else:
+            self._raw.append(line)
+
+
+def frame(data: object, event: str | None = None) -> bytes:
+    """One SSE frame with JSON data."""
+    body = orjson.dumps(data)
+    if event is None:
+        return b"data: " + body + b"\n\n"
+    return b"event: " + event.encode() + b"\ndata: " + body + b"\n\n"

@@ -1,0 +1,142 @@
+"""The conversation every wire format translates to and from.
+
+Plain slotted dataclasses with a literal ``kind`` discriminator, built straight
+from parsed JSON: no validation library on the hot path. Tool results live on
+the request side (in ``user`` messages); provider-opaque data (thinking
+signatures, Gemini thought signatures) rides on the part that carries it,
+tagged with the ``origin`` that issued it, and goes back only there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(slots=True)
+class Opaque:
+    """A provider-issued blob that must be echoed back unchanged, only to its issuer.
+
+    ``origin`` names the wire format (``anthropic``, ``gemini``, ``openai``) that
+    produced it; routing may later narrow it to a provider id.
+    """
+
+    origin: str
+    signature: str
+
+
+@dataclass(slots=True)
+class TextPart:
+    text: str
+    # Anthropic prompt-cache marker, kept verbatim for Anthropic targets only.
+    cache_control: dict[str, Any] | None = None
+    opaque: Opaque | None = None
+    kind: Literal["text"] = "text"
+
+
+@dataclass(slots=True)
+class ImagePart:
+    """An image given inline (``data`` is base64) or by ``url``; exactly one is set."""
+
+    media_type: str | None = None
+    data: str | None = None
+    url: str | None = None
+    detail: str | None = None
+    kind: Literal["image"] = "image"
+
+
+@dataclass(slots=True)
+class ToolCallPart:
+    """A call the assistant made. ``arguments`` is JSON text, as OpenAI sends it:
+    streams deliver it in fragments, and it may be invalid JSON from the model."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+    opaque: Opaque | None = None
+    kind: Literal["tool_call"] = "tool_call"
+
+
+@dataclass(slots=True)
+class ToolResultPart:
+    """The client's answer to a tool call. ``name`` is known in some formats only;
+    encoders that need it (Gemini) look it up from the call with ``call_id``."""
+
+    call_id: str
+    content: list[TextPart | ImagePart] = field(default_factory=list)
+    is_error: bool = False
+    name: str | None = None
+    cache_control: dict[str, Any] | None = None
+    kind: Literal["tool_result"] = "tool_result"
+
+
+@dataclass(slots=True)
+class ThinkingPart:
+    """Model reasoning. ``text`` may be a summary. ``opaque`` holds the signature
+    (Anthropic ``signature``); ``redacted`` holds Anthropic ``redacted_thinking`` data."""
+
+    text: str = ""
+    opaque: Opaque | None = None
+    redacted: str | None = None
+    kind: Literal["thinking"] = "thinking"
+
+
+Part = TextPart | ImagePart | ToolCallPart | ToolResultPart | ThinkingPart
+AssistantPart = TextPart | ToolCallPart | ThinkingPart
+
+
+@dataclass(slots=True)
+class Message:
+    role: Role
+    parts: list[Part]
+
+
+@dataclass(slots=True)
+class Tool:
+    name: str
+    description: str | None = None
+    # JSON Schema (draft 2020-12 as the client gave it); None means no arguments.
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+@dataclass(slots=True)
+class ToolChoice:
+    mode: Literal["auto", "required", "none", "tool"] = "auto"
+    name: str | None = None  # set when mode == "tool"
+    parallel: bool | None = None  # False = at most one call per turn
+
+
+Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
+
+
+@dataclass(slots=True)
+class Reasoning:
+    """What the client asked of the model's thinking, on one scale across formats."""
+
+    enabled: bool = True
+    effort: Effort | None = None
+    budget_tokens: int | None = None
+    include_thoughts: bool | None = None
+
+
+@dataclass(slots=True)
+class Request:
+    model: str
+    messages: list[Message]
+    system: list[TextPart] = field(default_factory=list)
+    tools: list[Tool] = field(default_factory=list)
+    tool_choice: ToolChoice | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    stop: list[str] = field(default_factory=list)
+    stream: bool = False
+    reasoning: Reasoning | None = None
+    # Who the client says it is (Anthropic metadata.user_id, OpenAI user): names a session.
+    user: str | None = None
+    # The wire format the client spoke; encoders may keep format-native details for it.
+    source_format: str = ""

@@ -1,0 +1,66 @@
+"""The error every layer raises and every format encodes in its own shape.
+
+    ApiError
+    ├── client side: invalid_request (400), authentication (401), permission (403),
+    │   not_found (404), request_too_large (413), context_too_long (400)
+    ├── detour's own refusals: budget_exceeded (402), all_providers_failed (503)
+    └── upstream side: rate_limit (429), overloaded (529/503), server_error (500/502),
+        timeout (504), content_policy (400)
+
+Each wire format maps ``kind`` to its own type string (``formats.*.encode_error``)
+and back (``formats.*.decode_error``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+ErrorKind = Literal[
+    "invalid_request",
+    "authentication",
+    "permission",
+    "not_found",
+    "request_too_large",
+    "context_too_long",
+    "budget_exceeded",
+    "all_providers_failed",
+    "rate_limit",
+    "overloaded",
+    "server_error",
+    "timeout",
+    "content_policy",
+]
+
+
+class ApiError(Exception):
+    """An error with an HTTP status, a kind every format can name, and a message a person can act on.
+
+    ``upstream`` keeps the provider's parsed error body when the error came from
+    one; ``retry_after_s`` the provider's hint, if it gave one.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        kind: ErrorKind,
+        message: str,
+        *,
+        retry_after_s: float | None = None,
+        details: dict[str, Any] | None = None,
+        upstream: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.kind: ErrorKind = kind
+        self.message = message
+        self.retry_after_s = retry_after_s
+        self.details = details
+        self.upstream = upstream
+
+    def __repr__(self) -> str:
+        return f"ApiError({self.status}, {self.kind!r}, {self.message!r})"
+
+
+def invalid(message: str) -> ApiError:
+    """The client sent something we cannot translate: a clear 400, never a silent drop."""
+    return ApiError(400, "invalid_request", message)

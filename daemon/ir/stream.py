@@ -1,0 +1,183 @@
+"""Stream events: the one shape every provider's stream is decoded into.
+
+Order, guaranteed by every decoder and relied on by every encoder::
+
+    StreamStart, (PartStart, delta*, PartEnd)*, UsageUpdate*, StreamEnd
+
+At most one part is open at a time. ``index`` is the part's position in the
+final ``Response.parts``. A failure in the stream is raised as ``ApiError``,
+never sent as an event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from daemon.ir.conversation import AssistantPart, Opaque, TextPart, ThinkingPart, ToolCallPart
+from daemon.ir.response import FinishReason, Response, Usage
+
+
+@dataclass(slots=True)
+class StreamStart:
+    id: str
+    model: str
+    usage: Usage | None = None
+    kind: Literal["start"] = "start"
+
+
+@dataclass(slots=True)
+class PartStart:
+    """Opens a part. Its text/arguments are empty here; content comes in deltas.
+    A ``ToolCallPart`` carries its id and name; a ``ThinkingPart`` with
+    ``redacted`` set arrives whole and gets no deltas."""
+
+    index: int
+    part: AssistantPart
+    kind: Literal["part_start"] = "part_start"
+
+
+@dataclass(slots=True)
+class TextDelta:
+    index: int
+    text: str
+    kind: Literal["text_delta"] = "text_delta"
+
+
+@dataclass(slots=True)
+class ThinkingDelta:
+    index: int
+    text: str
+    kind: Literal["thinking_delta"] = "thinking_delta"
+
+
+@dataclass(slots=True)
+class ArgumentsDelta:
+    index: int
+    fragment: str
+    kind: Literal["arguments_delta"] = "arguments_delta"
+
+
+@dataclass(slots=True)
+class SignatureDelta:
+    """The opaque signature of the part at ``index`` (replaces, never appends)."""
+
+    index: int
+    opaque: Opaque
+    kind: Literal["signature"] = "signature"
+
+
+@dataclass(slots=True)
+class PartEnd:
+    index: int
+    kind: Literal["part_end"] = "part_end"
+
+
+@dataclass(slots=True)
+class UsageUpdate:
+    """Cumulative usage so far (later reports overwrite earlier ones)."""
+
+    usage: Usage
+    kind: Literal["usage"] = "usage"
+
+
+@dataclass(slots=True)
+class StreamEnd:
+    finish: FinishReason
+    raw_finish: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    stop_sequence: str | None = None
+    kind: Literal["end"] = "end"
+
+
+StreamEvent = (
+    StreamStart
+    | PartStart
+    | TextDelta
+    | ThinkingDelta
+    | ArgumentsDelta
+    | SignatureDelta
+    | PartEnd
+    | UsageUpdate
+    | StreamEnd
+)
+
+CONTENT_EVENTS = (TextDelta, ThinkingDelta, ArgumentsDelta, PartStart)
+
+
+class StreamAssembler:
+    """Builds the final ``Response`` from stream events, so streaming and
+    non-streaming answers share one path."""
+
+    __slots__ = ("_id", "_model", "_parts", "_usage", "_end")
+
+    def __init__(self) -> None:
+        self._id = ""
+        self._model = ""
+        self._parts: dict[int, AssistantPart] = {}
+        self._usage = Usage()
+        self._end: StreamEnd | None = None
+
+    def feed(self, ev: StreamEvent) -> None:
+        match ev:
+            case StreamStart():
+                self._id, self._model = ev.id, ev.model
+                if ev.usage is not None:
+                    self._usage = self._usage.merge(ev.usage)
+            case PartStart():
+                self._parts[ev.index] = _fresh(ev.part)
+            case TextDelta():
+                part = self._parts[ev.index]
+                assert isinstance(part, TextPart)
+                part.text += ev.text
+            case ThinkingDelta():
+                part = self._parts[ev.index]
+                assert isinstance(part, ThinkingPart)
+                part.text += ev.text
+            case ArgumentsDelta():
+                part = self._parts[ev.index]
+                assert isinstance(part, ToolCallPart)
+                part.arguments += ev.fragment
+            case SignatureDelta():
+                part = self._parts[ev.index]
+                part.opaque = ev.opaque
+            case PartEnd():
+                part = self._parts[ev.index]
+                if isinstance(part, ToolCallPart) and not part.arguments.strip():
+                    part.arguments = "{}"
+            case UsageUpdate():
+                self._usage = self._usage.merge(ev.usage)
+            case StreamEnd():
+                self._usage = self._usage.merge(ev.usage)
+                self._end = ev
+
+    @property
+    def finished(self) -> bool:
+        return self._end is not None
+
+    @property
+    def usage(self) -> Usage:
+        return self._usage
+
+    def response(self) -> Response:
+        end = self._end or StreamEnd(finish="error")
+        return Response(
+            id=self._id,
+            model=self._model,
+            parts=[self._parts[i] for i in sorted(self._parts)],
+            finish=end.finish,
+            raw_finish=end.raw_finish,
+            usage=self._usage,
+            stop_sequence=end.stop_sequence,
+        )
+
+
+def _fresh(part: AssistantPart) -> AssistantPart:
+    """A copy to accumulate into, so events stay immutable for other consumers."""
+    match part:
+        case TextPart():
+            return TextPart(part.text, opaque=part.opaque)
+        case ThinkingPart():
+            return ThinkingPart(part.text, opaque=part.opaque, redacted=part.redacted)
+        case ToolCallPart():
+            return ToolCallPart(part.id, part.name, part.arguments, opaque=part.opaque)

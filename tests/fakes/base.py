@@ -1,0 +1,110 @@
+"""Fake upstream providers: real aiohttp servers on 127.0.0.1, port 0.
+
+A test scripts what the upstream answers next (``Answer`` or a fault) and reads
+back exactly what it received. Each format's fake (``anthropic.py``,
+``openai_chat.py``, ``gemini.py``) renders answers in its wire format by hand,
+independent of detour's own translators, and validates requests the way the
+real provider does, answering 400 in the provider's error shape otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class ToolCall:
+    name: str
+    args: dict[str, Any]
+    id: str | None = None  # the fake invents one where its provider would
+
+
+@dataclass
+class Answer:
+    """What the fake model says next, in any format."""
+
+    text: str | None = "Hello from the fake upstream."
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    thinking: str | None = None
+    input_tokens: int = 12
+    output_tokens: int = 7
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    # Split text into this many stream chunks (at least one).
+    chunks: int = 3
+
+
+@dataclass
+class Fault:
+    """A scripted failure instead of an answer (the fallback issue extends this)."""
+
+    status: int = 500
+    message: str = "injected failure"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: Any
+    query: dict[str, str]
+
+
+class FakeUpstream:
+    """Base class: owns the server, the script and the record of requests."""
+
+    def __init__(self) -> None:
+        self.script: deque[Answer | Fault] = deque()
+        self.received: list[Received] = []
+        self.default = Answer()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    def routes(self) -> list[web.RouteDef]:
+        raise NotImplementedError
+
+    def next_reply(self) -> Answer | Fault:
+        return self.script.popleft() if self.script else self.default
+
+    async def record(self, request: web.Request) -> Any:
+        body = await request.json()
+        self.received.append(Received(request.path, dict(request.headers), body, dict(request.query)))
+        return body
+
+    @property
+    def last(self) -> Received:
+        return self.received[-1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> FakeUpstream:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.add_routes(self.routes())
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert isinstance(server, asyncio.base_events.Server)
+        self.port = server.sockets[0].getsockname()[1]
+        return self
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+def split_text(text: str, n: int) -> list[str]:
+    """Split text into n non-empty pieces (fewer if the text is shorter)."""
+    n = max(1, min(n, len(text)))
+    step = -(-len(text) // n)
+    return [text[i : i + step] for i in range(0, len(text), step)] or [""]
