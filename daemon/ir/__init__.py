@@ -20,6 +20,7 @@ from daemon.ir.conversation import (
 from daemon.ir.errors import ApiError, ErrorKind, invalid
 from daemon.ir.response import FinishReason, Response, Usage
 from daemon.ir.stream import (
+    CONTENT_EVENTS,
     ArgumentsDelta,
     PartEnd,
     PartStart,
@@ -34,6 +35,7 @@ from daemon.ir.stream import (
 )
 
 __all__ = [
+    "CONTENT_EVENTS",
     "ApiError",
     "ArgumentsDelta",
     "AssistantPart",

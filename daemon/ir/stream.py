@@ -102,6 +102,7 @@ StreamEvent = (
     | StreamEnd
 )
 
+# Events that mean the model has started answering (stream gating waits for one).
 CONTENT_EVENTS = (TextDelta, ThinkingDelta, ArgumentsDelta, PartStart)
 
 

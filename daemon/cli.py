@@ -1,0 +1,180 @@
+"""The ``detour`` command. Argument handling only; the work lives in the packages.
+
+Exit codes: 0 ok, 1 runtime failure, 2 usage error. A user error is one line
+saying what is wrong and how to fix it, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import signal
+import sys
+from collections.abc import Coroutine
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from daemon import keys
+from daemon.config import Config, ConfigError, default_path, ensure_default, load
+
+log = logging.getLogger("detour")
+
+
+class UsageError(Exception):
+    pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args))
+    except UsageError as e:
+        print(f"detour: {e}", file=sys.stderr)
+        return 2
+    except (ConfigError, keys.KeyringUnavailable) as e:
+        print(f"detour: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="detour", description="A local LLM gateway with failover.")
+    sub = p.add_subparsers(metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the daemon in the foreground")
+    serve.add_argument("--config", help="config file (default: the platform's config dir, or $DETOUR_CONFIG)")
+    serve.add_argument("--port", type=int, help="port to listen on (overrides the config)")
+    serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.set_defaults(func=_serve)
+
+    k = sub.add_parser("keys", help="provider API keys in the OS keyring")
+    ksub = k.add_subparsers(metavar="ACTION")
+    kset = ksub.add_parser("set", help="store a provider's key (input hidden)")
+    kset.add_argument("provider")
+    kset.add_argument("--stdin", action="store_true", help="read the key from standard input")
+    kset.add_argument("--config")
+    kset.set_defaults(func=_keys_set)
+    klist = ksub.add_parser("list", help="which providers have a key (never the key)")
+    klist.add_argument("--config")
+    klist.set_defaults(func=_keys_list)
+    kdel = ksub.add_parser("delete", help="remove a provider's key")
+    kdel.add_argument("provider")
+    kdel.set_defaults(func=_keys_delete)
+
+    tok = sub.add_parser("token", help="print the local client token (the API key for your tools)")
+    tok.set_defaults(func=_token)
+    return p
+
+
+def _config(path_arg: str | None) -> Config:
+    path = Path(path_arg) if path_arg else default_path()
+    if ensure_default(path):
+        print(f"detour: wrote a commented default config to {path}", file=sys.stderr)
+    return load(path)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = _config(args.config)
+    if args.port is not None:
+        if not 0 <= args.port <= 65535:
+            raise UsageError(f"--port {args.port} is out of range 0-65535")
+        config = replace(config, server=replace(config.server, port=args.port))
+    if not keys.keyring_usable():
+        log.warning(
+            "no OS keyring backend found: provider keys can come only from api_key_env "
+            "variables, and the client token is kept in a 0600 file"
+        )
+    token = keys.client_token()
+    _run(_serve_forever(config, token))
+    return 0
+
+
+async def _serve_forever(config: Config, token: str) -> None:
+    from aiohttp import web
+
+    from daemon.server.app import create_app
+
+    runner = web.AppRunner(create_app(config, token), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, config.server.host, config.server.port, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as e:
+        await runner.cleanup()
+        raise ConfigError(
+            config.path, None, f"cannot listen on {config.server.host}:{config.server.port}: {e.strerror}"
+        ) from None
+    port = runner.addresses[0][1]
+    log.info("detour serving on http://%s:%s (config %s)", config.server.host, port, config.path)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("detour stopping")
+    await runner.cleanup()
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> None:
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)
+    else:
+        uvloop.run(coro)
+
+
+def _keys_set(args: argparse.Namespace) -> int:
+    config = _config(args.config)
+    if args.provider not in config.providers:
+        raise UsageError(
+            f"no provider {args.provider!r} in {config.path}; configured: {', '.join(config.providers)}"
+        )
+    if args.stdin:
+        value = sys.stdin.readline().strip()
+    else:
+        value = getpass.getpass(f"API key for {args.provider}: ").strip()
+    if not value:
+        raise UsageError("empty key; nothing stored")
+    keys.set_key(args.provider, value)
+    print(f"stored the key for {args.provider} in the OS keyring")
+    return 0
+
+
+def _keys_list(args: argparse.Namespace) -> int:
+    config = _config(args.config)
+    for pid, p in config.providers.items():
+        if p.kind == "sim":
+            state = "no key needed (simulated)"
+        elif keys.has_key(p):
+            state = "key set" + (f" (from ${p.api_key_env})" if p.api_key_env else "")
+        else:
+            state = "no key"
+        print(f"{pid:<16} {p.kind:<18} {state}")
+    return 0
+
+
+def _keys_delete(args: argparse.Namespace) -> int:
+    if keys.delete_key(args.provider):
+        print(f"deleted the key for {args.provider}")
+        return 0
+    print(f"detour: no key stored for {args.provider}", file=sys.stderr)
+    return 1
+
+
+def _token(args: argparse.Namespace) -> int:
+    print(keys.client_token())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

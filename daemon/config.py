@@ -1,0 +1,302 @@
+"""The TOML config: loaded once at start, checked whole, with errors that name file, line and fix.
+
+Keys never live here: a provider's key is in the OS keyring (service ``detour``,
+name = provider id) or in the environment variable its ``api_key_env`` names.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+APP = "detour"
+KINDS = ("anthropic", "openai", "gemini", "openai-compatible", "sim")
+DEFAULT_BASE_URLS = {
+    "anthropic": "https://api.anthropic.com",
+    "openai": "https://api.openai.com/v1",
+    "gemini": "https://generativelanguage.googleapis.com",
+}
+
+
+class ConfigError(Exception):
+    """A config the daemon cannot start with; the message says where and how to fix it."""
+
+    def __init__(self, path: Path | None, line: int | None, message: str) -> None:
+        where = str(path) if path else "config"
+        if line:
+            where += f":{line}"
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(slots=True, frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8787
+    allow_remote: bool = False
+
+
+@dataclass(slots=True, frozen=True)
+class ProviderConfig:
+    id: str
+    kind: str
+    base_url: str
+    api_key_env: str | None = None
+    timeout_connect_s: float = 5.0
+    timeout_first_byte_s: float = 60.0
+    timeout_idle_s: float = 30.0
+
+
+@dataclass(slots=True, frozen=True)
+class Target:
+    """One link of a chain: a model at a provider."""
+
+    provider: str
+    model: str
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+
+@dataclass(slots=True, frozen=True)
+class RouteConfig:
+    name: str
+    chain: tuple[Target, ...]
+    match: tuple[str, ...] = ()
+
+
+@dataclass(slots=True, frozen=True)
+class Config:
+    path: Path | None
+    server: ServerConfig = field(default_factory=ServerConfig)
+    providers: dict[str, ProviderConfig] = field(default_factory=dict)
+    routes: tuple[RouteConfig, ...] = ()
+    log_content: bool = False
+
+
+def default_path() -> Path:
+    override = os.environ.get("DETOUR_CONFIG")
+    if override:
+        return Path(override)
+    return Path(platformdirs.user_config_dir(APP)) / "config.toml"
+
+
+DEFAULT_CONFIG = """\
+# detour config. Keys never go in this file: `detour keys set PROVIDER` puts them
+# in the OS keyring, or name an environment variable with api_key_env.
+
+[server]
+host = "127.0.0.1"          # refuses to bind a non-loopback address unless allow_remote = true
+port = 8787
+
+[providers.anthropic]       # table name = provider id
+kind = "anthropic"          # anthropic | openai | gemini | openai-compatible | sim
+# base_url = "https://api.anthropic.com"
+# api_key_env = "ANTHROPIC_API_KEY"
+# timeout_connect_s = 5
+# timeout_first_byte_s = 60   # until the first content arrives
+# timeout_idle_s = 30         # longest silence between stream chunks
+
+[providers.openai]
+kind = "openai"
+# base_url = "https://api.openai.com/v1"
+
+[providers.gemini]
+kind = "gemini"
+# base_url = "https://generativelanguage.googleapis.com"
+
+# [providers.deepseek]
+# kind = "openai-compatible"
+# base_url = "https://api.deepseek.com/v1"
+
+[providers.sim]             # built-in simulated provider: deterministic, no network, no key
+kind = "sim"
+
+[[routes]]
+name = "coder"                           # a model name clients may ask for
+match = ["claude-*", "gpt-*"]            # other requested names that take this route
+chain = ["anthropic/claude-sonnet-4-5", "openai/gpt-4.1", "gemini/gemini-2.5-pro"]
+
+[[routes]]
+name = "default"                         # where requests for unknown models go
+chain = ["anthropic/claude-sonnet-4-5", "openai/gpt-4.1", "gemini/gemini-2.5-flash"]
+"""
+
+
+def ensure_default(path: Path) -> bool:
+    """Write the commented defaults on first run. Returns whether it wrote them."""
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(DEFAULT_CONFIG)
+    return True
+
+
+def load(path: Path) -> Config:
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(path, None, f"cannot read: {e.strerror}") from None
+    return parse(text, path)
+
+
+def parse(text: str, path: Path | None = None) -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        line = getattr(e, "lineno", None) or _line_from_message(str(e))
+        msg = getattr(e, "msg", str(e))
+        raise ConfigError(path, line, f"not valid TOML: {msg}") from None
+    return _Reader(text, path).config(data)
+
+
+def _line_from_message(msg: str) -> int | None:
+    m = re.search(r"line (\d+)", msg)
+    return int(m.group(1)) if m else None
+
+
+class _Reader:
+    """Turns parsed TOML into Config, locating each problem in the text for the error."""
+
+    def __init__(self, text: str, path: Path | None) -> None:
+        self.lines = text.splitlines()
+        self.path = path
+
+    def fail(self, message: str, *needles: str) -> ConfigError:
+        return ConfigError(self.path, self.locate(*needles), message)
+
+    def locate(self, *needles: str) -> int | None:
+        """The first line holding the needles in order (a table header, then a key)."""
+        start = 0
+        found: int | None = None
+        for needle in needles:
+            for i in range(start, len(self.lines)):
+                if needle in self.lines[i]:
+                    found, start = i + 1, i + 1
+                    break
+        return found
+
+    def config(self, data: dict[str, Any]) -> Config:
+        known = {"server", "providers", "routes", "budget", "alerts", "log_content"}
+        for key in data:
+            if key not in known:
+                raise self.fail(f"unknown setting {key!r}; known: {', '.join(sorted(known))}", key)
+        server = self.server(data.get("server", {}))
+        providers = self.providers(data.get("providers", {}))
+        routes = self.routes(data.get("routes", []), providers)
+        log_content = data.get("log_content", False)
+        if not isinstance(log_content, bool):
+            raise self.fail("log_content must be true or false", "log_content")
+        return Config(self.path, server, providers, routes, log_content)
+
+    def server(self, raw: Any) -> ServerConfig:
+        if not isinstance(raw, dict):
+            raise self.fail("[server] must be a table", "server")
+        s = ServerConfig(
+            host=self.typed(raw, "host", str, "127.0.0.1", "[server]"),
+            port=self.typed(raw, "port", int, 8787, "[server]"),
+            allow_remote=self.typed(raw, "allow_remote", bool, False, "[server]"),
+        )
+        if not 0 <= s.port <= 65535:
+            raise self.fail(f"port {s.port} is out of range 0-65535", "[server]", "port")
+        if not s.allow_remote and not is_loopback(s.host):
+            raise self.fail(
+                f"host {s.host!r} is not a loopback address; detour serves only this machine "
+                "unless you set allow_remote = true under [server]",
+                "[server]",
+                "host",
+            )
+        return s
+
+    def typed(self, raw: dict[str, Any], key: str, kind: type, default: Any, table: str) -> Any:
+        value = raw.get(key, default)
+        # bool is an int in Python; a port of `true` is still wrong.
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                return float(value)
+            raise self.fail(f"{key} must be a {kind.__name__}, not {value!r}", table, key)
+        return value
+
+    def providers(self, raw: Any) -> dict[str, ProviderConfig]:
+        if not isinstance(raw, dict):
+            raise self.fail("providers must be tables like [providers.NAME]", "providers")
+        out: dict[str, ProviderConfig] = {}
+        for pid, table in raw.items():
+            header = f"[providers.{pid}]"
+            if not isinstance(table, dict):
+                raise self.fail(f"{header} must be a table", header)
+            if not re.fullmatch(r"[A-Za-z0-9_-]+", pid):
+                raise self.fail(f"provider id {pid!r} may hold only letters, digits, _ and -", header)
+            kind = table.get("kind")
+            if kind not in KINDS:
+                raise self.fail(f"{header} needs kind = one of {', '.join(KINDS)} (got {kind!r})", header)
+            unknown = set(table) - {
+                "kind",
+                "base_url",
+                "api_key_env",
+                "timeout_connect_s",
+                "timeout_first_byte_s",
+                "timeout_idle_s",
+            }
+            if unknown:
+                raise self.fail(
+                    f"{header}: unknown setting {sorted(unknown)[0]!r}", header, sorted(unknown)[0]
+                )
+            base_url = table.get("base_url", DEFAULT_BASE_URLS.get(kind, ""))
+            if kind == "openai-compatible" and not base_url:
+                raise self.fail(f"{header}: an openai-compatible provider needs base_url", header)
+            out[pid] = ProviderConfig(
+                id=pid,
+                kind=kind,
+                base_url=self.typed(table, "base_url", str, base_url, header).rstrip("/"),
+                api_key_env=self.typed(table, "api_key_env", str, "", header) or None,
+                timeout_connect_s=self.typed(table, "timeout_connect_s", float, 5.0, header),
+                timeout_first_byte_s=self.typed(table, "timeout_first_byte_s", float, 60.0, header),
+                timeout_idle_s=self.typed(table, "timeout_idle_s", float, 30.0, header),
+            )
+        return out
+
+    def routes(self, raw: Any, providers: dict[str, ProviderConfig]) -> tuple[RouteConfig, ...]:
+        if not isinstance(raw, list):
+            raise self.fail("routes must be written as [[routes]] tables", "routes")
+        out: list[RouteConfig] = []
+        for table in raw:
+            name = table.get("name")
+            if not isinstance(name, str) or not name:
+                raise self.fail("every [[routes]] needs a name", "[[routes]]")
+            anchor = ("[[routes]]", f'"{name}"')
+            chain_raw = table.get("chain")
+            if not isinstance(chain_raw, list) or not chain_raw:
+                raise self.fail(f'route {name!r} needs a chain of "provider/model" entries', *anchor)
+            chain: list[Target] = []
+            for entry in chain_raw:
+                pid, sep, model = str(entry).partition("/")
+                if not sep or not model:
+                    raise self.fail(
+                        f'route {name!r}: chain entry {entry!r} must be "provider/model"', *anchor
+                    )
+                if pid not in providers:
+                    raise self.fail(
+                        f"route {name!r}: provider {pid!r} is not configured; add [providers.{pid}]", *anchor
+                    )
+                chain.append(Target(pid, model))
+            match = table.get("match", [])
+            if not isinstance(match, list) or not all(isinstance(m, str) for m in match):
+                raise self.fail(f"route {name!r}: match must be a list of glob strings", *anchor)
+            out.append(RouteConfig(name, tuple(chain), tuple(match)))
+        return tuple(out)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

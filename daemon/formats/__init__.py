@@ -1,0 +1,1 @@
+"""Wire formats: one module per format, pure functions (see base.py)."""

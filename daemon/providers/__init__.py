@@ -1,0 +1,26 @@
+"""Providers by kind."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import aiohttp
+
+from daemon.config import ProviderConfig
+from daemon.keys import Secret
+from daemon.providers.base import Provider
+from daemon.providers.http import HttpProvider
+from daemon.providers.sim import SimProvider
+
+__all__ = ["Provider", "build"]
+
+
+def build(
+    config: ProviderConfig,
+    key: Secret | None,
+    session: aiohttp.ClientSession,
+    redact: Callable[[str], str],
+) -> Provider:
+    if config.kind == "sim":
+        return SimProvider(config)
+    return HttpProvider(config, key, session, redact)

@@ -1,0 +1,39 @@
+"""What the router needs of a provider: answer an IR request, whole or as a stream."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+
+from daemon.config import ProviderConfig
+from daemon.ir import Request, Response, StreamEvent
+
+
+class Provider(ABC):
+    """One configured provider (``[providers.ID]``): an endpoint, a key, a wire format."""
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.config = config
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+    @property
+    def kind(self) -> str:
+        return self.config.kind
+
+    @property
+    @abstractmethod
+    def usable(self) -> bool:
+        """Whether it can be called at all (it has a key, or needs none)."""
+
+    @abstractmethod
+    async def complete(self, req: Request, model: str) -> Response: ...
+
+    @abstractmethod
+    def stream(self, req: Request, model: str) -> AsyncIterator[StreamEvent]:
+        """IR events in the order ``daemon.ir.stream`` documents; failures raise ``ApiError``."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id} kind={self.kind}>"

@@ -1,0 +1,165 @@
+"""Providers reached over HTTP: Anthropic, OpenAI (and compatible), Gemini.
+
+They differ only in URL, auth header and wire format; the request/stream
+plumbing is shared. Connection failures and timeouts become ``ApiError`` with a
+message naming the provider, never the key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+import aiohttp
+import orjson
+
+from daemon.config import ProviderConfig
+from daemon.formats.registry import FORMATS
+from daemon.formats.base import WireFormat
+from daemon.formats.sse import Frame, SSEParser
+from daemon.ir import ApiError, Request, Response, StreamEvent
+from daemon.keys import Secret
+from daemon.providers.base import Provider
+
+ANTHROPIC_VERSION = "2023-06-01"  # the version whose request shape formats.anthropic writes
+
+
+class HttpProvider(Provider):
+    def __init__(
+        self,
+        config: ProviderConfig,
+        key: Secret | None,
+        session: aiohttp.ClientSession,
+        redact: Callable[[str], str],
+    ) -> None:
+        super().__init__(config)
+        self._key = key
+        self._session = session
+        self._redact = redact
+        self.format: WireFormat = FORMATS[FORMAT_OF_KIND[config.kind]]
+
+    @property
+    def usable(self) -> bool:
+        return self._key is not None
+
+    def url(self, model: str, stream: bool) -> str:
+        base = self.config.base_url
+        match self.kind:
+            case "anthropic":
+                return f"{base}/v1/messages"
+            case "gemini":
+                method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+                return f"{base}/v1beta/models/{model}:{method}"
+            case _:
+                return f"{base}/chat/completions"
+
+    def headers(self) -> dict[str, str]:
+        key = self._key.value if self._key else ""
+        h = {"content-type": "application/json"}
+        match self.kind:
+            case "anthropic":
+                h["x-api-key"] = key
+                h["anthropic-version"] = ANTHROPIC_VERSION
+            case "gemini":
+                h["x-goog-api-key"] = key
+            case _:
+                h["authorization"] = f"Bearer {key}"
+        return h
+
+    async def complete(self, req: Request, model: str) -> Response:
+        body = self.format.encode_request(req, model)
+        timeout = aiohttp.ClientTimeout(
+            sock_connect=self.config.timeout_connect_s, sock_read=self.config.timeout_first_byte_s
+        )
+        try:
+            async with self._session.post(
+                self.url(model, False), data=orjson.dumps(body), headers=self.headers(), timeout=timeout
+            ) as resp:
+                raw = await resp.read()
+                if resp.status >= 400:
+                    raise self._http_error(resp.status, raw, resp.headers)
+                try:
+                    parsed = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    raise ApiError(502, "server_error", f"{self.id} sent a malformed JSON body") from None
+        except aiohttp.ClientError as e:
+            raise self._transport_error(e) from None
+        except TimeoutError:
+            raise ApiError(
+                504, "timeout", f"{self.id} did not answer within {self.config.timeout_first_byte_s:g}s"
+            ) from None
+        return self.format.decode_response(parsed, req)
+
+    async def stream(self, req: Request, model: str) -> AsyncIterator[StreamEvent]:
+        body = self.format.encode_request(req, model)
+        timeout = aiohttp.ClientTimeout(
+            sock_connect=self.config.timeout_connect_s, sock_read=self.config.timeout_idle_s
+        )
+        decoder = self.format.stream_decoder(req)
+        parser = SSEParser()
+        try:
+            async with asyncio.timeout(self.config.timeout_first_byte_s):
+                resp = await self._session.post(
+                    self.url(model, True), data=orjson.dumps(body), headers=self.headers(), timeout=timeout
+                )
+        except aiohttp.ClientError as e:
+            raise self._transport_error(e) from None
+        except TimeoutError:
+            raise ApiError(
+                504, "timeout", f"{self.id} sent no response within {self.config.timeout_first_byte_s:g}s"
+            ) from None
+        async with resp:
+            if resp.status >= 400:
+                raise self._http_error(resp.status, await resp.read(), resp.headers)
+            try:
+                async for chunk in resp.content.iter_any():
+                    for fr in parser.feed(chunk):
+                        for ev in decoder.feed(fr.event, self._frame_json(fr)):
+                            yield ev
+                for fr in parser.close():
+                    for ev in decoder.feed(fr.event, self._frame_json(fr)):
+                        yield ev
+            except aiohttp.ClientError as e:
+                raise self._transport_error(e) from None
+            except TimeoutError:
+                raise ApiError(
+                    504, "timeout", f"{self.id} went silent for {self.config.timeout_idle_s:g}s mid-stream"
+                ) from None
+            for ev in decoder.close():
+                yield ev
+
+    def _frame_json(self, fr: Frame) -> Any:
+        if fr.data == "[DONE]":
+            return fr.data
+        try:
+            return orjson.loads(fr.data)
+        except orjson.JSONDecodeError:
+            raise ApiError(502, "server_error", f"{self.id} sent a malformed stream frame") from None
+
+    def _http_error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> ApiError:
+        try:
+            body: Any = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = {"error": {"message": raw[:500].decode("utf-8", "replace")}}
+        err = self.format.decode_error(status, body, headers)
+        err.message = self._redact(f"{self.id}: {err.message}")
+        err.upstream = None  # the raw body may echo a key; the message already carries what matters
+        return err
+
+    def _transport_error(self, e: aiohttp.ClientError) -> ApiError:
+        if isinstance(e, aiohttp.ClientConnectorError):
+            why = f"cannot connect to {self.config.base_url} ({e.os_error.strerror or e.os_error})"
+        elif isinstance(e, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+            why = "the connection was cut"
+        else:
+            why = f"transport error ({type(e).__name__})"
+        return ApiError(502, "server_error", self._redact(f"{self.id}: {why}"))
+
+
+FORMAT_OF_KIND = {
+    "anthropic": "anthropic",
+    "openai": "openai_chat",
+    "openai-compatible": "openai_chat",
+    "gemini": "gemini",
+}

@@ -1,0 +1,49 @@
+"""A conservative token count for a request, with no tokenizer download.
+
+Real tokenizers give about 4 characters a token for English and code, fewer for
+other scripts; counting 3 characters a token (and a fixed cost per image and
+message) overestimates, which is the safe side for context windows and budgets.
+"""
+
+from __future__ import annotations
+
+from daemon.ir import (
+    ImagePart,
+    Request,
+    TextPart,
+    ThinkingPart,
+    ToolCallPart,
+    ToolResultPart,
+)
+
+CHARS_PER_TOKEN = 3
+IMAGE_TOKENS = 1600  # Anthropic's cap for a full-size image; Gemini and OpenAI charge less
+MESSAGE_OVERHEAD = 4
+
+
+def text_tokens(text: str) -> int:
+    return -(-len(text) // CHARS_PER_TOKEN)
+
+
+def request_tokens(req: Request) -> int:
+    n = sum(text_tokens(p.text) for p in req.system)
+    for tool in req.tools:
+        n += text_tokens(tool.name) + text_tokens(tool.description or "")
+        if tool.parameters:
+            n += text_tokens(str(tool.parameters))
+    for msg in req.messages:
+        n += MESSAGE_OVERHEAD
+        for part in msg.parts:
+            match part:
+                case TextPart():
+                    n += text_tokens(part.text)
+                case ImagePart():
+                    n += IMAGE_TOKENS
+                case ToolCallPart():
+                    n += text_tokens(part.name) + text_tokens(part.arguments)
+                case ToolResultPart():
+                    for c in part.content:
+                        n += IMAGE_TOKENS if isinstance(c, ImagePart) else text_tokens(c.text)
+                case ThinkingPart():
+                    n += text_tokens(part.text)
+    return n

@@ -1,0 +1,77 @@
+"""The aiohttp application: wiring only. Long-lived resources are cleanup contexts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from daemon import keys
+from daemon.config import Config, ProviderConfig
+from daemon.providers import Provider, build
+from daemon.routing.routes import Routes
+from daemon.server import guard
+from daemon.server.inbound import GATEWAY, routes
+from daemon.server.relay import Gateway
+from daemon.server.sessions import Sessions
+
+log = logging.getLogger(__name__)
+CONFIG = web.AppKey("config", Config)
+MAX_BODY = 32 * 1024 * 1024  # Anthropic's own limit for Messages; agent histories exceed 1 MiB
+
+
+def create_app(config: Config, token: str) -> web.Application:
+    allowed = None if not config.server.allow_remote else frozenset({config.server.host})
+    app = web.Application(
+        client_max_size=MAX_BODY,
+        middlewares=[guard.errors, guard.guard(allowed), guard.auth(token)],
+    )
+    app[CONFIG] = config
+    app.add_routes(routes)
+    app.cleanup_ctx.append(_gateway)
+    return app
+
+
+async def _gateway(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    # Keyring reads block (D-Bus): off the event loop.
+    found = await asyncio.to_thread(lambda: {pid: keys.get_key(p) for pid, p in config.providers.items()})
+    redact = keys.Redactor([k.value for k in found.values() if k is not None])
+    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+    async with aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
+        providers: dict[str, Provider] = {
+            pid: build(p, found[pid], session, redact) for pid, p in config.providers.items()
+        }
+        real = [p for p in providers.values() if p.kind != "sim"]
+        simulated: Provider | None = None
+        if not any(p.usable for p in real):
+            simulated = next((p for p in providers.values() if p.kind == "sim"), None)
+            if simulated is None:
+                simulated = build(_implicit_sim(), None, session, redact)
+        app[GATEWAY] = Gateway(Routes(config), providers, Sessions(), simulated)
+        _announce(providers, simulated)
+        yield
+
+
+def _implicit_sim() -> ProviderConfig:
+    return ProviderConfig(id="sim", kind="sim", base_url="")
+
+
+def _announce(providers: dict[str, Provider], simulated: Provider | None) -> None:
+    for p in providers.values():
+        if p.kind != "sim" and not p.usable:
+            env = p.config.api_key_env
+            hint = f"export {env}" if env else f"run `detour keys set {p.id}`"
+            log.warning("provider %s has no key: %s", p.id, hint)
+    if simulated is not None:
+        bar = "*" * 72
+        log.warning(
+            "\n%s\n  NO API KEYS CONFIGURED: every request is answered by the SIMULATED provider.\n"
+            "  Answers are canned, not from a real model. Add a key with `detour keys set anthropic`\n"
+            "  (or openai, gemini), then restart.\n%s",
+            bar,
+            bar,
+        )

@@ -1,0 +1,123 @@
+"""Middlewares: errors in the client's own format, loopback and origin guard, the local token.
+
+Order (outermost first): errors, guard, auth. So a refused Host or a missing
+token still gets an answer the client's SDK can parse.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
+
+import orjson
+from aiohttp import web
+
+from daemon.config import is_loopback
+from daemon.formats.registry import FORMATS
+from daemon.formats.base import WireFormat
+from daemon.ir import ApiError
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+OPEN_PATHS = frozenset({"/health", "/"})
+
+
+def format_for(path: str) -> WireFormat:
+    """The wire format whose error shape a client on this path understands."""
+    if path.startswith("/v1/messages"):
+        return FORMATS["anthropic"]
+    if path.startswith("/v1beta"):
+        return FORMATS["gemini"]
+    return FORMATS["openai_chat"]
+
+
+def error_response(path: str, err: ApiError, headers: dict[str, str] | None = None) -> web.Response:
+    body = format_for(path).encode_error(err)
+    return web.Response(
+        status=err.status, body=orjson.dumps(body), content_type="application/json", headers=headers
+    )
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as err:
+        return error_response(request.path, err)
+    except web.HTTPRequestEntityTooLarge as e:
+        return error_response(
+            request.path,
+            ApiError(413, "request_too_large", f"request body is larger than {e.max_size} bytes"),
+        )
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        kind = "not_found" if e.status in (404, 405) else "invalid_request"
+        msg = f"{request.method} {request.path}: {e.reason}"
+        return error_response(request.path, ApiError(e.status, kind, msg))
+    except Exception:
+        # A bug of ours: the log gets the traceback, the client a clean message.
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(
+            request.path, ApiError(500, "server_error", "detour hit an internal error; see its log")
+        )
+
+
+def guard(
+    allowed_hosts: frozenset[str] | None,
+) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """Refuse requests whose Host is not this machine (DNS rebinding) and any web page's Origin.
+
+    ``allowed_hosts`` None means loopback only; with ``allow_remote`` the bound host is added.
+    """
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        host = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
+        host = host.strip("[]")
+        if not (is_loopback(host) or (allowed_hosts is not None and host in allowed_hosts)):
+            raise ApiError(
+                403, "permission", f"Host {request.host!r} is not this machine; detour answers loopback only"
+            )
+        origin = request.headers.get("Origin")
+        if origin is not None and _is_web_origin(origin):
+            raise ApiError(403, "permission", f"requests from web pages (Origin {origin}) are refused")
+        return await handler(request)
+
+    return middleware
+
+
+def _is_web_origin(origin: str) -> bool:
+    # Editors' webviews and desktop apps use their own schemes; browsers send http(s) or "null".
+    return origin == "null" or urlsplit(origin).scheme in ("http", "https")
+
+
+def auth(token: str) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    expected = token.encode()
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in OPEN_PATHS:
+            return await handler(request)
+        given = presented_token(request)
+        if given is None:
+            raise ApiError(
+                401,
+                "authentication",
+                "missing detour token: send it as the API key (`detour token` prints it)",
+            )
+        if not hmac.compare_digest(given.encode(), expected):
+            raise ApiError(401, "authentication", "wrong detour token: `detour token` prints the right one")
+        return await handler(request)
+
+    return middleware
+
+
+def presented_token(request: web.Request) -> str | None:
+    h = request.headers
+    bearer = h.get("Authorization", "")
+    if bearer[:7].lower() == "bearer ":
+        return bearer[7:].strip()
+    return h.get("x-api-key") or h.get("x-goog-api-key") or request.query.get("key")

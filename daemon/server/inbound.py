@@ -1,0 +1,94 @@
+"""The client-facing endpoints of CONTRACT.md, one per inbound format."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from daemon.formats.registry import FORMATS
+from daemon.ir import invalid
+from daemon.routing.tokens import request_tokens
+from daemon.server.relay import Gateway, relay
+
+GATEWAY = web.AppKey("gateway", Gateway)
+routes = web.RouteTableDef()
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise invalid(f"request body is not valid JSON: {e}") from None
+    if not isinstance(body, dict):
+        raise invalid(f"request body must be a JSON object, not {type(body).__name__}")
+    return body
+
+
+@routes.post("/v1/chat/completions")
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    return await relay(request, request.app[GATEWAY], FORMATS["openai_chat"], await json_body(request))
+
+
+@routes.post("/v1/messages")
+async def messages(request: web.Request) -> web.StreamResponse:
+    return await relay(request, request.app[GATEWAY], FORMATS["anthropic"], await json_body(request))
+
+
+@routes.post("/v1/messages/count_tokens")
+async def count_tokens(request: web.Request) -> web.StreamResponse:
+    req = FORMATS["anthropic"].decode_request(await json_body(request))
+    return web.json_response({"input_tokens": request_tokens(req)}, dumps=_dumps)
+
+
+@routes.post("/v1beta/models/{tail}")
+async def gemini(request: web.Request) -> web.StreamResponse:
+    model, sep, method = request.match_info["tail"].partition(":")
+    if not sep or not model:
+        raise web.HTTPNotFound(reason="expected /v1beta/models/MODEL:METHOD")
+    fmt = FORMATS["gemini"]
+    body = await json_body(request)
+    if method == "generateContent":
+        return await relay(request, request.app[GATEWAY], fmt, body, model=model, stream=False)
+    if method == "streamGenerateContent":
+        return await relay(request, request.app[GATEWAY], fmt, body, model=model, stream=True)
+    if method == "countTokens":
+        inner = body.get("generateContentRequest") or body
+        req = fmt.decode_request(inner, model=model, stream=False)
+        return web.json_response({"totalTokens": request_tokens(req)}, dumps=_dumps)
+    raise web.HTTPNotFound(reason=f"unknown Gemini method {method!r}")
+
+
+@routes.get("/v1/models")
+async def models(request: web.Request) -> web.StreamResponse:
+    names = request.app[GATEWAY].routes.names
+    data = [{"id": n, "object": "model", "created": 0, "owned_by": "detour"} for n in names]
+    return web.json_response({"object": "list", "data": data}, dumps=_dumps)
+
+
+@routes.get("/v1beta/models")
+async def gemini_models(request: web.Request) -> web.StreamResponse:
+    names = request.app[GATEWAY].routes.names
+    data = [
+        {"name": f"models/{n}", "displayName": n, "supportedGenerationMethods": ["generateContent"]}
+        for n in names
+    ]
+    return web.json_response({"models": data}, dumps=_dumps)
+
+
+@routes.get("/health")
+async def health(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"status": "ok"}, dumps=_dumps)
+
+
+@routes.route("HEAD", "/")
+@routes.get("/")
+async def root(request: web.Request) -> web.StreamResponse:
+    # Claude Code probes `HEAD /` before its first call; any non-5xx answer will do.
+    return web.json_response({"name": "detour", "status": "ok"}, dumps=_dumps)
+
+
+def _dumps(obj: Any) -> str:
+    return orjson.dumps(obj).decode()

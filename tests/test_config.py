@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from daemon.config import DEFAULT_CONFIG, ConfigError, Target, ensure_default, load, parse
+
+
+def test_default_config_is_written_once_and_parses(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "config.toml"
+    assert ensure_default(path)
+    assert not ensure_default(path)
+    config = load(path)
+    assert config.server.port == 8787
+    assert {"anthropic", "openai", "gemini", "sim"} <= set(config.providers)
+    assert config.routes[0].chain[0] == Target("anthropic", "claude-sonnet-4-5")
+    assert path.read_text() == DEFAULT_CONFIG
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("[server]\nport = \n", 2, "not valid TOML"),
+        ('[server]\nhost = "0.0.0.0"\n', 2, "allow_remote = true"),
+        ('[server]\nport = "eighty"\n', 2, "port must be a int"),
+        ('[providers.x]\nkind = "mystery"\n', 1, "kind = one of"),
+        ('[providers.x]\nkind = "sim"\ncolour = "red"\n', 3, "unknown setting 'colour'"),
+        ('[providers.x]\nkind = "openai-compatible"\n', 1, "needs base_url"),
+        (
+            '[providers.x]\nkind = "sim"\n\n[[routes]]\nname = "a"\nchain = ["y/m"]\n',
+            5,
+            "'y' is not configured",
+        ),
+        ('[providers.x]\nkind = "sim"\n\n[[routes]]\nname = "a"\nchain = ["x"]\n', 5, '"provider/model"'),
+        ("bogus = 1\n", 1, "unknown setting 'bogus'"),
+    ],
+)
+def test_errors_name_the_line_and_the_fix(text: str, line: int, fragment: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        parse(text, Path("/etc/detour.toml"))
+    assert f"/etc/detour.toml:{line}:" in str(e.value)
+    assert fragment in str(e.value)
+
+
+def test_remote_bind_allowed_when_asked() -> None:
+    config = parse('[server]\nhost = "0.0.0.0"\nallow_remote = true\n')
+    assert config.server.host == "0.0.0.0"
+
+
+def test_loopback_addresses_are_fine() -> None:
+    for host in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
+        assert parse(f'[server]\nhost = "{host}"\n').server.host == host
