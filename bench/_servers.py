@@ -1,0 +1,82 @@
+"""Servers the benchmarks start as separate processes, so each has its own event loop.
+
+python bench/_servers.py upstream PORT      a fixed OpenAI chat completion, as fast as aiohttp goes
+python bench/_servers.py passthrough PORT UPSTREAM_PORT
+                                            the bare aiohttp pass-through: the baseline proxy
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+ANSWER = orjson.dumps(
+    {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": "gpt-4.1",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {
+                    "role": "assistant",
+                    "content": "Hello from the bench upstream.",
+                    "refusal": None,
+                },
+            }
+        ],
+        "usage": {"prompt_tokens": 20, "completion_tokens": 7, "total_tokens": 27},
+    }
+)
+
+
+async def _answer(request: web.Request) -> web.Response:
+    await request.read()
+    return web.Response(body=ANSWER, content_type="application/json")
+
+
+def upstream(port: int) -> None:
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/v1/chat/completions", _answer)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+def passthrough(port: int, upstream_port: int) -> None:
+    target = f"http://127.0.0.1:{upstream_port}/v1/chat/completions"
+    session_key = web.AppKey("session", aiohttp.ClientSession)
+
+    async def forward(request: web.Request) -> web.Response:
+        body = await request.read()
+        async with request.app[session_key].post(
+            target, data=body, headers={"content-type": "application/json"}
+        ) as r:
+            return web.Response(body=await r.read(), status=r.status, content_type="application/json")
+
+    async def session(app: web.Application):  # type: ignore[no-untyped-def]
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as s:
+            app[session_key] = s
+            yield
+
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.cleanup_ctx.append(session)
+    app.router.add_post("/v1/chat/completions", forward)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    if sys.argv[1] == "upstream":
+        upstream(int(sys.argv[2]))
+    else:
+        passthrough(int(sys.argv[2]), int(sys.argv[3]))

@@ -1,0 +1,232 @@
+"""What detour adds to a request, against a bare aiohttp pass-through, in one run.
+
+A fake OpenAI upstream, a bare pass-through proxy and `detour serve` run as
+separate processes; the same chat completion goes (a) straight to the upstream,
+(b) through the pass-through, (c) through detour: 300 sequential, then 600 at
+16 in flight. Prints p50/p99 and the latency each proxy adds, the ratio of
+detour's to the pass-through's, and the time to translate a 200-message
+tool-calling conversation Anthropic -> IR -> OpenAI.
+
+    .venv/bin/python bench/overhead.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+BODY = {
+    "model": "bench",
+    "messages": [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Say hello in five words."},
+    ],
+    "max_tokens": 64,
+}
+TOKEN = "dtr-bench-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def processes(tmp: Path) -> Iterator[dict[str, int]]:
+    ports = {"upstream": free_port(), "passthrough": free_port(), "detour": free_port()}
+    (tmp / "config.toml").write_text(
+        f"""
+[providers.up]
+kind = "openai"
+base_url = "http://127.0.0.1:{ports["upstream"]}/v1"
+api_key_env = "BENCH_KEY"
+
+[[routes]]
+name = "bench"
+chain = ["up/gpt-4.1"]
+"""
+    )
+    env = {
+        **os.environ,
+        "BENCH_KEY": "sk-bench",
+        "PYTHON_KEYRING_BACKEND": "tests.memkeyring.MemoryKeyring",
+        "DETOUR_TEST_KEYRING_FILE": str(tmp / "keyring.json"),
+        "XDG_DATA_HOME": str(tmp / "data"),
+        "PYTHONPATH": str(ROOT),
+    }
+    (tmp / "keyring.json").write_text(json.dumps({"detour\0client-token": TOKEN}))
+    servers = ROOT / "bench" / "_servers.py"
+    procs = [
+        subprocess.Popen([sys.executable, str(servers), "upstream", str(ports["upstream"])], env=env),
+        subprocess.Popen(
+            [sys.executable, str(servers), "passthrough", str(ports["passthrough"]), str(ports["upstream"])],
+            env=env,
+        ),
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daemon.cli",
+                "serve",
+                "--config",
+                str(tmp / "config.toml"),
+                "--port",
+                str(ports["detour"]),
+                "--log-level",
+                "WARNING",
+            ],
+            env=env,
+            cwd=ROOT,
+        ),  # fmt: skip
+    ]
+    try:
+        yield ports
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(10)
+
+
+async def wait_up(session: aiohttp.ClientSession, url: str) -> None:
+    for _ in range(400):
+        try:
+            async with session.post(url, json=BODY) as r:
+                if r.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.05)
+    raise SystemExit(f"{url} never answered")
+
+
+async def sequential(session: aiohttp.ClientSession, url: str, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        async with session.post(url, json=BODY) as r:
+            await r.read()
+            assert r.status == 200, r.status
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+async def concurrent(
+    session: aiohttp.ClientSession, url: str, n: int, inflight: int
+) -> tuple[list[float], float]:
+    lat: list[float] = []
+    queue = iter(range(n))
+
+    async def worker() -> None:
+        for _ in queue:
+            t = time.perf_counter()
+            async with session.post(url, json=BODY) as r:
+                await r.read()
+            lat.append((time.perf_counter() - t) * 1000)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(inflight)))
+    return lat, n / (time.perf_counter() - t0)
+
+
+def pct(xs: list[float], p: float) -> float:
+    return statistics.quantiles(xs, n=100)[int(p) - 1] if len(xs) > 1 else xs[0]
+
+
+async def measure(ports: dict[str, int]) -> None:
+    urls = {name: f"http://127.0.0.1:{port}/v1/chat/completions" for name, port in ports.items()}
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with aiohttp.ClientSession(headers=headers, connector=aiohttp.TCPConnector(limit=0)) as s:
+        for url in urls.values():
+            await wait_up(s, url)
+        for url in urls.values():  # warm connection pools and caches
+            await sequential(s, url, 50)
+        seq = {name: await sequential(s, url, 300) for name, url in urls.items()}
+        conc = {name: await concurrent(s, url, 600, 16) for name, url in urls.items()}
+    print("\n== 300 sequential requests (ms) ==")
+    print(f"{'path':<12}{'p50':>8}{'p99':>8}{'added p50':>11}")
+    base = pct(seq["upstream"], 50)
+    for name, xs in seq.items():
+        print(f"{name:<12}{pct(xs, 50):8.3f}{pct(xs, 99):8.3f}{pct(xs, 50) - base:11.3f}")
+    added_pt = pct(seq["passthrough"], 50) - base
+    added_dt = pct(seq["detour"], 50) - base
+    print(f"detour adds {added_dt:.3f} ms p50; the bare pass-through {added_pt:.3f} ms; "
+          f"ratio {added_dt / added_pt if added_pt > 0 else float('nan'):.2f}x")  # fmt: skip
+    print("\n== 600 requests, 16 in flight ==")
+    print(f"{'path':<12}{'p50':>8}{'p99':>8}{'req/s':>9}")
+    for name, (xs, rps) in conc.items():
+        print(f"{name:<12}{pct(xs, 50):8.3f}{pct(xs, 99):8.3f}{rps:9.0f}")
+    print(f"detour serves {conc['detour'][1] / conc['passthrough'][1]:.2f}x the pass-through's requests/s")
+
+
+def translation() -> None:
+    from daemon.formats import anthropic, openai_chat
+
+    messages: list[dict[str, object]] = []
+    for i in range(100):
+        messages.append(
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": f"Step {i}: reading a file."},
+                    {
+                        "type": "tool_use",
+                        "id": f"toolu_{i:04d}",
+                        "name": "Read",
+                        "input": {"file_path": f"/src/m{i}.py"},
+                    },
+                ],
+            }
+        )
+        messages.append(
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": f"toolu_{i:04d}", "content": "x = 1\n" * 40}
+                ],
+            }
+        )
+    messages.insert(0, {"role": "user", "content": "Refactor the project."})
+    body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 4096,
+        "system": "You are a coding agent.",
+        "messages": messages[:200],
+        "tools": [
+            {
+                "name": "Read",
+                "input_schema": {"type": "object", "properties": {"file_path": {"type": "string"}}},
+            }
+        ],
+    }
+    n = 200
+    t = time.perf_counter()
+    for _ in range(n):
+        openai_chat.encode_request(anthropic.decode_request(body), "gpt-4.1")
+    per = (time.perf_counter() - t) / n * 1000
+    print(f"\n== translate a 200-message tool conversation Anthropic -> IR -> OpenAI: {per:.3f} ms ==")
+
+
+def main() -> None:
+    sys.path.insert(0, str(ROOT))
+    with tempfile.TemporaryDirectory() as tmp, processes(Path(tmp)) as ports:
+        asyncio.run(measure(ports))
+    translation()
+
+
+if __name__ == "__main__":
+    main()

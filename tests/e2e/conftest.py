@@ -1,0 +1,65 @@
+"""Fake upstreams of every format and the real daemon routed to them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.daemon_harness import Daemon, start_daemon
+from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.base import FakeUpstream
+from tests.fakes.gemini import FakeGemini
+from tests.fakes.openai_chat import FakeOpenAI
+
+# Distinctive, so a grep for them in anything detour wrote cannot miss.
+KEYS = {
+    "anthropic": "sk-ant-api03-TESTKEY-aaaaaaaaaaaaaaaa",
+    "openai": "sk-proj-TESTKEY-bbbbbbbbbbbbbbbbbbbb",
+    "gemini": "AIzaSyTESTKEY-cccccccccccccccccccc",
+}
+ROUTE = {"anthropic": "via-anthropic", "openai": "via-openai", "gemini": "via-gemini"}
+MODEL = {"anthropic": "claude-sonnet-4-5", "openai": "gpt-4.1", "gemini": "gemini-3-flash-preview"}
+
+
+@dataclass
+class World:
+    daemon: Daemon
+    fakes: dict[str, FakeUpstream]
+
+
+def world_config(fakes: dict[str, FakeUpstream]) -> str:
+    base = {
+        "anthropic": fakes["anthropic"].url,
+        "openai": fakes["openai"].url + "/v1",
+        "gemini": fakes["gemini"].url,
+    }
+    lines: list[str] = []
+    for fmt in ("anthropic", "openai", "gemini"):
+        lines += [
+            f"[providers.up-{fmt}]",
+            f'kind = "{fmt}"',
+            f'base_url = "{base[fmt]}"',
+            f'api_key_env = "DETOUR_TEST_KEY_{fmt.upper()}"',
+            "",
+        ]
+    for fmt in ("anthropic", "openai", "gemini"):
+        lines += ["[[routes]]", f'name = "{ROUTE[fmt]}"', f'chain = ["up-{fmt}/{MODEL[fmt]}"]', ""]
+    return "\n".join(lines)
+
+
+@pytest.fixture
+async def world(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
+    fakes: dict[str, FakeUpstream] = {
+        "anthropic": await FakeAnthropic(key=KEYS["anthropic"]).start(),
+        "openai": await FakeOpenAI(key=KEYS["openai"]).start(),
+        "gemini": await FakeGemini(key=KEYS["gemini"]).start(),
+    }
+    for fmt, key in KEYS.items():
+        monkeypatch.setenv(f"DETOUR_TEST_KEY_{fmt.upper()}", key)
+    daemon = await start_daemon(world_config(fakes))
+    yield World(daemon, fakes)
+    await daemon.close()
+    for f in fakes.values():
+        await f.close()

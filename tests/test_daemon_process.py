@@ -1,0 +1,188 @@
+"""The daemon as a user runs it: `detour serve` in its own process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.base import Answer, Fault
+from tests.fakes.openai_chat import FakeOpenAI
+
+KEYRING_KEY = "sk-ant-api03-KEYRINGSECRET-zzzzzzzzzzzzzzzz"
+ENV_KEY = "sk-proj-ENVSECRET-yyyyyyyyyyyyyyyyyyyy"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Process:
+    def __init__(self, proc: asyncio.subprocess.Process, port: int, log: Path) -> None:
+        self.proc, self.port, self.log = proc, port, log
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+async def start(tmp: Path, config: str, extra_env: dict[str, str]) -> Process:
+    cfg = tmp / "config.toml"
+    cfg.write_text(config)
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHON_KEYRING_BACKEND": "tests.memkeyring.MemoryKeyring",
+        "DETOUR_TEST_KEYRING_FILE": str(tmp / "keyring.json"),
+        "XDG_CONFIG_HOME": str(tmp / "config"),
+        "XDG_DATA_HOME": str(tmp / "data"),
+        "XDG_STATE_HOME": str(tmp / "state"),
+        **extra_env,
+    }
+    log = tmp / "daemon.log"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "daemon.cli", "serve", "--config", str(cfg), "--port", str(port),
+        "--log-level", "DEBUG", env=env, stdout=log.open("wb"), stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    async with aiohttp.ClientSession() as s:
+        for _ in range(200):
+            try:
+                async with s.get(f"http://127.0.0.1:{port}/health") as r:
+                    if r.status == 200:
+                        return Process(proc, port, log)
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.05)
+    proc.kill()
+    raise AssertionError("daemon did not start:\n" + log.read_text())
+
+
+async def stop(p: Process) -> str:
+    p.proc.terminate()
+    assert await asyncio.wait_for(p.proc.wait(), 10) == 0
+    return p.log.read_text()
+
+
+@pytest.fixture
+async def fakes() -> AsyncIterator[tuple[FakeAnthropic, FakeOpenAI]]:
+    a = await FakeAnthropic(key=KEYRING_KEY).start()
+    o = await FakeOpenAI(key=ENV_KEY).start()
+    yield a, o
+    await a.close()
+    await o.close()
+
+
+async def test_no_key_reaches_any_output(tmp_path: Path, fakes: tuple[FakeAnthropic, FakeOpenAI]) -> None:
+    fa, fo = fakes
+    (tmp_path / "keyring.json").write_text(json.dumps({"detour\0fa": KEYRING_KEY}))
+    config = f"""
+[providers.fa]
+kind = "anthropic"
+base_url = "{fa.url}"
+
+[providers.fo]
+kind = "openai"
+base_url = "{fo.url}/v1"
+api_key_env = "FO_KEY"
+
+[[routes]]
+name = "a"
+chain = ["fa/claude-sonnet-4-5"]
+
+[[routes]]
+name = "o"
+chain = ["fo/gpt-4.1"]
+"""
+    p = await start(tmp_path, config, {"FO_KEY": ENV_KEY})
+    token = (await _token(tmp_path)).strip()
+    seen: list[str] = []
+    # Upstreams that echo the key in their error messages, as some do.
+    fa.script.extend([Answer(text="fine"), Fault(401, f"invalid x-api-key {KEYRING_KEY}")])
+    fo.script.extend([Answer(text="fine"), Fault(401, f"Incorrect API key provided: {ENV_KEY}.")])
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as s:
+        for model in ("a", "o"):
+            for _ in range(2):
+                for stream in (False, True):
+                    body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "stream": stream}
+                    async with s.post(p.url + "/v1/chat/completions", json=body) as r:
+                        seen.append(str(r.status) + str(dict(r.headers)) + await r.text())
+                    if model == "a":
+                        fa.script.append(Fault(401, f"invalid x-api-key {KEYRING_KEY}"))
+                    else:
+                        fo.script.append(Fault(401, f"Incorrect API key provided: {ENV_KEY}."))
+        for path in ("/v1/models", "/v1beta/models", "/health"):
+            async with s.get(p.url + path) as r:
+                seen.append(await r.text())
+    log = await stop(p)
+    everything = "\n".join(seen) + log
+    assert "200" in everything and "401" in everything  # both paths were exercised
+    for key in (KEYRING_KEY, ENV_KEY):
+        assert key not in everything
+        assert key[8:24] not in everything
+
+
+async def _token(tmp: Path) -> str:
+    env = {
+        **os.environ,
+        "PYTHON_KEYRING_BACKEND": "tests.memkeyring.MemoryKeyring",
+        "DETOUR_TEST_KEYRING_FILE": str(tmp / "keyring.json"),
+        "XDG_DATA_HOME": str(tmp / "data"),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "daemon.cli", "token", env=env, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0
+    return out.decode()
+
+
+async def test_fresh_start_writes_config_and_serves_simulated(tmp_path: Path) -> None:
+    """What `make run` does on a fresh machine: no config, no keys -> simulated, and it says so."""
+    env = {
+        **os.environ,
+        "PYTHON_KEYRING_BACKEND": "tests.memkeyring.MemoryKeyring",
+        "DETOUR_TEST_KEYRING_FILE": str(tmp_path / "keyring.json"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+    }
+    for var in ("DETOUR_CONFIG", "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY"):
+        env.pop(var, None)
+    port = free_port()
+    log = tmp_path / "log"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "daemon.cli", "serve", "--port", str(port),
+        env=env, stdout=log.open("wb"), stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    token = (await _token(tmp_path)).strip()
+    reply = ""
+    async with aiohttp.ClientSession() as s:
+        for _ in range(200):
+            try:
+                body = {
+                    "model": "claude-sonnet-4-5",
+                    "max_tokens": 50,
+                    "messages": [{"role": "user", "content": "hi"}],
+                }
+                async with s.post(
+                    f"http://127.0.0.1:{port}/v1/messages", json=body, headers={"x-api-key": token}
+                ) as r:
+                    reply = await r.text()
+                    assert r.headers["x-detour-provider"] == "sim"
+                break
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.05)
+    proc.terminate()
+    await proc.wait()
+    text = log.read_text()
+    assert (tmp_path / "config" / "detour" / "config.toml").exists()
+    assert "SIMULATED" in text
+    assert "simulated" in reply
