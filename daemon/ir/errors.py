@@ -48,6 +48,7 @@ class ApiError(Exception):
         retry_after_s: float | None = None,
         details: dict[str, Any] | None = None,
         upstream: Any = None,
+        cause: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -56,6 +57,9 @@ class ApiError(Exception):
         self.retry_after_s = retry_after_s
         self.details = details
         self.upstream = upstream
+        # The transport-level cause where there was one (refused, reset, cut, a timeout's phase),
+        # for routing.failures to classify; None for an HTTP error answer.
+        self.cause = cause
 
     def __repr__(self) -> str:
         return f"ApiError({self.status}, {self.kind!r}, {self.message!r})"

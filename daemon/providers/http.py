@@ -15,12 +15,13 @@ import aiohttp
 import orjson
 
 from daemon.config import ProviderConfig
+from daemon.formats.base import StreamDecoder, WireFormat
 from daemon.formats.registry import FORMATS
-from daemon.formats.base import WireFormat
 from daemon.formats.sse import Frame, SSEParser
 from daemon.ir import ApiError, Request, Response, StreamEvent
 from daemon.keys import Secret
 from daemon.providers.base import Provider
+from daemon.routing import failures
 
 ANTHROPIC_VERSION = "2023-06-01"  # the version whose request shape formats.anthropic writes
 
@@ -82,13 +83,13 @@ class HttpProvider(Provider):
                 try:
                     parsed = orjson.loads(raw)
                 except orjson.JSONDecodeError:
-                    raise ApiError(502, "server_error", f"{self.id} sent a malformed JSON body") from None
+                    raise ApiError(
+                        502, "server_error", f"{self.id} sent a malformed JSON body", cause=failures.MALFORMED
+                    ) from None
         except aiohttp.ClientError as e:
             raise self._transport_error(e) from None
-        except TimeoutError:
-            raise ApiError(
-                504, "timeout", f"{self.id} did not answer within {self.config.timeout_first_byte_s:g}s"
-            ) from None
+        except TimeoutError as e:
+            raise self._timeout(e, self.config.timeout_first_byte_s) from None
         return self.format.decode_response(parsed, req)
 
     async def stream(self, req: Request, model: str) -> AsyncIterator[StreamEvent]:
@@ -105,29 +106,42 @@ class HttpProvider(Provider):
                 )
         except aiohttp.ClientError as e:
             raise self._transport_error(e) from None
-        except TimeoutError:
-            raise ApiError(
-                504, "timeout", f"{self.id} sent no response within {self.config.timeout_first_byte_s:g}s"
-            ) from None
+        except TimeoutError as e:
+            raise self._timeout(e, self.config.timeout_first_byte_s) from None
         async with resp:
             if resp.status >= 400:
                 raise self._http_error(resp.status, await resp.read(), resp.headers)
             try:
                 async for chunk in resp.content.iter_any():
                     for fr in parser.feed(chunk):
-                        for ev in decoder.feed(fr.event, self._frame_json(fr)):
+                        for ev in self._decode(decoder, fr):
                             yield ev
                 for fr in parser.close():
-                    for ev in decoder.feed(fr.event, self._frame_json(fr)):
+                    for ev in self._decode(decoder, fr):
                         yield ev
             except aiohttp.ClientError as e:
-                raise self._transport_error(e) from None
-            except TimeoutError:
-                raise ApiError(
-                    504, "timeout", f"{self.id} went silent for {self.config.timeout_idle_s:g}s mid-stream"
-                ) from None
-            for ev in decoder.close():
+                raise self._transport_error(e, streaming=True) from None
+            except TimeoutError as e:
+                raise self._timeout(e, self.config.timeout_idle_s, streaming=True) from None
+            try:
+                tail = decoder.close()
+            except ApiError as err:
+                raise self._tag(err, failures.STREAM_CUT) from None
+            for ev in tail:
                 yield ev
+
+    def _decode(self, decoder: StreamDecoder, fr: Frame) -> list[StreamEvent]:
+        try:
+            return decoder.feed(fr.event, self._frame_json(fr))
+        except ApiError as err:
+            raise self._tag(err, failures.IN_BAND) from None
+
+    def _tag(self, err: ApiError, cause: str) -> ApiError:
+        if err.cause is None:
+            err.cause = cause
+        if not err.message.startswith(self.id):
+            err.message = self._redact(f"{self.id}: {err.message}")
+        return err
 
     def _frame_json(self, fr: Frame) -> Any:
         if fr.data == "[DONE]":
@@ -135,7 +149,9 @@ class HttpProvider(Provider):
         try:
             return orjson.loads(fr.data)
         except orjson.JSONDecodeError:
-            raise ApiError(502, "server_error", f"{self.id} sent a malformed stream frame") from None
+            raise ApiError(
+                502, "server_error", f"{self.id} sent a malformed stream frame", cause=failures.MALFORMED
+            ) from None
 
     def _http_error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> ApiError:
         try:
@@ -147,14 +163,30 @@ class HttpProvider(Provider):
         err.upstream = None  # the raw body may echo a key; the message already carries what matters
         return err
 
-    def _transport_error(self, e: aiohttp.ClientError) -> ApiError:
+    def _transport_error(self, e: aiohttp.ClientError, streaming: bool = False) -> ApiError:
         if isinstance(e, aiohttp.ClientConnectorError):
-            why = f"cannot connect to {self.config.base_url} ({e.os_error.strerror or e.os_error})"
-        elif isinstance(e, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
-            why = "the connection was cut"
+            why, cause = (
+                f"cannot connect to {self.config.base_url} ({e.os_error.strerror or e.os_error})",
+                failures.CONNECT_REFUSED,
+            )
+        elif streaming:
+            why, cause = "the stream was cut", failures.STREAM_CUT
+        elif isinstance(
+            e, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientOSError
+        ):
+            why, cause = "the connection was reset", failures.CONNECTION_RESET
         else:
-            why = f"transport error ({type(e).__name__})"
-        return ApiError(502, "server_error", self._redact(f"{self.id}: {why}"))
+            why, cause = f"transport error ({type(e).__name__})", failures.CONNECTION_RESET
+        return ApiError(502, "server_error", self._redact(f"{self.id}: {why}"), cause=cause)
+
+    def _timeout(self, e: BaseException, limit_s: float, streaming: bool = False) -> ApiError:
+        if isinstance(e, aiohttp.ConnectionTimeoutError):
+            what, cause = f"no connection within {self.config.timeout_connect_s:g}s", failures.TIMEOUT_CONNECT
+        elif streaming:
+            what, cause = f"went silent for {limit_s:g}s mid-stream", failures.TIMEOUT_IDLE
+        else:
+            what, cause = f"sent no response within {limit_s:g}s", failures.TIMEOUT_FIRST_BYTE
+        return ApiError(504, "timeout", f"{self.id} {what}", cause=cause)
 
 
 FORMAT_OF_KIND = {

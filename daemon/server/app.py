@@ -12,6 +12,9 @@ from aiohttp import web
 from daemon import keys
 from daemon.config import Config, ProviderConfig
 from daemon.providers import Provider, build
+from daemon.routing.adapt import Profiles
+from daemon.routing.chain import Chain
+from daemon.routing.health import Health
 from daemon.routing.routes import Routes
 from daemon.server import guard
 from daemon.server.inbound import GATEWAY, routes
@@ -51,7 +54,9 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
             simulated = next((p for p in providers.values() if p.kind == "sim"), None)
             if simulated is None:
                 simulated = build(_implicit_sim(), None, session, redact)
-        app[GATEWAY] = Gateway(Routes(config), providers, Sessions(), simulated)
+                providers[simulated.id] = simulated
+        chain = Chain(providers, Health(), Profiles())
+        app[GATEWAY] = Gateway(Routes(config), chain, Sessions(), simulated)
         _announce(providers, simulated)
         yield
 

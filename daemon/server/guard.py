@@ -15,8 +15,8 @@ import orjson
 from aiohttp import web
 
 from daemon.config import is_loopback
-from daemon.formats.registry import FORMATS
 from daemon.formats.base import WireFormat
+from daemon.formats.registry import FORMATS
 from daemon.ir import ApiError
 
 log = logging.getLogger(__name__)

@@ -1,14 +1,14 @@
 """One request through the gateway: client wire -> IR -> provider -> IR -> client wire.
 
 Streams are translated event by event and written as they come; nothing is
-buffered whole. Before the first content arrives nothing is sent, so a failure
-that early still becomes a proper HTTP error in the client's format.
+buffered whole. The chain holds a stream back until its first content, so a
+failure that early fails over invisibly; one after it ends the client's stream
+with a well-formed error event in the client's format.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +18,10 @@ from aiohttp import web
 from daemon.budget.prices import price_usd
 from daemon.config import Target
 from daemon.formats.base import WireFormat
-from daemon.ir import CONTENT_EVENTS, ApiError, Request, StreamEnd, StreamEvent
+from daemon.ir import ApiError
 from daemon.providers import Provider
-from daemon.routing.routes import Routes
+from daemon.routing.chain import Chain, LiveStream, Served
+from daemon.routing.routes import Resolved, Routes
 from daemon.server.guard import presented_token
 from daemon.server.sessions import Sessions
 
@@ -28,26 +29,16 @@ from daemon.server.sessions import Sessions
 @dataclass(slots=True)
 class Gateway:
     routes: Routes
-    providers: dict[str, Provider]
+    chain: Chain
     sessions: Sessions
     simulated: Provider | None  # set when no real provider has a key: everything goes there
 
-    def pick(self, requested: str) -> tuple[Target, Provider]:
+    def resolve(self, requested: str) -> Resolved:
         resolved = self.routes.resolve(requested)
         if self.simulated is not None:
-            target = Target(self.simulated.id, resolved.chain[0].model)
-            return target, self.simulated
-        for target in resolved.chain:
-            provider = self.providers[target.provider]
-            if provider.usable:
-                return target, provider
-        missing = ", ".join(sorted({t.provider for t in resolved.chain}))
-        raise ApiError(
-            503,
-            "all_providers_failed",
-            f"route {resolved.route!r}: no provider in its chain has a key ({missing}); "
-            "run `detour keys set PROVIDER` or set api_key_env in the config",
-        )
+            sim = self.simulated.id
+            return Resolved(resolved.route, tuple(Target(sim, t.model) for t in resolved.chain[:1]))
+        return resolved
 
 
 async def relay(
@@ -63,17 +54,13 @@ async def relay(
     session = gateway.sessions.resolve(
         request.headers.get("x-detour-session"), req.user, presented_token(request) or ""
     )
-    target, provider = gateway.pick(req.model)
-    headers = {
-        "x-detour-provider": provider.id,
-        "x-detour-model": target.model,
-        "x-detour-attempts": f"{target}:ok",
-        "x-detour-session": session,
-    }
+    resolved = gateway.resolve(req.model)
     if req.stream:
-        return await _stream(request, fmt, req, provider.stream(req, target.model), headers)
-    resp = await provider.complete(req, target.model)
-    cost = price_usd(provider.kind, target.model, resp.usage)
+        live = await gateway.chain.stream(req, resolved)
+        return await _stream(request, fmt, live, _headers(live.served, session))
+    resp, served = await gateway.chain.complete(req, resolved)
+    headers = _headers(served, session)
+    cost = price_usd(served.provider.kind, served.target.model, resp.usage)
     if cost is not None:
         headers["x-detour-cost-usd"] = f"{cost:.6f}"
     return web.Response(
@@ -81,25 +68,26 @@ async def relay(
     )
 
 
+def _headers(served: Served, session: str) -> dict[str, str]:
+    return {
+        "x-detour-provider": served.provider.id,
+        "x-detour-model": served.target.model,
+        "x-detour-attempts": ",".join(str(a) for a in served.attempts),
+        "x-detour-session": session,
+    }
+
+
 async def _stream(
-    request: web.Request,
-    fmt: WireFormat,
-    req: Request,
-    events: AsyncIterator[StreamEvent],
-    headers: dict[str, str],
+    request: web.Request, fmt: WireFormat, live: LiveStream, headers: dict[str, str]
 ) -> web.StreamResponse:
-    async with contextlib.aclosing(events):
-        held: list[StreamEvent] = []
-        async for ev in events:  # errors before content propagate: a clean HTTP error
-            held.append(ev)
-            if isinstance(ev, CONTENT_EVENTS | StreamEnd):
-                break
+    events = live.rest
+    async with contextlib.aclosing(events):  # type: ignore[type-var]
         out = web.StreamResponse(
             headers={**headers, "content-type": "text/event-stream", "cache-control": "no-cache"}
         )
         await out.prepare(request)
-        encoder = fmt.stream_encoder(req)
-        chunk = b"".join(encoder.feed(ev) for ev in held)
+        encoder = fmt.stream_encoder(live.served.request)
+        chunk = b"".join(encoder.feed(ev) for ev in live.held)
         if chunk:
             await out.write(chunk)
         try:

@@ -1,0 +1,130 @@
+"""Why an attempt failed, and what the chain does about it.
+
+Every failure of an attempt lands in exactly one class, and each class has one
+decided action::
+
+    Failure
+    ├── the provider cannot serve now -> fail over to the next model
+    │   ├── rate_limited      429, Gemini RESOURCE_EXHAUSTED      cool down for retry-after
+    │   ├── overloaded        529, 503                            cool down briefly
+    │   ├── server_error      500, 502, 504 and other 5xx          counts toward the circuit
+    │   ├── timeout           connect, first content, idle, total  counts toward the circuit
+    │   ├── connection        refused, reset                       reset: one same-model retry first
+    │   ├── broken_stream     cut, malformed frame, in-band error  counts toward the circuit
+    │   └── context_too_long  the prompt exceeds this model        skip to a model that fits, no cooldown
+    ├── the provider is misconfigured -> skip it, alert, never retry it
+    │   └── auth              401, 403                             long cooldown for every model of it
+    └── the client's own request is at fault -> stop, pass the upstream's message through
+        ├── bad_request       400, 404, 413, 422 and other 4xx
+        └── content_policy    a safety refusal of the request
+
+A failure *after* content reached the client cannot fail over: the stream ends
+with a well-formed error event instead (``server.relay``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import assert_never
+
+from daemon.ir import ApiError
+
+
+class FailureKind(StrEnum):
+    RATE_LIMITED = "rate_limited"
+    OVERLOADED = "overloaded"
+    SERVER_ERROR = "server_error"
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    BROKEN_STREAM = "broken_stream"
+    CONTEXT_TOO_LONG = "context_too_long"
+    AUTH = "auth"
+    BAD_REQUEST = "bad_request"
+    CONTENT_POLICY = "content_policy"
+
+
+class Action(StrEnum):
+    RETRY_SAME = "retry_same"
+    FAIL_OVER = "fail_over"
+    STOP = "stop"
+
+
+# Causes the transport layer records on ApiError.cause (providers.http).
+CONNECT_REFUSED = "connect_refused"
+CONNECTION_RESET = "connection_reset"
+STREAM_CUT = "stream_cut"
+MALFORMED = "malformed"
+IN_BAND = "in_band"
+TIMEOUT_CONNECT = "timeout_connect"
+TIMEOUT_FIRST_BYTE = "timeout_first_byte"
+TIMEOUT_IDLE = "timeout_idle"
+
+OVERLOAD_COOLDOWN_S = 5.0
+RATE_LIMIT_DEFAULT_S = 10.0
+AUTH_COOLDOWN_S = 300.0
+# Failures that say the provider is unwell, as opposed to busy or misused.
+COUNTS_TOWARD_CIRCUIT = frozenset(
+    {FailureKind.SERVER_ERROR, FailureKind.TIMEOUT, FailureKind.CONNECTION, FailureKind.BROKEN_STREAM,
+     FailureKind.OVERLOADED}
+)  # fmt: skip
+
+
+@dataclass(slots=True, frozen=True)
+class Failure:
+    kind: FailureKind
+    action: Action
+    # How long this provider+model should be left alone (0: no cooldown).
+    cooldown_s: float
+    # What x-detour-attempts shows: the HTTP status where there was one, else the class.
+    label: str
+
+
+def classify(err: ApiError) -> Failure:
+    kind = _kind(err)
+    label = str(err.status) if err.cause is None and err.status >= 400 else str(err.cause or kind)
+    match kind:
+        case FailureKind.RATE_LIMITED:
+            wait = err.retry_after_s if err.retry_after_s is not None else RATE_LIMIT_DEFAULT_S
+            return Failure(kind, Action.FAIL_OVER, wait, label)
+        case FailureKind.OVERLOADED:
+            wait = err.retry_after_s if err.retry_after_s is not None else OVERLOAD_COOLDOWN_S
+            return Failure(kind, Action.FAIL_OVER, wait, label)
+        case FailureKind.CONNECTION if err.cause == CONNECTION_RESET:
+            return Failure(kind, Action.RETRY_SAME, 0.0, label)
+        case FailureKind.AUTH:
+            return Failure(kind, Action.FAIL_OVER, AUTH_COOLDOWN_S, label)
+        case FailureKind.BAD_REQUEST | FailureKind.CONTENT_POLICY:
+            return Failure(kind, Action.STOP, 0.0, label)
+        case _:
+            return Failure(kind, Action.FAIL_OVER, 0.0, label)
+
+
+def _kind(err: ApiError) -> FailureKind:
+    if err.cause in (CONNECT_REFUSED, CONNECTION_RESET):
+        return FailureKind.CONNECTION
+    if err.cause in (TIMEOUT_CONNECT, TIMEOUT_FIRST_BYTE, TIMEOUT_IDLE):
+        return FailureKind.TIMEOUT
+    match err.kind:
+        case "rate_limit":
+            return FailureKind.RATE_LIMITED
+        case "overloaded":
+            return FailureKind.OVERLOADED
+        case "timeout":
+            return FailureKind.TIMEOUT
+        case "context_too_long":
+            return FailureKind.CONTEXT_TOO_LONG
+        case "authentication" | "permission":
+            return FailureKind.AUTH
+        case "content_policy":
+            return FailureKind.CONTENT_POLICY
+        case "server_error":
+            if err.cause in (STREAM_CUT, MALFORMED, IN_BAND):
+                return FailureKind.BROKEN_STREAM
+            return FailureKind.SERVER_ERROR
+        case "invalid_request" | "not_found" | "request_too_large":
+            return FailureKind.BAD_REQUEST
+        case "budget_exceeded" | "all_providers_failed":
+            return FailureKind.SERVER_ERROR
+        case _:
+            assert_never(err.kind)
