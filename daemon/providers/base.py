@@ -24,6 +24,11 @@ class Provider(ABC):
         return self.config.kind
 
     @property
+    def format_name(self) -> str:
+        """The wire format it speaks; reasoning blobs are portable only within one."""
+        return self.kind
+
+    @property
     @abstractmethod
     def usable(self) -> bool:
         """Whether it can be called at all (it has a key, or needs none)."""

@@ -21,7 +21,7 @@ from daemon.formats.sse import Frame, SSEParser
 from daemon.ir import ApiError, Request, Response, StreamEvent
 from daemon.keys import Secret
 from daemon.providers.base import Provider
-from daemon.routing import failures
+from daemon.routing import failures, reasoning
 
 ANTHROPIC_VERSION = "2023-06-01"  # the version whose request shape formats.anthropic writes
 
@@ -43,6 +43,10 @@ class HttpProvider(Provider):
     @property
     def usable(self) -> bool:
         return self._key is not None
+
+    @property
+    def format_name(self) -> str:
+        return self.format.name
 
     def url(self, model: str, stream: bool) -> str:
         base = self.config.base_url
@@ -69,6 +73,7 @@ class HttpProvider(Provider):
         return h
 
     async def complete(self, req: Request, model: str) -> Response:
+        req = reasoning.for_provider(req, self.id, self.format.name)
         body = self.format.encode_request(req, model)
         timeout = aiohttp.ClientTimeout(
             sock_connect=self.config.timeout_connect_s, sock_read=self.config.timeout_first_byte_s
@@ -90,9 +95,12 @@ class HttpProvider(Provider):
             raise self._transport_error(e) from None
         except TimeoutError as e:
             raise self._timeout(e, self.config.timeout_first_byte_s) from None
-        return self.format.decode_response(parsed, req)
+        resp = self.format.decode_response(parsed, req)
+        reasoning.from_provider_parts(resp.parts, self.id)
+        return resp
 
     async def stream(self, req: Request, model: str) -> AsyncIterator[StreamEvent]:
+        req = reasoning.for_provider(req, self.id, self.format.name)
         body = self.format.encode_request(req, model)
         timeout = aiohttp.ClientTimeout(
             sock_connect=self.config.timeout_connect_s, sock_read=self.config.timeout_idle_s
@@ -132,9 +140,10 @@ class HttpProvider(Provider):
 
     def _decode(self, decoder: StreamDecoder, fr: Frame) -> list[StreamEvent]:
         try:
-            return decoder.feed(fr.event, self._frame_json(fr))
+            events = decoder.feed(fr.event, self._frame_json(fr))
         except ApiError as err:
             raise self._tag(err, failures.IN_BAND) from None
+        return [reasoning.from_provider_event(ev, self.id) for ev in events]
 
     def _tag(self, err: ApiError, cause: str) -> ApiError:
         if err.cause is None:

@@ -18,8 +18,9 @@ from aiohttp import web
 from daemon.budget.prices import price_usd
 from daemon.config import Target
 from daemon.formats.base import WireFormat
-from daemon.ir import ApiError
+from daemon.ir import ApiError, Request
 from daemon.providers import Provider
+from daemon.routing import reasoning
 from daemon.routing.chain import Chain, LiveStream, Served
 from daemon.routing.routes import Resolved, Routes
 from daemon.server.guard import presented_token
@@ -50,19 +51,20 @@ async def relay(
     model: str | None = None,
     stream: bool | None = None,
 ) -> web.StreamResponse:
-    req = fmt.decode_request(body, model=model, stream=stream)
+    req = reasoning.from_client(fmt.decode_request(body, model=model, stream=stream))
     session = gateway.sessions.resolve(
         request.headers.get("x-detour-session"), req.user, presented_token(request) or ""
     )
     resolved = gateway.resolve(req.model)
     if req.stream:
         live = await gateway.chain.stream(req, resolved)
-        return await _stream(request, fmt, live, _headers(live.served, session))
+        return await _stream(request, fmt, req, live, _headers(live.served, session))
     resp, served = await gateway.chain.complete(req, resolved)
     headers = _headers(served, session)
     cost = price_usd(served.provider.kind, served.target.model, resp.usage)
     if cost is not None:
         headers["x-detour-cost-usd"] = f"{cost:.6f}"
+    reasoning.to_client(resp, fmt.name, served.provider.format_name)
     return web.Response(
         body=orjson.dumps(fmt.encode_response(resp, req)), content_type="application/json", headers=headers
     )
@@ -78,7 +80,7 @@ def _headers(served: Served, session: str) -> dict[str, str]:
 
 
 async def _stream(
-    request: web.Request, fmt: WireFormat, live: LiveStream, headers: dict[str, str]
+    request: web.Request, fmt: WireFormat, req: Request, live: LiveStream, headers: dict[str, str]
 ) -> web.StreamResponse:
     events = live.rest
     async with contextlib.aclosing(events):  # type: ignore[type-var]
@@ -86,13 +88,14 @@ async def _stream(
             headers={**headers, "content-type": "text/event-stream", "cache-control": "no-cache"}
         )
         await out.prepare(request)
-        encoder = fmt.stream_encoder(live.served.request)
-        chunk = b"".join(encoder.feed(ev) for ev in live.held)
+        encoder = fmt.stream_encoder(req)
+        theirs = live.served.provider.format_name
+        chunk = b"".join(encoder.feed(reasoning.to_client_event(ev, fmt.name, theirs)) for ev in live.held)
         if chunk:
             await out.write(chunk)
         try:
             async for ev in events:
-                chunk = encoder.feed(ev)
+                chunk = encoder.feed(reasoning.to_client_event(ev, fmt.name, theirs))
                 if chunk:
                     await out.write(chunk)
         except ApiError as err:
