@@ -20,7 +20,6 @@ from daemon.ir.conversation import (
 from daemon.ir.errors import ApiError, ErrorKind, invalid
 from daemon.ir.response import FinishReason, Response, Usage
 from daemon.ir.stream import (
-    CONTENT_EVENTS,
     ArgumentsDelta,
     PartEnd,
     PartStart,
@@ -32,10 +31,10 @@ from daemon.ir.stream import (
     TextDelta,
     ThinkingDelta,
     UsageUpdate,
+    is_content,
 )
 
 __all__ = [
-    "CONTENT_EVENTS",
     "ApiError",
     "ArgumentsDelta",
     "AssistantPart",
@@ -68,4 +67,5 @@ __all__ = [
     "Usage",
     "UsageUpdate",
     "invalid",
+    "is_content",
 ]

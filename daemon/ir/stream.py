@@ -102,8 +102,20 @@ StreamEvent = (
     | StreamEnd
 )
 
-# Events that mean the model has started answering (stream gating waits for one).
-CONTENT_EVENTS = (TextDelta, ThinkingDelta, ArgumentsDelta, PartStart)
+def is_content(ev: StreamEvent) -> bool:
+    """Whether the model has started answering: stream gating holds everything before this."""
+    match ev:
+        case TextDelta() | ThinkingDelta():
+            return bool(ev.text)
+        case ArgumentsDelta():
+            return True
+        case PartStart():
+            # A tool call's name, or redacted thinking that arrives whole, is content already.
+            return isinstance(ev.part, ToolCallPart) or (
+                isinstance(ev.part, ThinkingPart) and ev.part.redacted is not None
+            )
+        case _:
+            return False
 
 
 class StreamAssembler:

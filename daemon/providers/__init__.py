@@ -9,8 +9,6 @@ import aiohttp
 from daemon.config import ProviderConfig
 from daemon.keys import Secret
 from daemon.providers.base import Provider
-from daemon.providers.http import HttpProvider
-from daemon.providers.sim import SimProvider
 
 __all__ = ["Provider", "build"]
 
@@ -21,6 +19,10 @@ def build(
     session: aiohttp.ClientSession,
     redact: Callable[[str], str],
 ) -> Provider:
+    # Imported here so that the IR-level users of Provider need no wire formats loaded.
+    from daemon.providers.http import HttpProvider
+    from daemon.providers.sim import SimProvider
+
     if config.kind == "sim":
         return SimProvider(config)
     return HttpProvider(config, key, session, redact)

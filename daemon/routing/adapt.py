@@ -27,7 +27,7 @@ import genai_prices
 
 from daemon.config import Target
 from daemon.ir import Request
-from daemon.providers import Provider
+from daemon.providers.base import Provider
 from daemon.routing.tokens import request_tokens
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 from daemon.config import Target
-from daemon.ir import CONTENT_EVENTS, ApiError, Request, Response, StreamEnd, StreamEvent
-from daemon.providers import Provider
+from daemon.ir import ApiError, Request, Response, StreamEnd, StreamEvent, is_content
+from daemon.providers.base import Provider
 from daemon.routing.adapt import Profiles, TooLong, adapt
 from daemon.routing.failures import TIMEOUT_FIRST_BYTE, Action, Failure, FailureKind, classify
 from daemon.routing.health import Health
@@ -123,7 +123,7 @@ class Chain:
             async with asyncio.timeout(timeout_s):
                 async for ev in events:
                     held.append(ev)
-                    if isinstance(ev, CONTENT_EVENTS | StreamEnd):
+                    if is_content(ev) or isinstance(ev, StreamEnd):
                         return held
         except TimeoutError:
             raise ApiError(

@@ -38,15 +38,47 @@ class Answer:
     reasoning_tokens: int = 0
     # Split text into this many stream chunks (at least one).
     chunks: int = 3
+    # Streaming only: break the stream part-way.
+    fault: StreamFault | None = None
+    # Non-streaming only: answer with a body that is not JSON.
+    malformed: bool = False
 
 
 @dataclass
 class Fault:
-    """A scripted failure instead of an answer (the fallback issue extends this)."""
+    """A scripted HTTP error answer instead of an answer."""
 
     status: int = 500
     message: str = "injected failure"
     headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class StreamFault:
+    """Break a streamed answer after ``after_frames`` frames have gone out.
+
+    cut: close the connection; stall: go silent for ``stall_s``; error: send the
+    format's in-band error event (``status`` picks its type); malformed: send a
+    frame that is not JSON.
+    """
+
+    after_frames: int
+    action: str = "cut"  # cut | stall | error | malformed
+    stall_s: float = 30.0
+    status: int = 529
+
+
+@dataclass
+class Reset:
+    """Drop the connection before any response (a reset, as seen by the client)."""
+
+
+@dataclass
+class Slow:
+    """Wait ``seconds`` before answering at all (slow first byte), then give ``then``."""
+
+    seconds: float
+    then: Answer | Fault = field(default_factory=lambda: Answer())
 
 
 @dataclass
@@ -61,7 +93,7 @@ class FakeUpstream:
     """Base class: owns the server, the script and the record of requests."""
 
     def __init__(self) -> None:
-        self.script: deque[Answer | Fault] = deque()
+        self.script: deque[Answer | Fault | Reset | Slow] = deque()
         self.received: list[Received] = []
         self.default = Answer()
         self._runner: web.AppRunner | None = None
@@ -70,8 +102,49 @@ class FakeUpstream:
     def routes(self) -> list[web.RouteDef]:
         raise NotImplementedError
 
-    def next_reply(self) -> Answer | Fault:
+    def next_reply(self) -> Answer | Fault | Reset | Slow:
         return self.script.popleft() if self.script else self.default
+
+    async def take_reply(self, request: web.Request) -> Answer | Fault:
+        """The next scripted reply, after acting out transport faults (reset, slow first byte)."""
+        reply = self.next_reply()
+        if isinstance(reply, Slow):
+            await asyncio.sleep(reply.seconds)
+            return reply.then
+        if isinstance(reply, Reset):
+            assert request.transport is not None
+            request.transport.abort()
+            raise asyncio.CancelledError
+        return reply
+
+    def inband_error(self, status: int) -> bytes:
+        """This format's in-band stream error frame (formats override)."""
+        raise NotImplementedError
+
+    async def send_frames(
+        self, request: web.Request, frames: list[bytes], answer: Answer
+    ) -> web.StreamResponse:
+        """Write SSE frames one by one, acting out ``answer.fault`` on the way."""
+        resp = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache"})
+        await resp.prepare(request)
+        fault = answer.fault
+        for i, fr in enumerate(frames):
+            if fault is not None and i == fault.after_frames:
+                if fault.action == "cut":
+                    assert request.transport is not None
+                    request.transport.abort()
+                    return resp
+                if fault.action == "stall":
+                    await asyncio.sleep(fault.stall_s)
+                elif fault.action == "error":
+                    await resp.write(self.inband_error(fault.status))
+                    return resp
+                elif fault.action == "malformed":
+                    await resp.write(b"data: {this is not json\n\n")
+                    return resp
+            await resp.write(fr)
+        await resp.write_eof()
+        return resp
 
     async def record(self, request: web.Request) -> Any:
         body = await request.json()

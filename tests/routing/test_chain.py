@@ -1,0 +1,182 @@
+"""The chain walk with scripted in-process providers: no network, exact control."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from daemon.config import ProviderConfig, Target
+from daemon.ir import (
+    ApiError,
+    Message,
+    PartEnd,
+    PartStart,
+    Request,
+    Response,
+    StreamEnd,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    TextPart,
+    Usage,
+)
+from daemon.providers.base import Provider
+from daemon.routing import failures as f
+from daemon.routing.adapt import Profile, Profiles
+from daemon.routing.chain import Chain
+from daemon.routing.health import Health
+from daemon.routing.routes import Resolved
+
+Script = list[ApiError | str]
+
+
+class Scripted(Provider):
+    """Answers from a script: a string is a good answer, an ApiError is raised.
+
+    For streams, ``before_content`` errors are raised before any content and
+    ``after_content`` ones after the first delta."""
+
+    def __init__(self, pid: str, script: Script, *, after_content: bool = False, delay: float = 0) -> None:
+        super().__init__(ProviderConfig(id=pid, kind="openai", base_url="", timeout_first_byte_s=0.3))
+        self.script, self.after_content, self.delay = script, after_content, delay
+        self.calls = 0
+
+    @property
+    def usable(self) -> bool:
+        return True
+
+    def _next(self) -> ApiError | str:
+        self.calls += 1
+        return self.script.pop(0) if self.script else "fine"
+
+    async def complete(self, req: Request, model: str) -> Response:
+        await asyncio.sleep(self.delay)
+        step = self._next()
+        if isinstance(step, ApiError):
+            raise step
+        return Response("r", model, [TextPart(step)], usage=Usage(1, 1))
+
+    async def stream(self, req: Request, model: str) -> AsyncIterator[StreamEvent]:
+        step = self._next()
+        yield StreamStart("r", model)
+        await asyncio.sleep(self.delay)
+        if isinstance(step, ApiError) and not self.after_content:
+            raise step
+        yield PartStart(0, TextPart(""))
+        yield TextDelta(0, "first ")
+        if isinstance(step, ApiError):
+            raise step
+        yield TextDelta(0, str(step))
+        yield PartEnd(0)
+        yield StreamEnd("end")
+
+
+REQ = Request("route", [Message("user", [TextPart("hi")])], max_tokens=1000)
+
+
+def chain_of(*providers: Scripted, health: Health | None = None) -> tuple[Chain, Resolved]:
+    chain = Chain({p.id: p for p in providers}, health or Health(), Profiles())
+    return chain, Resolved("r", tuple(Target(p.id, "m") for p in providers))
+
+
+async def test_fails_over_and_records_attempts() -> None:
+    a = Scripted("a", [ApiError(429, "rate_limit", "slow", retry_after_s=60)])
+    b = Scripted("b", ["from b"])
+    chain, resolved = chain_of(a, b)
+    resp, served = await chain.complete(REQ, resolved)
+    assert resp.parts == [TextPart("from b")]
+    assert [str(x) for x in served.attempts] == ["a/m:429", "b/m:ok"]
+    # The cooldown is honoured: no second call to a inside it.
+    _, served = await chain.complete(REQ, resolved)
+    assert a.calls == 1
+    assert [str(x) for x in served.attempts] == ["a/m:cooldown", "b/m:ok"]
+    assert not served.attempts[0].called
+
+
+async def test_bad_request_stops_without_failover() -> None:
+    a = Scripted("a", [ApiError(400, "invalid_request", "messages: bad")])
+    b = Scripted("b", [])
+    chain, resolved = chain_of(a, b)
+    with pytest.raises(ApiError) as e:
+        await chain.complete(REQ, resolved)
+    assert e.value.status == 400 and b.calls == 0
+
+
+async def test_one_retry_on_connection_reset() -> None:
+    a = Scripted("a", [ApiError(502, "server_error", "reset", cause=f.CONNECTION_RESET), "second try"])
+    chain, resolved = chain_of(a, Scripted("b", []))
+    resp, served = await chain.complete(REQ, resolved)
+    assert resp.parts == [TextPart("second try")]
+    assert [str(x) for x in served.attempts] == ["a/m:connection_reset", "a/m:ok"]
+
+
+async def test_all_failed_lists_every_attempt() -> None:
+    a = Scripted("a", [ApiError(529, "overloaded", "busy")])
+    b = Scripted("b", [ApiError(500, "server_error", "boom")])
+    chain, resolved = chain_of(a, b)
+    with pytest.raises(ApiError) as e:
+        await chain.complete(REQ, resolved)
+    assert e.value.status == 503 and e.value.kind == "all_providers_failed"
+    assert "a/m: 529 (busy)" in e.value.message and "b/m: 500 (boom)" in e.value.message
+    assert [x["outcome"] for x in e.value.details["attempts"]] == ["529", "500"]  # type: ignore[index]
+
+
+async def test_stream_failure_before_content_fails_over_invisibly() -> None:
+    a = Scripted("a", [ApiError(502, "server_error", "cut", cause=f.STREAM_CUT)])
+    chain, resolved = chain_of(a, Scripted("b", ["from b"]))
+    live = await chain.stream(REQ, resolved)
+    events = live.held + [ev async for ev in live.rest]
+    text = "".join(ev.text for ev in events if isinstance(ev, TextDelta))
+    assert text == "first from b"
+    assert [str(x) for x in live.served.attempts] == ["a/m:stream_cut", "b/m:ok"]
+
+
+async def test_stream_failure_after_content_reaches_the_caller() -> None:
+    a = Scripted("a", [ApiError(529, "overloaded", "busy", cause=f.IN_BAND)], after_content=True)
+    chain, resolved = chain_of(a, Scripted("b", []))
+    live = await chain.stream(REQ, resolved)
+    with pytest.raises(ApiError):
+        async for _ in live.rest:
+            pass
+
+
+async def test_first_content_timeout_fails_over() -> None:
+    a = Scripted("a", ["too late"], delay=5)
+    chain, resolved = chain_of(a, Scripted("b", ["from b"]))
+    live = await chain.stream(REQ, resolved)
+    assert [str(x) for x in live.served.attempts] == ["a/m:timeout_first_byte", "b/m:ok"]
+
+
+async def test_open_circuit_makes_no_call_and_half_open_lets_one_probe_through() -> None:
+    clock = [0.0]
+    health = Health(threshold=2, window_s=60, open_s=10, clock=lambda: clock[0])
+    boom = ApiError(500, "server_error", "boom")
+    a = Scripted("a", [boom, boom], delay=0.05)
+    b = Scripted("b", [])
+    chain, resolved = chain_of(a, b, health=health)
+    for _ in range(2):
+        await chain.complete(REQ, resolved)
+    assert a.calls == 2
+    await chain.complete(REQ, resolved)
+    assert a.calls == 2  # open: skipped without a call
+    clock[0] += 10
+    results = await asyncio.gather(*(chain.complete(REQ, resolved) for _ in range(10)))
+    assert a.calls == 3  # exactly one probe under concurrency
+    assert sum(served.target.provider == "a" for _, served in results) == 1
+    await chain.complete(REQ, resolved)
+    assert a.calls == 4  # the probe succeeded: closed again
+
+
+async def test_context_window_skips_and_max_tokens_is_clamped() -> None:
+    small, big = Scripted("small", []), Scripted("big", [])
+    profiles = Profiles({Target("small", "m"): Profile(100, 50), Target("big", "m"): Profile(10_000, 500)})
+    chain = Chain({"small": small, "big": big}, Health(), profiles)
+    resolved = Resolved("r", (Target("small", "m"), Target("big", "m")))
+    long = Request("route", [Message("user", [TextPart("x" * 3000)])], max_tokens=4000)
+    _, served = await chain.complete(long, resolved)
+    assert [str(x) for x in served.attempts] == ["small/m:context_too_long", "big/m:ok"]
+    assert small.calls == 0
+    assert served.request.max_tokens == 500
+    assert long.max_tokens == 4000  # the client's request is left whole for the next link
