@@ -102,6 +102,7 @@ StreamEvent = (
     | StreamEnd
 )
 
+
 def is_content(ev: StreamEvent) -> bool:
     """Whether the model has started answering: stream gating holds everything before this."""
     match ev:

@@ -1,0 +1,186 @@
+"""The spend ledger: one SQLite row per attempt that may cost money.
+
+A row is written *before* its attempt starts (state ``reserved``, with the
+worst-case cost), and settled to the real cost when the answer ends. A daemon
+killed mid-attempt leaves ``reserved`` rows; the next start settles them at
+their worst case (``reconciled``), so spend is never forgotten and never
+counted twice.
+
+The ledger is synchronous; ``budget.accounts`` calls it from one dedicated
+thread so the event loop never blocks on SQLite and writes stay ordered.
+WAL with ``synchronous=NORMAL`` survives a killed process (a committed
+transaction is in the WAL file), which is what this ledger must survive.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from daemon.ir import Usage
+
+# Ordered and append-only: a migration once released is never edited.
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "attempts",
+        """
+        CREATE TABLE attempts (
+            id INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            session TEXT NOT NULL,
+            route TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            model TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('reserved', 'settled', 'reconciled')),
+            reserved_usd REAL NOT NULL,
+            usd REAL,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+            reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+            source TEXT CHECK (source IN ('usage', 'estimate', 'worst_case'))
+        );
+        CREATE INDEX attempts_ts ON attempts (ts);
+        CREATE INDEX attempts_session ON attempts (session);
+        CREATE INDEX attempts_state ON attempts (state) WHERE state = 'reserved';
+        """,
+    ),
+    (
+        "limits",
+        """
+        CREATE TABLE limits (
+            scope TEXT PRIMARY KEY CHECK (scope IN ('session', 'day', 'week')),
+            usd REAL
+        );
+        """,
+    ),
+]
+
+# What a row costs now: settled rows their cost, open reservations their worst case.
+_COST = "COALESCE(usd, reserved_usd)"
+
+
+@dataclass(slots=True, frozen=True)
+class AttemptRow:
+    session: str
+    route: str
+    provider: str
+    model: str
+    reserved_usd: float
+    ts: float = 0.0
+
+
+class Ledger:
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._clock = clock
+        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS migrations"
+            " (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL)"
+        )
+        done = {row[0] for row in self.db.execute("SELECT name FROM migrations")}
+        for name, sql in MIGRATIONS:
+            if name in done:
+                continue
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in filter(str.strip, sql.split(";")):
+                    self.db.execute(statement)
+                self.db.execute(
+                    "INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, self._clock())
+                )
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        self.db.close()
+
+    def start(self, row: AttemptRow) -> int:
+        cur = self.db.execute(
+            "INSERT INTO attempts (ts, session, route, provider, model, state, reserved_usd)"
+            " VALUES (?, ?, ?, ?, ?, 'reserved', ?)",
+            (row.ts or self._clock(), row.session, row.route, row.provider, row.model, row.reserved_usd),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def settle(self, row_id: int, usd: float, usage: Usage, source: str) -> None:
+        self.db.execute(
+            "UPDATE attempts SET state = 'settled', usd = ?, source = ?, input_tokens = ?, output_tokens = ?,"
+            " cache_read_tokens = ?, cache_write_tokens = ?, reasoning_tokens = ?"
+            " WHERE id = ? AND state = 'reserved'",
+            (
+                usd,
+                source,
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cache_read_tokens,
+                usage.cache_write_tokens,
+                usage.reasoning_tokens,
+                row_id,
+            ),
+        )
+
+    def reconcile(self) -> int:
+        """Settle reservations a killed daemon left open at their worst case."""
+        cur = self.db.execute(
+            "UPDATE attempts SET state = 'reconciled', usd = reserved_usd, source = 'worst_case'"
+            " WHERE state = 'reserved'"
+        )
+        return cur.rowcount
+
+    def spend(self, since: float | None = None, session: str | None = None) -> float:
+        sql = f"SELECT COALESCE(SUM({_COST}), 0) FROM attempts WHERE 1 = 1"
+        args: list[float | str] = []
+        if since is not None:
+            sql += " AND ts >= ?"
+            args.append(since)
+        if session is not None:
+            sql += " AND session = ?"
+            args.append(session)
+        return float(self.db.execute(sql, args).fetchone()[0])
+
+    def session_spend(self) -> dict[str, float]:
+        return {
+            s: float(v)
+            for s, v in self.db.execute(f"SELECT session, SUM({_COST}) FROM attempts GROUP BY session")
+        }
+
+    def top_models(self, since: float, limit: int = 5) -> list[tuple[str, str, float, int]]:
+        """(provider, model, usd, attempts) by cost since a moment, costliest first."""
+        rows = self.db.execute(
+            f"SELECT provider, model, SUM({_COST}) AS usd, COUNT(*) FROM attempts WHERE ts >= ?"
+            " GROUP BY provider, model ORDER BY usd DESC LIMIT ?",
+            (since, limit),
+        )
+        return [(p, m, float(u), int(n)) for p, m, u, n in rows]
+
+    def rows(self) -> list[sqlite3.Row]:
+        self.db.row_factory = sqlite3.Row
+        try:
+            return list(self.db.execute("SELECT * FROM attempts ORDER BY id"))
+        finally:
+            self.db.row_factory = None
+
+    def set_limit(self, scope: str, usd: float | None) -> None:
+        self.db.execute(
+            "INSERT INTO limits (scope, usd) VALUES (?, ?)"
+            " ON CONFLICT (scope) DO UPDATE SET usd = excluded.usd",
+            (scope, usd),
+        )
+
+    def limits(self) -> dict[str, float | None]:
+        return {scope: usd for scope, usd in self.db.execute("SELECT scope, usd FROM limits")}
