@@ -1,0 +1,247 @@
+"""Budgets that never overrun: reservations against every window, settled to the real cost.
+
+The running totals live in memory on the event loop, so checking a budget and
+reserving against it is one synchronous step: concurrent requests see each
+other's reservations and no interleaving can overspend. Each reservation is
+written to the ledger (on the ledger's own thread) before its attempt starts,
+and settled when the answer ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import Any, TypeVar
+
+from daemon.budget import windows
+from daemon.budget.ledger import AttemptRow, Ledger
+from daemon.ir import ApiError, Usage
+
+T = TypeVar("T")
+SCOPES = ("session", "day", "week")
+# Float noise must never be what lets a request through.
+EPSILON = 1e-9
+
+
+@dataclass(slots=True)
+class Limits:
+    session: float | None = None
+    day: float | None = None
+    week: float | None = None
+
+    def of(self, scope: str) -> float | None:
+        value: float | None = getattr(self, scope)
+        return value
+
+
+@dataclass(slots=True)
+class Reservation:
+    session: str
+    amount: float
+    day_start: datetime
+    week_start: datetime
+    row_id: int | None = None
+    settled: bool = False
+
+
+@dataclass(slots=True)
+class _Totals:
+    """Spend in the current windows: settled costs plus open reservations."""
+
+    day_start: datetime
+    week_start: datetime
+    day: float = 0.0
+    week: float = 0.0
+    sessions: dict[str, float] = field(default_factory=dict)
+
+
+def exceeded(scope: str, spent: float, limit: float, resets_at: datetime | None) -> ApiError:
+    when = f"; it resets at {resets_at.isoformat(timespec='minutes')}" if resets_at else ""
+    what = {"session": "session", "day": "daily", "week": "weekly"}[scope]
+    return ApiError(
+        402,
+        "budget_exceeded",
+        f"the {what} budget is spent: ${spent:.4f} of ${limit:.2f}{when}. "
+        f"Raise it with `detour budget set --{'daily' if scope == 'day' else what} USD`"
+        + (" or start a new session" if scope == "session" else ""),
+        details={
+            "scope": scope,
+            "spent_usd": round(spent, 6),
+            "limit_usd": limit,
+            "resets_at": resets_at.isoformat() if resets_at else None,
+        },
+    )
+
+
+class Accounts:
+    def __init__(
+        self,
+        path: Path,
+        limits: Limits,
+        *,
+        clock: Callable[[], float] = time.time,
+        tz: tzinfo | None = None,
+    ) -> None:
+        self._path = path
+        self.limits = limits
+        self._clock = clock
+        self._tz = tz
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detour-ledger")
+        self._ledger: Ledger | None = None
+        self._totals: _Totals | None = None
+        self.reconciled = 0
+
+    @property
+    def tz(self) -> tzinfo:
+        return self._tz or datetime.now().astimezone().tzinfo or UTC
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    @property
+    def ledger(self) -> Ledger:
+        assert self._ledger is not None, "Accounts.open() first"
+        return self._ledger
+
+    async def open(self) -> None:
+        self._ledger = await self._run(Ledger, self._path, self._clock)
+        self.reconciled = await self._run(self.ledger.reconcile)
+        stored = await self._run(self.ledger.limits)
+        for scope, usd in stored.items():
+            setattr(self.limits, scope, usd)
+        await self._reload()
+
+    async def close(self) -> None:
+        if self._ledger is not None:
+            await self._run(self._ledger.close)
+        self._executor.shutdown(wait=True)
+
+    async def _reload(self) -> None:
+        now = self._now()
+        day, week = windows.day(now, self.tz), windows.week(now, self.tz)
+        totals = _Totals(day.start, week.start)
+        totals.day = await self._run(self.ledger.spend, day.start.timestamp())
+        totals.week = await self._run(self.ledger.spend, week.start.timestamp())
+        totals.sessions = await self._run(self.ledger.session_spend)
+        self._totals = totals
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), UTC)
+
+    def _current(self) -> _Totals:
+        """The totals, rolled over if a window has reset since the last request."""
+        assert self._totals is not None, "Accounts.open() first"
+        t = self._totals
+        now = self._now()
+        day, week = windows.day(now, self.tz), windows.week(now, self.tz)
+        # Every attempt since a reset went through this process, and it started after
+        # the reset; attempts still open began before it and belong to the old window.
+        if day.start != t.day_start:
+            t.day_start, t.day = day.start, 0.0
+        if week.start != t.week_start:
+            t.week_start, t.week = week.start, 0.0
+        return t
+
+    def spent(self, scope: str, session: str) -> float:
+        t = self._current()
+        return {"session": t.sessions.get(session, 0.0), "day": t.day, "week": t.week}[scope]
+
+    def resets_at(self, scope: str) -> datetime | None:
+        now = self._now()
+        if scope == "day":
+            return windows.day(now, self.tz).resets_at.astimezone(self.tz)
+        if scope == "week":
+            return windows.week(now, self.tz).resets_at.astimezone(self.tz)
+        return None
+
+    def headroom(self, session: str) -> tuple[float, str | None]:
+        """The least money left in any window that applies, and which window that is."""
+        best, which = float("inf"), None
+        for scope in SCOPES:
+            limit = self.limits.of(scope)
+            if limit is not None:
+                left = limit - self.spent(scope, session)
+                if left < best:
+                    best, which = left, scope
+        return best, which
+
+    def reserve(self, session: str, amount: float) -> Reservation:
+        """Claim ``amount`` against every window, or raise 402 naming the window it would overrun.
+
+        Synchronous on purpose: check and claim happen with no await between them."""
+        t = self._current()
+        for scope in SCOPES:
+            limit = self.limits.of(scope)
+            if limit is None:
+                continue
+            spent = self.spent(scope, session)
+            if spent + amount > limit + EPSILON:
+                raise exceeded(scope, spent, limit, self.resets_at(scope))
+        t.day += amount
+        t.week += amount
+        t.sessions[session] = t.sessions.get(session, 0.0) + amount
+        return Reservation(session, amount, t.day_start, t.week_start)
+
+    async def record(self, res: Reservation, route: str, provider: str, model: str) -> None:
+        """Write the reservation before its attempt starts: a crash after this is reconciled."""
+        row = AttemptRow(res.session, route, provider, model, res.amount, self._clock())
+        res.row_id = await self._run(self.ledger.start, row)
+
+    def _adjust(self, res: Reservation, delta: float) -> None:
+        t = self._current()
+        if res.day_start == t.day_start:
+            t.day += delta
+        if res.week_start == t.week_start:
+            t.week += delta
+        t.sessions[res.session] = t.sessions.get(res.session, 0.0) + delta
+
+    async def settle(self, res: Reservation, usd: float, usage: Usage, source: str) -> None:
+        """Replace the reservation by the real cost, once."""
+        if res.settled:
+            return
+        res.settled = True
+        self._adjust(res, usd - res.amount)
+        if res.row_id is not None:
+            await self._run(self.ledger.settle, res.row_id, usd, usage, source)
+
+    def cancel(self, res: Reservation) -> None:
+        """A reservation whose attempt never started (nothing was written)."""
+        if not res.settled and res.row_id is None:
+            res.settled = True
+            self._adjust(res, -res.amount)
+
+    async def set_limits(self, **usd: float | None) -> None:
+        for scope, value in usd.items():
+            if scope not in SCOPES:
+                raise ValueError(scope)
+            setattr(self.limits, scope, value)
+            await self._run(self.ledger.set_limit, scope, value)
+
+    async def report(self, session: str | None = None) -> dict[str, Any]:
+        """Spend, limit, remaining and reset per window, plus this week's costliest models."""
+        t = self._current()
+        scopes: dict[str, Any] = {}
+        for scope in SCOPES:
+            if scope == "session" and session is None:
+                continue
+            limit = self.limits.of(scope)
+            spent = self.spent(scope, session or "")
+            resets = self.resets_at(scope)
+            scopes[scope] = {
+                "spent_usd": round(spent, 6),
+                "limit_usd": limit,
+                "remaining_usd": None if limit is None else round(max(0.0, limit - spent), 6),
+                "resets_at": resets.isoformat() if resets else None,
+            }
+        top = await self._run(self.ledger.top_models, t.week_start.timestamp())
+        return {
+            "budgets": scopes,
+            "top_models_week": [
+                {"provider": p, "model": m, "usd": round(u, 6), "attempts": n} for p, m, u, n in top
+            ],
+        }
