@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon import keys
+from daemon.budget import control as budget
 from daemon.config import Config, ConfigError, default_path, ensure_default, load
 
 log = logging.getLogger("detour")
@@ -68,6 +69,18 @@ def _parser() -> argparse.ArgumentParser:
     kdel = ksub.add_parser("delete", help="remove a provider's key")
     kdel.add_argument("provider")
     kdel.set_defaults(func=_keys_delete)
+
+    b = sub.add_parser("budget", help="personal budgets: spend so far and when each resets")
+    bsub = b.add_subparsers(metavar="ACTION")
+    bshow = bsub.add_parser("show", help="spend, limit, remaining and reset of each budget")
+    bshow.add_argument("--config")
+    bshow.add_argument("--session", help="also show this session's budget")
+    bshow.set_defaults(func=_budget_show)
+    bset = bsub.add_parser("set", help="set limits in USD (0 blocks all spend; 'none' removes a limit)")
+    bset.add_argument("--config")
+    for flag in ("weekly", "daily", "session"):
+        bset.add_argument(f"--{flag}", type=_usd, metavar="USD", default=argparse.SUPPRESS)
+    bset.set_defaults(func=_budget_set)
 
     tok = sub.add_parser("token", help="print the local client token (the API key for your tools)")
     tok.set_defaults(func=_token)
@@ -169,6 +182,49 @@ def _keys_delete(args: argparse.Namespace) -> int:
         return 0
     print(f"detour: no key stored for {args.provider}", file=sys.stderr)
     return 1
+
+
+def _usd(text: str) -> float | None:
+    if text.lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an amount in USD") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("a budget cannot be negative")
+    return value
+
+
+def _budget_set(args: argparse.Namespace) -> int:
+    given = {k: getattr(args, k) for k in ("weekly", "daily", "session") if hasattr(args, k)}
+    if not given:
+        raise UsageError("give at least one of --weekly, --daily, --session (USD, or 'none')")
+    config = _config(args.config)
+    body = {f"{k}_usd": v for k, v in given.items()}
+    report = budget.set_limits(config, body)
+    _print_budget(report)
+    return 0
+
+
+def _budget_show(args: argparse.Namespace) -> int:
+    _print_budget(budget.show(_config(args.config), args.session))
+    return 0
+
+
+def _print_budget(report: dict[str, Any]) -> None:
+    print(f"{'budget':<9}{'spent':>11}{'limit':>11}{'remaining':>11}  resets")
+    for scope, b in report["budgets"].items():
+        limit = "-" if b["limit_usd"] is None else f"${b['limit_usd']:.2f}"
+        left = "-" if b["remaining_usd"] is None else f"${b['remaining_usd']:.4f}"
+        resets = b["resets_at"] or "when the session ends"
+        print(f"{scope:<9}{'$' + format(b['spent_usd'], '.4f'):>11}{limit:>11}{left:>11}  {resets}")
+    if report["top_models_week"]:
+        print("\ntop models this week:")
+        for m in report["top_models_week"]:
+            print(f"  {m['provider'] + '/' + m['model']:<40}${m['usd']:.4f}  ({m['attempts']} attempts)")
+    if report.get("offline"):
+        print("\n(the daemon is not running: read from the ledger directly)")
 
 
 def _token(args: argparse.Namespace) -> int:

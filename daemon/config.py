@@ -43,6 +43,16 @@ class ServerConfig:
 
 
 @dataclass(slots=True, frozen=True)
+class ModelConfig:
+    """Per-model facts for models genai-prices does not know, or knows differently."""
+
+    context_window: int | None = None
+    max_output: int | None = None
+    input_usd_mtok: float | None = None
+    output_usd_mtok: float | None = None
+
+
+@dataclass(slots=True, frozen=True)
 class ProviderConfig:
     id: str
     kind: str
@@ -51,6 +61,7 @@ class ProviderConfig:
     timeout_connect_s: float = 5.0
     timeout_first_byte_s: float = 60.0
     timeout_idle_s: float = 30.0
+    models: dict[str, ModelConfig] = field(default_factory=dict)
 
 
 @dataclass(slots=True, frozen=True)
@@ -69,6 +80,15 @@ class RouteConfig:
     name: str
     chain: tuple[Target, ...]
     match: tuple[str, ...] = ()
+    timeout_first_byte_s: float | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class BudgetConfig:
+    weekly_usd: float | None = None
+    daily_usd: float | None = None
+    session_usd: float | None = None
+    on_exhausted: str = "block"  # block | cheapest
 
 
 @dataclass(slots=True, frozen=True)
@@ -77,6 +97,7 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     providers: dict[str, ProviderConfig] = field(default_factory=dict)
     routes: tuple[RouteConfig, ...] = ()
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
     log_content: bool = False
 
 
@@ -102,6 +123,11 @@ kind = "anthropic"          # anthropic | openai | gemini | openai-compatible | 
 # timeout_connect_s = 5
 # timeout_first_byte_s = 60   # until the first content arrives
 # timeout_idle_s = 30         # longest silence between stream chunks
+# [providers.anthropic.models."claude-x"]  # facts for a model genai-prices does not know
+# context_window = 200000
+# max_output = 64000
+# input_usd_mtok = 3.0
+# output_usd_mtok = 15.0
 
 [providers.openai]
 kind = "openai"
@@ -126,6 +152,12 @@ chain = ["anthropic/claude-sonnet-4-5", "openai/gpt-4.1", "gemini/gemini-2.5-pro
 [[routes]]
 name = "default"                         # where requests for unknown models go
 chain = ["anthropic/claude-sonnet-4-5", "openai/gpt-4.1", "gemini/gemini-2.5-flash"]
+
+[budget]
+# weekly_usd = 50.0         # resets Monday 00:00 local time
+# daily_usd = 15.0
+# session_usd = 5.0
+on_exhausted = "block"      # block | cheapest (fall through to the cheapest model that fits)
 """
 
 
@@ -190,10 +222,34 @@ class _Reader:
         server = self.server(data.get("server", {}))
         providers = self.providers(data.get("providers", {}))
         routes = self.routes(data.get("routes", []), providers)
+        budget = self.budget(data.get("budget", {}))
         log_content = data.get("log_content", False)
         if not isinstance(log_content, bool):
             raise self.fail("log_content must be true or false", "log_content")
-        return Config(self.path, server, providers, routes, log_content)
+        return Config(self.path, server, providers, routes, budget, log_content)
+
+    def budget(self, raw: Any) -> BudgetConfig:
+        if not isinstance(raw, dict):
+            raise self.fail("[budget] must be a table", "budget")
+        known = {"weekly_usd", "daily_usd", "session_usd", "on_exhausted"}
+        for key in raw:
+            if key not in known:
+                raise self.fail(
+                    f"[budget]: unknown setting {key!r}; known: {', '.join(sorted(known))}", "[budget]", key
+                )
+        limits = {
+            k: self.typed(raw, k, float, None, "[budget]") if k in raw else None
+            for k in known - {"on_exhausted"}
+        }
+        for key, value in limits.items():
+            if value is not None and value < 0:
+                raise self.fail(f"[budget]: {key} must not be negative", "[budget]", key)
+        on_exhausted = raw.get("on_exhausted", "block")
+        if on_exhausted not in ("block", "cheapest"):
+            raise self.fail(
+                '[budget]: on_exhausted must be "block" or "cheapest"', "[budget]", "on_exhausted"
+            )
+        return BudgetConfig(on_exhausted=on_exhausted, **limits)
 
     def server(self, raw: Any) -> ServerConfig:
         if not isinstance(raw, dict):
@@ -243,6 +299,7 @@ class _Reader:
                 "timeout_connect_s",
                 "timeout_first_byte_s",
                 "timeout_idle_s",
+                "models",
             }
             if unknown:
                 raise self.fail(
@@ -259,6 +316,34 @@ class _Reader:
                 timeout_connect_s=self.typed(table, "timeout_connect_s", float, 5.0, header),
                 timeout_first_byte_s=self.typed(table, "timeout_first_byte_s", float, 60.0, header),
                 timeout_idle_s=self.typed(table, "timeout_idle_s", float, 30.0, header),
+                models=self.models(table.get("models", {}), header),
+            )
+        return out
+
+    def models(self, raw: Any, header: str) -> dict[str, ModelConfig]:
+        if not isinstance(raw, dict):
+            raise self.fail(f'{header}: models must be tables like [providers.ID.models."NAME"]', header)
+        out: dict[str, ModelConfig] = {}
+        for name, table in raw.items():
+            where = f"{header[:-1]}.models.{name}]"
+            if not isinstance(table, dict):
+                raise self.fail(f"{where} must be a table", name)
+            unknown = set(table) - set(ModelConfig.__dataclass_fields__)
+            if unknown:
+                raise self.fail(f"{where}: unknown setting {sorted(unknown)[0]!r}", name, sorted(unknown)[0])
+            out[name] = ModelConfig(
+                context_window=self.typed(table, "context_window", int, None, name)
+                if "context_window" in table
+                else None,
+                max_output=self.typed(table, "max_output", int, None, name)
+                if "max_output" in table
+                else None,
+                input_usd_mtok=self.typed(table, "input_usd_mtok", float, None, name)
+                if "input_usd_mtok" in table
+                else None,
+                output_usd_mtok=self.typed(table, "output_usd_mtok", float, None, name)
+                if "output_usd_mtok" in table
+                else None,
             )
         return out
 
@@ -289,7 +374,12 @@ class _Reader:
             match = table.get("match", [])
             if not isinstance(match, list) or not all(isinstance(m, str) for m in match):
                 raise self.fail(f"route {name!r}: match must be a list of glob strings", *anchor)
-            out.append(RouteConfig(name, tuple(chain), tuple(match)))
+            ttfb = table.get("timeout_first_byte_s")
+            if ttfb is not None and (
+                isinstance(ttfb, bool) or not isinstance(ttfb, int | float) or ttfb <= 0
+            ):
+                raise self.fail(f"route {name!r}: timeout_first_byte_s must be a positive number", *anchor)
+            out.append(RouteConfig(name, tuple(chain), tuple(match), float(ttfb) if ttfb else None))
         return tuple(out)
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
@@ -18,6 +21,7 @@ class Daemon:
     runner: web.AppRunner
     port: int
     token: str = TOKEN
+    data_dir: Path | None = None
 
     @property
     def url(self) -> str:
@@ -28,18 +32,22 @@ class Daemon:
 
     async def close(self) -> None:
         await self.runner.cleanup()
+        if self.data_dir is not None:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
-async def start_daemon(config: Config | str, token: str = TOKEN) -> Daemon:
+async def start_daemon(config: Config | str, token: str = TOKEN, data_dir: Path | None = None) -> Daemon:
     if isinstance(config, str):
         config = parse(config)
-    runner = web.AppRunner(create_app(config, token), access_log=None)
+    own = data_dir is None
+    data_dir = data_dir or Path(tempfile.mkdtemp(prefix="detour-test-"))
+    runner = web.AppRunner(create_app(config, token, data_dir), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     server = site._server
     assert isinstance(server, asyncio.base_events.Server)
-    return Daemon(runner, server.sockets[0].getsockname()[1], token)
+    return Daemon(runner, server.sockets[0].getsockname()[1], token, data_dir if own else None)
 
 
 SIM_CONFIG = """

@@ -200,14 +200,21 @@ class Accounts:
             t.week += delta
         t.sessions[res.session] = t.sessions.get(res.session, 0.0) + delta
 
-    async def settle(self, res: Reservation, usd: float, usage: Usage, source: str) -> None:
-        """Replace the reservation by the real cost, once."""
+    def settle(self, res: Reservation, usd: float, usage: Usage, source: str) -> asyncio.Future[None] | None:
+        """Replace the reservation by the real cost, once.
+
+        The totals change at once; the ledger write is queued on the ledger thread and
+        needs no await, so a request being cancelled (client gone) still settles. The
+        returned future is for tests and shutdown, which want to see it written."""
         if res.settled:
-            return
+            return None
         res.settled = True
         self._adjust(res, usd - res.amount)
-        if res.row_id is not None:
-            await self._run(self.ledger.settle, res.row_id, usd, usage, source)
+        if res.row_id is None:
+            return None
+        return asyncio.get_running_loop().run_in_executor(
+            self._executor, self.ledger.settle, res.row_id, usd, usage, source
+        )
 
     def cancel(self, res: Reservation) -> None:
         """A reservation whose attempt never started (nothing was written)."""

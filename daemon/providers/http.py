@@ -81,10 +81,10 @@ class HttpProvider(Provider):
         try:
             async with self._session.post(
                 self.url(model, False), data=orjson.dumps(body), headers=self.headers(), timeout=timeout
-            ) as resp:
-                raw = await resp.read()
-                if resp.status >= 400:
-                    raise self._http_error(resp.status, raw, resp.headers)
+            ) as http:
+                raw = await http.read()
+                if http.status >= 400:
+                    raise self._http_error(http.status, raw, http.headers)
                 try:
                     parsed = orjson.loads(raw)
                 except orjson.JSONDecodeError:

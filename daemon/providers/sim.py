@@ -84,7 +84,7 @@ def answer(req: Request, model: str) -> Response:
         parts = [
             TextPart(PREFIX + f"detour is serving this from its simulated provider. You said: {said[:200]}")
         ]
-    out = sum(text_tokens(p.text if isinstance(p, TextPart) else p.arguments) for p in parts)  # type: ignore[union-attr]
+    out = sum(text_tokens(p.text) if isinstance(p, TextPart) else _call_tokens(p) for p in parts)
     return Response(
         id=f"sim-{seed}",
         model=model,
@@ -92,6 +92,10 @@ def answer(req: Request, model: str) -> Response:
         finish="tool_use" if any(isinstance(p, ToolCallPart) for p in parts) else "end",
         usage=Usage(input_tokens=request_tokens(req), output_tokens=max(out, 1)),
     )
+
+
+def _call_tokens(part: AssistantPart) -> int:
+    return text_tokens(part.arguments) if isinstance(part, ToolCallPart) else 0
 
 
 def _user_text(msg: Message) -> str:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import genai_prices
 
-from daemon.config import Target
+from daemon.config import Config, Target
 from daemon.ir import Request
 from daemon.providers.base import Provider
 from daemon.routing.tokens import request_tokens
@@ -68,6 +68,16 @@ class Profiles:
 
     def __init__(self, overrides: dict[Target, Profile] | None = None) -> None:
         self._overrides = overrides or {}
+
+    @classmethod
+    def from_config(cls, config: Config) -> Profiles:
+        return cls(
+            {
+                Target(pid, name): Profile(m.context_window, m.max_output)
+                for pid, p in config.providers.items()
+                for name, m in p.models.items()
+            }
+        )
 
     def get(self, target: Target, kind: str) -> Profile:
         o = self._overrides.get(target)

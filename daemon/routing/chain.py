@@ -1,9 +1,11 @@
 """Walking a route's chain: one attempt per model until one answers.
 
 Each attempt is recorded (provider, model, outcome, latency) for
-``x-detour-attempts`` and events. Targets in cooldown or behind an open circuit
-are skipped without a network call. A stream counts as answered once its first
-real content arrives: anything that fails before that fails over invisibly.
+``x-detour-attempts`` and events. Before a call, a target must have a key, fit
+the prompt in its context window, be out of cooldown with its circuit closed
+(or win the half-open probe), and fit the budget; otherwise it is skipped
+without a network call. A stream counts as answered once its first real
+content arrives: anything that fails before that fails over invisibly.
 """
 
 from __future__ import annotations
@@ -11,16 +13,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+from daemon.budget.spend import Admission, OverBudget, Spend
 from daemon.config import Target
-from daemon.ir import ApiError, Request, Response, StreamEnd, StreamEvent, is_content
+from daemon.ir import ApiError, Request, Response, StreamEnd, StreamEvent, Usage, is_content
 from daemon.providers.base import Provider
 from daemon.routing.adapt import Profiles, TooLong, adapt
 from daemon.routing.failures import TIMEOUT_FIRST_BYTE, Action, Failure, FailureKind, classify
 from daemon.routing.health import Health
 from daemon.routing.routes import Resolved
+from daemon.routing.tokens import request_tokens
 
 
 @dataclass(slots=True)
@@ -44,6 +48,8 @@ class Served:
     provider: Provider
     attempts: list[Attempt]
     request: Request  # as adapted for the target
+    admission: Admission | None = None
+    cost_usd: float | None = None
 
 
 @dataclass(slots=True)
@@ -54,46 +60,61 @@ class LiveStream:
 
 
 @dataclass(slots=True)
+class _Slot:
+    target: Target
+    provider: Provider
+    request: Request
+    admission: Admission | None
+
+
+@dataclass(slots=True)
 class Chain:
     providers: dict[str, Provider]
     health: Health
     profiles: Profiles
+    spend: Spend | None = None
     # Route name -> first-content timeout override.
     first_byte_s: dict[str, float] = field(default_factory=dict)
     on_attempt: Callable[[Attempt], None] | None = None
 
-    async def complete(self, req: Request, resolved: Resolved) -> tuple[Response, Served]:
+    async def complete(self, req: Request, resolved: Resolved, session: str = "") -> tuple[Response, Served]:
         attempts: list[Attempt] = []
-        for target, provider, adapted in self._candidates(req, resolved, attempts):
+        async for slot in self._walk(req, resolved, session, attempts):
             retried = False
             while True:
                 started = time.perf_counter()
                 try:
-                    resp = await provider.complete(adapted, target.model)
+                    resp = await slot.provider.complete(slot.request, slot.target.model)
                 except ApiError as err:
-                    failure = self._failed(target, err, started, attempts)
+                    failure = self._failed(slot, err, started, attempts)
                     if failure.action is Action.RETRY_SAME and not retried:
                         retried = True
                         continue
                     if failure.action is Action.STOP:
                         raise
                     break
-                self._ok(target, started, attempts)
-                return resp, Served(target, provider, attempts, adapted)
+                except BaseException:
+                    self._abandoned(slot)
+                    raise
+                self._ok(slot.target, started, attempts)
+                served = Served(slot.target, slot.provider, attempts, slot.request, slot.admission)
+                if self.spend is not None and slot.admission is not None:
+                    served.cost_usd = self.spend.settle(slot.admission, slot.target, resp.usage)
+                return resp, served
         raise all_failed(resolved, attempts)
 
-    async def stream(self, req: Request, resolved: Resolved) -> LiveStream:
+    async def stream(self, req: Request, resolved: Resolved, session: str = "") -> LiveStream:
         attempts: list[Attempt] = []
-        for target, provider, adapted in self._candidates(req, resolved, attempts):
+        async for slot in self._walk(req, resolved, session, attempts):
             retried = False
             while True:
                 started = time.perf_counter()
-                events = provider.stream(adapted, target.model)
+                events = slot.provider.stream(slot.request, slot.target.model)
                 try:
-                    held = await self._first_content(events, self._first_byte_s(resolved, provider))
+                    held = await self._first_content(events, self._first_byte_s(resolved, slot.provider))
                 except ApiError as err:
                     await _close(events)
-                    failure = self._failed(target, err, started, attempts)
+                    failure = self._failed(slot, err, started, attempts)
                     if failure.action is Action.RETRY_SAME and not retried:
                         retried = True
                         continue
@@ -102,17 +123,68 @@ class Chain:
                     break
                 except BaseException:
                     await _close(events)
-                    self.health.release(target)
+                    self._abandoned(slot)
                     raise
-                self._ok(target, started, attempts)
-                return LiveStream(Served(target, provider, attempts, adapted), held, events)
+                self._ok(slot.target, started, attempts)
+                served = Served(slot.target, slot.provider, attempts, slot.request, slot.admission)
+                return LiveStream(served, held, events)
         raise all_failed(resolved, attempts)
 
-    def _candidates(
-        self, req: Request, resolved: Resolved, attempts: list[Attempt]
-    ) -> Iterator[tuple[Target, Provider, Request]]:
-        """Targets that may be called now, in order, each with the request adapted to it."""
-        return _Walk(self, req, resolved, attempts)
+    async def _walk(
+        self, req: Request, resolved: Resolved, session: str, attempts: list[Attempt]
+    ) -> AsyncIterator[_Slot]:
+        """Targets that may be called now, in order, each with the request fitted to it.
+
+        Each target is checked only when the walk reaches it, so a half-open circuit's
+        probe is claimed by the request that will really make the call."""
+        refused: OverBudget | None = None
+        targets = list(resolved.chain)
+        while targets:
+            target = targets.pop(0)
+            provider = self.providers[target.provider]
+            if not provider.usable:
+                self._skip(attempts, target, "no_key", "no API key configured")
+                continue
+            try:
+                fitted = adapt(req, target, provider, self.profiles)
+            except TooLong as e:
+                self._skip(attempts, target, "context_too_long", str(e), FailureKind.CONTEXT_TOO_LONG)
+                continue
+            skip = self.health.claim(target)
+            if skip is not None:
+                self._skip(attempts, target, skip.label, skip.detail)
+                continue
+            admission = None
+            if self.spend is not None:
+                profile = self.profiles.get(target, provider.kind)
+                try:
+                    admission = self.spend.admit(fitted, target, session, profile.max_output)
+                except OverBudget as e:
+                    self.health.release(target)
+                    self._skip(attempts, target, "budget", e.error.message)
+                    if self.spend.on_exhausted != "cheapest":
+                        raise e.error from None
+                    if refused is None:
+                        refused = e
+                        targets.sort(key=lambda t: self._worst_case(req, t))
+                    continue
+                except ApiError:
+                    self.health.release(target)
+                    raise
+                fitted = admission.request
+                await self.spend.accounts.record(
+                    admission.reservation, resolved.route, target.provider, target.model
+                )
+            yield _Slot(target, provider, fitted, admission)
+        if refused is not None:
+            raise refused.error
+
+    def _worst_case(self, req: Request, target: Target) -> float:
+        assert self.spend is not None
+        provider = self.providers[target.provider]
+        out = req.max_tokens or self.profiles.get(target, provider.kind).max_output or 4096
+        usd = self.spend.prices.usd(target, Usage(input_tokens=request_tokens(req), output_tokens=out))
+        return float("inf") if usd is None else usd
 
     def _first_byte_s(self, resolved: Resolved, provider: Provider) -> float:
         return self.first_byte_s.get(resolved.route, provider.config.timeout_first_byte_s)
@@ -131,62 +203,34 @@ class Chain:
             ) from None
         raise ApiError(502, "server_error", "the stream ended before any content", cause="stream_cut")
 
-    def _failed(self, target: Target, err: ApiError, started: float, attempts: list[Attempt]) -> Failure:
+    def _failed(self, slot: _Slot, err: ApiError, started: float, attempts: list[Attempt]) -> Failure:
         failure = classify(err)
-        self.health.failure(target, failure)
-        self._record(
-            attempts,
-            Attempt(target, failure.label, failure.kind, (time.perf_counter() - started) * 1000, err.message),
-        )
+        self.health.failure(slot.target, failure)
+        if self.spend is not None and slot.admission is not None:
+            self.spend.release(slot.admission)
+        latency = (time.perf_counter() - started) * 1000
+        self._record(attempts, Attempt(slot.target, failure.label, failure.kind, latency, err.message))
         return failure
+
+    def _abandoned(self, slot: _Slot) -> None:
+        """The caller went away mid-attempt: no verdict on health; the prompt was sent, so it is paid."""
+        self.health.release(slot.target)
+        if self.spend is not None and slot.admission is not None:
+            self.spend.settle(slot.admission, slot.target, Usage(), complete=False)
 
     def _ok(self, target: Target, started: float, attempts: list[Attempt]) -> None:
         self.health.success(target)
         self._record(attempts, Attempt(target, "ok", None, (time.perf_counter() - started) * 1000))
 
+    def _skip(
+        self, attempts: list[Attempt], target: Target, label: str, why: str, kind: FailureKind | None = None
+    ) -> None:
+        self._record(attempts, Attempt(target, label, kind, 0.0, why, called=False))
+
     def _record(self, attempts: list[Attempt], attempt: Attempt) -> None:
         attempts.append(attempt)
         if self.on_attempt is not None:
             self.on_attempt(attempt)
-
-
-class _Walk:
-    """Iterates a chain lazily: each target is checked (key, health, fit) only when reached."""
-
-    def __init__(self, chain: Chain, req: Request, resolved: Resolved, attempts: list[Attempt]) -> None:
-        self._chain, self._req, self._attempts = chain, req, attempts
-        self._targets = iter(resolved.chain)
-
-    def __iter__(self) -> _Walk:
-        return self
-
-    def __next__(self) -> tuple[Target, Provider, Request]:
-        chain = self._chain
-        for target in self._targets:
-            provider = chain.providers[target.provider]
-            if not provider.usable:
-                chain._record(
-                    self._attempts, Attempt(target, "no_key", None, 0.0, "no API key", called=False)
-                )
-                continue
-            try:
-                adapted = adapt(self._req, target, provider, chain.profiles)
-            except TooLong as e:
-                chain._record(
-                    self._attempts,
-                    Attempt(
-                        target, "context_too_long", FailureKind.CONTEXT_TOO_LONG, 0.0, str(e), called=False
-                    ),
-                )
-                continue
-            skip = chain.health.claim(target)
-            if skip is not None:
-                chain._record(
-                    self._attempts, Attempt(target, skip.label, None, 0.0, skip.detail, called=False)
-                )
-                continue
-            return target, provider, adapted
-        raise StopIteration
 
 
 def all_failed(resolved: Resolved, attempts: list[Attempt]) -> ApiError:

@@ -5,37 +5,60 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
+import platformdirs
 from aiohttp import web
 
 from daemon import keys
-from daemon.config import Config, ProviderConfig
+from daemon.budget.accounts import Accounts, Limits
+from daemon.budget.prices import Prices
+from daemon.budget.spend import Spend
+from daemon.config import APP, Config, ProviderConfig
 from daemon.providers import Provider, build
 from daemon.routing.adapt import Profiles
 from daemon.routing.chain import Chain
 from daemon.routing.health import Health
 from daemon.routing.routes import Routes
 from daemon.server import guard
-from daemon.server.inbound import GATEWAY, routes
+from daemon.server.inbound import ACCOUNTS, GATEWAY, routes
 from daemon.server.relay import Gateway
 from daemon.server.sessions import Sessions
 
 log = logging.getLogger(__name__)
 CONFIG = web.AppKey("config", Config)
-MAX_BODY = 32 * 1024 * 1024  # Anthropic's own limit for Messages; agent histories exceed 1 MiB
+DATA_DIR = web.AppKey("data_dir", Path)
 
 
-def create_app(config: Config, token: str) -> web.Application:
+def create_app(config: Config, token: str, data_dir: Path | None = None) -> web.Application:
     allowed = None if not config.server.allow_remote else frozenset({config.server.host})
     app = web.Application(
-        client_max_size=MAX_BODY,
+        client_max_size=guard.MAX_BODY,
         middlewares=[guard.errors, guard.guard(allowed), guard.auth(token)],
     )
     app[CONFIG] = config
+    app[DATA_DIR] = data_dir or Path(platformdirs.user_data_dir(APP))
     app.add_routes(routes)
+    app.cleanup_ctx.append(_accounts)
     app.cleanup_ctx.append(_gateway)
     return app
+
+
+async def _accounts(app: web.Application) -> AsyncIterator[None]:
+    """The spend ledger, open for the daemon's whole life; reconciles a killed predecessor's rows."""
+    b = app[CONFIG].budget
+    accounts = Accounts(app[DATA_DIR] / "detour.db", Limits(b.session_usd, b.daily_usd, b.weekly_usd))
+    await accounts.open()
+    if accounts.reconciled:
+        log.warning(
+            "settled %d attempts a stopped daemon left open, at their worst-case cost", accounts.reconciled
+        )
+    app[ACCOUNTS] = accounts
+    try:
+        yield
+    finally:
+        await accounts.close()
 
 
 async def _gateway(app: web.Application) -> AsyncIterator[None]:
@@ -55,7 +78,9 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
             if simulated is None:
                 simulated = build(_implicit_sim(), None, session, redact)
                 providers[simulated.id] = simulated
-        chain = Chain(providers, Health(), Profiles())
+        spend = Spend(app[ACCOUNTS], Prices(config), config.budget.on_exhausted)
+        first_byte = {r.name: r.timeout_first_byte_s for r in config.routes if r.timeout_first_byte_s}
+        chain = Chain(providers, Health(), Profiles.from_config(config), spend, first_byte)
         app[GATEWAY] = Gateway(Routes(config), chain, Sessions(), simulated)
         _announce(providers, simulated)
         yield

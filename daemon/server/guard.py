@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from daemon.config import is_loopback
 from daemon.formats.base import WireFormat
 from daemon.formats.registry import FORMATS
-from daemon.ir import ApiError
+from daemon.ir import ApiError, ErrorKind
 
 log = logging.getLogger(__name__)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 OPEN_PATHS = frozenset({"/health", "/"})
+MAX_BODY = 32 * 1024 * 1024  # Anthropic's own limit for Messages; agent histories exceed 1 MiB
 
 
 def format_for(path: str) -> WireFormat:
@@ -46,15 +46,17 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except ApiError as err:
         return error_response(request.path, err)
-    except web.HTTPRequestEntityTooLarge as e:
+    except web.HTTPRequestEntityTooLarge:
         return error_response(
             request.path,
-            ApiError(413, "request_too_large", f"request body is larger than {e.max_size} bytes"),
+            ApiError(
+                413, "request_too_large", f"request body is larger than detour's {MAX_BODY >> 20} MiB limit"
+            ),
         )
     except web.HTTPException as e:
         if e.status < 400:
             raise
-        kind = "not_found" if e.status in (404, 405) else "invalid_request"
+        kind: ErrorKind = "not_found" if e.status in (404, 405) else "invalid_request"
         msg = f"{request.method} {request.path}: {e.reason}"
         return error_response(request.path, ApiError(e.status, kind, msg))
     except Exception:
@@ -65,9 +67,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         )
 
 
-def guard(
-    allowed_hosts: frozenset[str] | None,
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def guard(allowed_hosts: frozenset[str] | None) -> Middleware:
     """Refuse requests whose Host is not this machine (DNS rebinding) and any web page's Origin.
 
     ``allowed_hosts`` None means loopback only; with ``allow_remote`` the bound host is added.
@@ -94,7 +94,7 @@ def _is_web_origin(origin: str) -> bool:
     return origin == "null" or urlsplit(origin).scheme in ("http", "https")
 
 
-def auth(token: str) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def auth(token: str) -> Middleware:
     expected = token.encode()
 
     @web.middleware

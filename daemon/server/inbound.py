@@ -7,12 +7,14 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from daemon.budget.accounts import Accounts
 from daemon.formats.registry import FORMATS
 from daemon.ir import invalid
 from daemon.routing.tokens import request_tokens
 from daemon.server.relay import Gateway, relay
 
 GATEWAY = web.AppKey("gateway", Gateway)
+ACCOUNTS = web.AppKey("accounts", Accounts)
 routes = web.RouteTableDef()
 
 
@@ -92,3 +94,25 @@ async def root(request: web.Request) -> web.StreamResponse:
 
 def _dumps(obj: Any) -> str:
     return orjson.dumps(obj).decode()
+
+
+@routes.get("/budget")
+async def budget_show(request: web.Request) -> web.StreamResponse:
+    session = request.query.get("session") or request.headers.get("x-detour-session")
+    return web.json_response(await request.app[ACCOUNTS].report(session), dumps=_dumps)
+
+
+@routes.put("/budget")
+async def budget_set(request: web.Request) -> web.StreamResponse:
+    body = await json_body(request)
+    names = {"session_usd": "session", "daily_usd": "day", "weekly_usd": "week"}
+    unknown = set(body) - set(names)
+    if unknown:
+        raise invalid(f"unknown budget field {sorted(unknown)[0]!r}; known: {', '.join(names)}")
+    limits: dict[str, float | None] = {}
+    for key, value in body.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
+            raise invalid(f"{key} must be a non-negative number of USD, or null for no limit")
+        limits[names[key]] = None if value is None else float(value)
+    await request.app[ACCOUNTS].set_limits(**limits)
+    return web.json_response(await request.app[ACCOUNTS].report(None), dumps=_dumps)

@@ -15,13 +15,24 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from daemon.budget.prices import price_usd
 from daemon.config import Target
 from daemon.formats.base import WireFormat
-from daemon.ir import ApiError, Request
+from daemon.ir import (
+    ApiError,
+    ArgumentsDelta,
+    Request,
+    StreamEnd,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    ThinkingDelta,
+    Usage,
+    UsageUpdate,
+)
 from daemon.providers import Provider
 from daemon.routing import reasoning
 from daemon.routing.chain import Chain, LiveStream, Served
+from daemon.routing.failures import classify
 from daemon.routing.routes import Resolved, Routes
 from daemon.server.guard import presented_token
 from daemon.server.sessions import Sessions
@@ -57,13 +68,12 @@ async def relay(
     )
     resolved = gateway.resolve(req.model)
     if req.stream:
-        live = await gateway.chain.stream(req, resolved)
-        return await _stream(request, fmt, req, live, _headers(live.served, session))
-    resp, served = await gateway.chain.complete(req, resolved)
+        live = await gateway.chain.stream(req, resolved, session)
+        return await _stream(request, gateway, fmt, req, live, _headers(live.served, session))
+    resp, served = await gateway.chain.complete(req, resolved, session)
     headers = _headers(served, session)
-    cost = price_usd(served.provider.kind, served.target.model, resp.usage)
-    if cost is not None:
-        headers["x-detour-cost-usd"] = f"{cost:.6f}"
+    if served.cost_usd is not None:
+        headers["x-detour-cost-usd"] = f"{served.cost_usd:.6f}"
     reasoning.to_client(resp, fmt.name, served.provider.format_name)
     return web.Response(
         body=orjson.dumps(fmt.encode_response(resp, req)), content_type="application/json", headers=headers
@@ -80,26 +90,75 @@ def _headers(served: Served, session: str) -> dict[str, str]:
 
 
 async def _stream(
-    request: web.Request, fmt: WireFormat, req: Request, live: LiveStream, headers: dict[str, str]
+    request: web.Request,
+    gateway: Gateway,
+    fmt: WireFormat,
+    req: Request,
+    live: LiveStream,
+    headers: dict[str, str],
 ) -> web.StreamResponse:
-    events = live.rest
-    async with contextlib.aclosing(events):  # type: ignore[type-var]
-        out = web.StreamResponse(
-            headers={**headers, "content-type": "text/event-stream", "cache-control": "no-cache"}
-        )
-        await out.prepare(request)
-        encoder = fmt.stream_encoder(req)
-        theirs = live.served.provider.format_name
-        chunk = b"".join(encoder.feed(reasoning.to_client_event(ev, fmt.name, theirs)) for ev in live.held)
-        if chunk:
-            await out.write(chunk)
-        try:
-            async for ev in events:
-                chunk = encoder.feed(reasoning.to_client_event(ev, fmt.name, theirs))
-                if chunk:
-                    await out.write(chunk)
-        except ApiError as err:
-            # Content already went out: end with a well-formed error, never a silent truncation.
-            await out.write(encoder.error(err))
-        await out.write_eof()
-        return out
+    served = live.served
+    meter = Meter()
+    try:
+        async with contextlib.aclosing(live.rest):  # type: ignore[type-var]
+            out = web.StreamResponse(
+                headers={**headers, "content-type": "text/event-stream", "cache-control": "no-cache"}
+            )
+            await out.prepare(request)
+            encoder = fmt.stream_encoder(req)
+            theirs = served.provider.format_name
+            for ev in live.held:
+                meter.feed(ev)
+            chunk = b"".join(
+                encoder.feed(reasoning.to_client_event(ev, fmt.name, theirs)) for ev in live.held
+            )
+            if chunk:
+                await out.write(chunk)
+            try:
+                async for ev in live.rest:
+                    meter.feed(ev)
+                    chunk = encoder.feed(reasoning.to_client_event(ev, fmt.name, theirs))
+                    if chunk:
+                        await out.write(chunk)
+            except ApiError as err:
+                # Content already went out: end with a well-formed error, never a silent truncation.
+                gateway.chain.health.failure(served.target, classify(err))
+                await out.write(encoder.error(err))
+            await out.write_eof()
+            return out
+    finally:
+        # However it ended (finished, cut, client gone), the attempt is paid for exactly once.
+        spend = gateway.chain.spend
+        if spend is not None and served.admission is not None:
+            spend.settle(
+                served.admission,
+                served.target,
+                meter.usage,
+                complete=meter.complete,
+                relayed_chars=meter.chars,
+            )
+
+
+class Meter:
+    """What a stream has reported and relayed so far, to settle its cost however it ends."""
+
+    __slots__ = ("usage", "chars", "complete")
+
+    def __init__(self) -> None:
+        self.usage = Usage()
+        self.chars = 0
+        self.complete = False
+
+    def feed(self, ev: StreamEvent) -> None:
+        match ev:
+            case TextDelta() | ThinkingDelta():
+                self.chars += len(ev.text)
+            case ArgumentsDelta():
+                self.chars += len(ev.fragment)
+            case StreamStart() if ev.usage is not None:
+                self.usage = self.usage.merge(ev.usage)
+            case UsageUpdate():
+                self.usage = self.usage.merge(ev.usage)
+            case StreamEnd():
+                self.usage = self.usage.merge(ev.usage)
+                self.complete = True

@@ -14,6 +14,11 @@ from daemon.ir import ApiError, Usage
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
+async def written(fut: asyncio.Future[None] | None) -> None:
+    if fut is not None:
+        await fut
+
+
 class Clock:
     def __init__(self, when: datetime) -> None:
         self.now = when.timestamp()
@@ -43,7 +48,7 @@ async def test_concurrent_reservations_never_overrun(accounts: Accounts) -> None
             return 0.0
         await accounts.record(res, "r", "p", "m")
         await asyncio.sleep(0.001 * (i % 5))
-        await accounts.settle(res, 0.0007, Usage(100, 10), "usage")
+        await written(accounts.settle(res, 0.0007, Usage(100, 10), "usage"))
         return 0.0007
 
     settled = await asyncio.gather(*(one(i) for i in range(200)))
@@ -79,7 +84,7 @@ async def test_day_resets_at_local_midnight_across_dst(tmp_path: Path) -> None:
     await a.open()
     res = a.reserve("s", 0.8)
     await a.record(res, "r", "p", "m")
-    await a.settle(res, 0.8, Usage(), "usage")
+    await written(a.settle(res, 0.8, Usage(), "usage"))
     clock.now = datetime(2026, 10, 25, 0, 30, tzinfo=BERLIN).timestamp()  # Sunday, after midnight
     assert a.spent("day", "s") == 0.0
     assert a.spent("week", "s") == pytest.approx(0.8)
@@ -98,7 +103,7 @@ async def test_restart_reconciles_open_reservations_once(tmp_path: Path) -> None
     await a.open()
     done = a.reserve("s", 0.5)
     await a.record(done, "r", "p", "m")
-    await a.settle(done, 0.1, Usage(10, 10), "usage")
+    await written(a.settle(done, 0.1, Usage(10, 10), "usage"))
     for _ in range(3):
         await a.record(a.reserve("s", 0.2), "r", "p", "m")
     # A killed daemon: the ledger is left as is, nothing more is written.

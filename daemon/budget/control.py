@@ -1,0 +1,65 @@
+"""``detour budget``: through the running daemon when there is one (it holds the live
+totals, reservations included), else straight from the ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from daemon import keys
+from daemon.budget.accounts import Accounts, Limits
+from daemon.config import APP, Config
+
+
+def _daemon(
+    config: Config, method: str, path: str, body: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    host = "127.0.0.1" if config.server.host in ("0.0.0.0", "::") else config.server.host
+    url = f"http://{host}:{config.server.port}{path}"
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Authorization", f"Bearer {keys.client_token()}")
+    req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            result: dict[str, Any] = json.loads(resp.read())
+            return result
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return None
+
+
+def _ledger_path() -> Path:
+    return Path(platformdirs.user_data_dir(APP)) / "detour.db"
+
+
+async def _offline(config: Config, session: str | None, limits: dict[str, float | None]) -> dict[str, Any]:
+    b = config.budget
+    accounts = Accounts(_ledger_path(), Limits(b.session_usd, b.daily_usd, b.weekly_usd))
+    await accounts.open()
+    try:
+        if limits:
+            await accounts.set_limits(**limits)
+        report = await accounts.report(session)
+    finally:
+        await accounts.close()
+    report["offline"] = True
+    return report
+
+
+def show(config: Config, session: str | None) -> dict[str, Any]:
+    path = "/budget" + (f"?session={session}" if session else "")
+    return _daemon(config, "GET", path) or asyncio.run(_offline(config, session, {}))
+
+
+def set_limits(config: Config, body: dict[str, float | None]) -> dict[str, Any]:
+    online = _daemon(config, "PUT", "/budget", body)
+    if online is not None:
+        return online
+    scopes = {"session_usd": "session", "daily_usd": "day", "weekly_usd": "week"}
+    return asyncio.run(_offline(config, None, {scopes[k]: v for k, v in body.items()}))

@@ -1,0 +1,101 @@
+"""What the chain asks of the budget before and after each attempt.
+
+Before: price the attempt's worst case (counted prompt tokens at the input
+price plus ``max_tokens`` at the output price) and reserve it against every
+window. If it does not fit, clamp ``max_tokens`` to what the money left can
+pay for; if even a short answer does not fit, refuse with 402, or with
+``on_exhausted = "cheapest"`` let the chain try the cheaper models in it.
+After: settle to the real cost from the provider's usage, or an estimate
+from what was relayed when the answer was cut short.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from daemon.budget.accounts import Accounts, Reservation
+from daemon.budget.prices import Prices
+from daemon.config import Target
+from daemon.ir import ApiError, Request, Usage
+from daemon.routing.tokens import request_tokens
+
+DEFAULT_OUTPUT = 4096  # worst case for a request without max_tokens to a model of unknown limit
+MIN_OUTPUT = 256  # a shorter answer is useless: refuse rather than clamp below it
+
+
+class OverBudget(Exception):
+    """The attempt does not fit the budget; ``error`` is the 402 to give if nothing else fits."""
+
+    def __init__(self, error: ApiError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+@dataclass(slots=True)
+class Admission:
+    request: Request  # possibly with max_tokens clamped to what the budget can pay
+    reservation: Reservation
+    prompt_tokens: int
+
+
+@dataclass(slots=True)
+class Spend:
+    accounts: Accounts
+    prices: Prices
+    on_exhausted: str = "block"
+
+    def admit(self, req: Request, target: Target, session: str, max_output: int | None) -> Admission:
+        prompt = request_tokens(req)
+        out = req.max_tokens or max_output or DEFAULT_OUTPUT
+        worst = self.prices.require(target, Usage(input_tokens=prompt, output_tokens=out))
+        try:
+            return Admission(req, self.accounts.reserve(session, worst), prompt)
+        except ApiError as refused:
+            clamped = self._affordable(target, session, prompt)
+            if clamped is None or clamped >= out:
+                raise OverBudget(refused) from None
+            cost = self.prices.require(target, Usage(input_tokens=prompt, output_tokens=clamped))
+            try:
+                res = self.accounts.reserve(session, cost)
+            except ApiError:
+                raise OverBudget(refused) from None
+            return Admission(dataclasses.replace(req, max_tokens=clamped), res, prompt)
+
+    def _affordable(self, target: Target, session: str, prompt: int) -> int | None:
+        """The most output tokens the money left pays for, if that is a useful answer."""
+        left, _ = self.accounts.headroom(session)
+        base = self.prices.require(target, Usage(input_tokens=prompt))
+        per_token = (
+            self.prices.require(target, Usage(input_tokens=prompt, output_tokens=1_000_000)) - base
+        ) / 1e6
+        if per_token <= 0 or left <= base:
+            return None
+        tokens = int((left - base) / per_token)
+        return tokens if tokens >= MIN_OUTPUT else None
+
+    def cost(self, target: Target, usage: Usage) -> float:
+        return self.prices.usd(target, usage) or 0.0
+
+    def settle(
+        self, adm: Admission, target: Target, usage: Usage, *, complete: bool = True, relayed_chars: int = 0
+    ) -> float:
+        """Settle to the reported usage; for an answer cut short, to what the provider reported
+        so far or an estimate of what was relayed, whichever is more.
+
+        Never zero (the prompt was sent) and never the whole reservation by mistake."""
+        source = "usage"
+        if not complete or (usage.input_tokens == 0 and usage.output_tokens == 0):
+            usage = dataclasses.replace(
+                usage,
+                input_tokens=usage.input_tokens or adm.prompt_tokens,
+                output_tokens=max(usage.output_tokens, -(-relayed_chars // 3)),
+            )
+            source = "estimate"
+        usd = self.cost(target, usage)
+        self.accounts.settle(adm.reservation, usd, usage, source)
+        return usd
+
+    def release(self, adm: Admission) -> None:
+        """The attempt failed before any answer: it cost nothing."""
+        self.accounts.settle(adm.reservation, 0.0, Usage(), "usage")
