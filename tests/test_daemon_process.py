@@ -50,10 +50,11 @@ async def start(tmp: Path, config: str, extra_env: dict[str, str]) -> Process:
         **extra_env,
     }
     log = tmp / "daemon.log"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "daemon.cli", "serve", "--config", str(cfg), "--port", str(port),
-        "--log-level", "DEBUG", env=env, stdout=log.open("wb"), stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
+    with log.open("wb") as out:  # the child keeps its own descriptor
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "daemon.cli", "serve", "--config", str(cfg), "--port", str(port),
+            "--log-level", "DEBUG", env=env, stdout=out, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
     async with aiohttp.ClientSession() as s:
         for _ in range(200):
             try:
@@ -158,10 +159,11 @@ async def test_fresh_start_writes_config_and_serves_simulated(tmp_path: Path) ->
         env.pop(var, None)
     port = free_port()
     log = tmp_path / "log"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "daemon.cli", "serve", "--port", str(port),
-        env=env, stdout=log.open("wb"), stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
+    with log.open("wb") as out:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "daemon.cli", "serve", "--port", str(port),
+            env=env, stdout=out, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
     token = (await _token(tmp_path)).strip()
     reply = ""
     async with aiohttp.ClientSession() as s:

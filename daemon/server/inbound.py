@@ -46,6 +46,7 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/v1beta/models/{tail}")
+@routes.post("/v1/models/{tail}")  # google-genai's `api_version="v1"` path; same wire format
 async def gemini(request: web.Request) -> web.StreamResponse:
     model, sep, method = request.match_info["tail"].partition(":")
     if not sep or not model:
@@ -85,7 +86,6 @@ async def health(request: web.Request) -> web.StreamResponse:
     return web.json_response({"status": "ok"}, dumps=_dumps)
 
 
-@routes.route("HEAD", "/")
 @routes.get("/")
 async def root(request: web.Request) -> web.StreamResponse:
     # Claude Code probes `HEAD /` before its first call; any non-5xx answer will do.

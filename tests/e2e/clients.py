@@ -50,6 +50,9 @@ class OpenAIClient:
     def __init__(self, url: str, token: str) -> None:
         self.sdk = openai.AsyncOpenAI(base_url=url + "/v1", api_key=token, max_retries=0)
 
+    async def close(self) -> None:
+        await self.sdk.close()
+
     async def ask(self, model: str, messages: list[dict[str, Any]], stream: bool, tools: bool) -> Reply:
         kw: dict[str, Any] = {"model": model, "messages": messages}
         if tools:
@@ -96,6 +99,9 @@ class AnthropicClient:
     def __init__(self, url: str, token: str) -> None:
         self.sdk = anthropic.AsyncAnthropic(base_url=url, api_key=token, max_retries=0)
 
+    async def close(self) -> None:
+        await self.sdk.close()
+
     async def ask(self, model: str, messages: list[dict[str, Any]], stream: bool, tools: bool) -> Reply:
         kw: dict[str, Any] = {"model": model, "max_tokens": 1024, "messages": messages, "system": SYSTEM}
         if tools:
@@ -138,6 +144,9 @@ class GeminiClient:
 
     def __init__(self, url: str, token: str) -> None:
         self.sdk = genai.Client(api_key=token, http_options=gtypes.HttpOptions(base_url=url))
+
+    async def close(self) -> None:
+        await self.sdk.aio.aclose()
 
     async def ask(self, model: str, contents: list[gtypes.Content], stream: bool, tools: bool) -> Reply:
         config = gtypes.GenerateContentConfig(system_instruction=SYSTEM)
@@ -205,4 +214,9 @@ class GeminiClient:
         return first, await self.ask(model, contents, stream, True)
 
 
-CLIENTS = {"openai": OpenAIClient, "anthropic": AnthropicClient, "gemini": GeminiClient}
+Client = OpenAIClient | AnthropicClient | GeminiClient
+CLIENTS: dict[str, type[Client]] = {
+    "openai": OpenAIClient,
+    "anthropic": AnthropicClient,
+    "gemini": GeminiClient,
+}

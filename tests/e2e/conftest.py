@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import pytest
 
 from tests.daemon_harness import Daemon, start_daemon
+from tests.e2e.clients import CLIENTS, Client
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.base import FakeUpstream
 from tests.fakes.gemini import FakeGemini
@@ -63,3 +64,17 @@ async def world(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
     await daemon.close()
     for f in fakes.values():
         await f.close()
+
+
+@pytest.fixture
+async def sdk(world: World) -> AsyncIterator[Callable[[str], Client]]:
+    """Opens an official SDK client on the daemon by name; all are closed afterwards."""
+    opened: list[Client] = []
+
+    def open_client(name: str) -> Client:
+        opened.append(CLIENTS[name](world.daemon.url, world.daemon.token))
+        return opened[-1]
+
+    yield open_client
+    for c in opened:
+        await c.close()

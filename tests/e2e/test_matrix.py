@@ -3,10 +3,12 @@ system prompt, a two-turn tool round trip, and an image."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from tests.e2e import upstream_view as view
-from tests.e2e.clients import CLIENTS, PNG_B64, SYSTEM
+from tests.e2e.clients import CLIENTS, PNG_B64, SYSTEM, Client
 from tests.e2e.conftest import ROUTE, World
 from tests.fakes.base import Answer, ToolCall
 
@@ -18,15 +20,16 @@ pairings = pytest.mark.parametrize(
 )
 
 
-def client_for(world: World, name: str):  # type: ignore[no-untyped-def]
-    return CLIENTS[name](world.daemon.url, world.daemon.token)
+Sdk = Callable[[str], Client]
 
 
 @pairings
-async def test_text_with_system_prompt(world: World, client: str, upstream: str, stream: bool) -> None:
+async def test_text_with_system_prompt(
+    world: World, sdk: Sdk, client: str, upstream: str, stream: bool
+) -> None:
     fake = world.fakes[upstream]
     fake.script.append(Answer(text="Bonjour from the upstream, in pieces.", chunks=4))
-    reply = await client_for(world, client).text(ROUTE[upstream], "Say hello", stream)
+    reply = await sdk(client).text(ROUTE[upstream], "Say hello", stream)
     assert reply.text == "Bonjour from the upstream, in pieces."
     assert reply.calls == []
     body = fake.last.body
@@ -35,11 +38,11 @@ async def test_text_with_system_prompt(world: World, client: str, upstream: str,
 
 
 @pairings
-async def test_tool_round_trip(world: World, client: str, upstream: str, stream: bool) -> None:
+async def test_tool_round_trip(world: World, sdk: Sdk, client: str, upstream: str, stream: bool) -> None:
     fake = world.fakes[upstream]
     fake.script.append(Answer(text="Let me check.", tool_calls=[ToolCall("get_weather", {"city": "Paris"})]))
     fake.script.append(Answer(text="It is 18C and cloudy in Paris."))
-    first, second = await client_for(world, client).tool_round_trip(ROUTE[upstream], stream)
+    first, second = await sdk(client).tool_round_trip(ROUTE[upstream], stream)
     assert [(c.name, c.args) for c in first.calls] == [("get_weather", {"city": "Paris"})]
     assert all(c.id for c in first.calls) or client == "gemini"
     assert second.text == "It is 18C and cloudy in Paris."
@@ -51,9 +54,9 @@ async def test_tool_round_trip(world: World, client: str, upstream: str, stream:
 
 
 @pairings
-async def test_image(world: World, client: str, upstream: str, stream: bool) -> None:
+async def test_image(world: World, sdk: Sdk, client: str, upstream: str, stream: bool) -> None:
     fake = world.fakes[upstream]
     fake.script.append(Answer(text="A single pixel."))
-    reply = await client_for(world, client).image(ROUTE[upstream], stream)
+    reply = await sdk(client).image(ROUTE[upstream], stream)
     assert reply.text == "A single pixel."
     assert view.image_data(upstream, fake.last.body) == [PNG_B64]

@@ -1,0 +1,431 @@
+"""IR -> a Messages body the Anthropic API accepts, written for ``anthropic-version: 2023-06-01``.
+
+What the API would otherwise answer 400 to, and what is done instead:
+
+- ``max_tokens`` is required: 8192 by default, 32000 when thinking is on;
+- a system prompt lives in top-level ``system``: mid-conversation system
+  messages stay in place only for a client that spoke Anthropic itself (its
+  API took them), and are hoisted otherwise;
+- the first message must be ``user``: a placeholder turn is put before history
+  that starts with the assistant;
+- ``tool_result`` blocks go first in the user message after the calls, with any
+  text after them; consecutive same-role messages are merged;
+- empty and whitespace-only text is dropped, and so are whitespace-only stop
+  sequences and the trailing whitespace of a final assistant prefill;
+- ids and tool names are made to fit ``^[a-zA-Z0-9_-]+$``; arguments that are
+  not a JSON object go as ``{"_raw": text}``;
+- thinking goes back only if Anthropic signed it; when the assistant turns of
+  the current exchange that call tools do not start with signed thinking, or
+  the model has no thinking, thinking is turned off for the request; with
+  thinking on, a forced tool choice becomes ``auto`` and temperature/top_k are
+  dropped; ``temperature`` and ``top_p`` are never sent together.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final, Literal, assert_never
+
+from daemon.formats import ids
+from daemon.formats.anthropic_response import ORIGIN, arguments_object, tool_name
+from daemon.ir import (
+    ImagePart,
+    Message,
+    Part,
+    Reasoning,
+    Request,
+    TextPart,
+    ThinkingPart,
+    Tool,
+    ToolCallPart,
+    ToolChoice,
+    ToolResultPart,
+    invalid,
+)
+
+DEFAULT_MAX_TOKENS: Final = 8192
+# Every Claude model that thinks can write at least this much.
+DEFAULT_MAX_TOKENS_THINKING: Final = 32000
+MIN_BUDGET: Final = 1024
+PLACEHOLDER: Final = "(continued)"
+# For models that take only a thinking budget, from the one effort scale.
+EFFORT_BUDGET: Final = {
+    "minimal": 1024,
+    "low": 2048,
+    "medium": 8192,
+    "high": 16384,
+    "xhigh": 24576,
+    "max": 31999,
+}
+ANTHROPIC_EFFORT: Final = {
+    "minimal": "low",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "xhigh": "xhigh",
+    "max": "max",
+}
+_MEDIA: Final = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+# Base64 openings of each type's magic bytes, for images that came without a media type.
+_SNIFF: Final = (
+    ("iVBORw0KGgo", "image/png"),
+    ("/9j/", "image/jpeg"),
+    ("R0lGOD", "image/gif"),
+    ("UklGR", "image/webp"),
+)
+_DATA_URL = re.compile(r"^data:([^;,]+);base64,(.*)$", re.DOTALL)
+_NO_THINKING = re.compile(r"claude-(instant|2|3-(?!7))")
+_BUDGET_ONLY = re.compile(r"claude-3-7|claude-(opus|sonnet|haiku)-4(-[0-5])?$")
+_DATE_SUFFIX = re.compile(r"-(\d{8}|latest)$")
+
+Tier = Literal["none", "budget", "adaptive"]
+
+
+def thinking_tier(model: str) -> Tier:
+    """What thinking a model takes: none (Claude 3 but 3.7), a budget only (3.7 to 4.5),
+    or adaptive with an effort (4.6 on, and names not known yet)."""
+    if _NO_THINKING.search(model):
+        return "none"
+    if _BUDGET_ONLY.search(_DATE_SUFFIX.sub("", model)):
+        return "budget"
+    return "adaptive"
+
+
+# --- content ---------------------------------------------------------------------------------
+
+
+def _has_text(text: str) -> bool:
+    return bool(text.strip())
+
+
+def _text_block(p: TextPart) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "text", "text": p.text}
+    if p.cache_control:
+        block["cache_control"] = p.cache_control
+    return block
+
+
+def _image_block(p: ImagePart, path: str) -> dict[str, Any]:
+    media, data = p.media_type, p.data
+    if data is None and p.url:
+        m = _DATA_URL.match(p.url)
+        if m is None:
+            return {"type": "image", "source": {"type": "url", "url": p.url}}
+        media, data = m.group(1), m.group(2)
+    if not data:
+        raise invalid(f"{path}: an image needs base64 data or a url")
+    media = (media or next((t for prefix, t in _SNIFF if data.startswith(prefix)), "")).lower()
+    media = "image/jpeg" if media == "image/jpg" else media
+    if media not in _MEDIA:
+        raise invalid(
+            f"{path}: Anthropic takes JPEG, PNG, GIF and WebP images only, not {media or 'unknown'}"
+        )
+    return {"type": "image", "source": {"type": "base64", "media_type": media, "data": data}}
+
+
+def _tool_result_block(p: ToolResultPart, path: str) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": ids.for_anthropic(p.call_id)}
+    content: list[dict[str, Any]] = []
+    for j, q in enumerate(p.content):
+        if isinstance(q, TextPart):
+            if _has_text(q.text):
+                content.append(_text_block(q))
+        else:
+            content.append(_image_block(q, f"{path}.content[{j}]"))
+    if len(content) == 1 and content[0]["type"] == "text" and "cache_control" not in content[0]:
+        block["content"] = content[0]["text"]
+    elif content:
+        block["content"] = content
+    if p.is_error:
+        block["is_error"] = True
+    if p.cache_control:
+        block["cache_control"] = p.cache_control
+    return block
+
+
+def _user_blocks(parts: list[Part], path: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for j, p in enumerate(parts):
+        match p:
+            case TextPart():
+                if _has_text(p.text):
+                    out.append(_text_block(p))
+            case ImagePart():
+                out.append(_image_block(p, f"{path}.parts[{j}]"))
+            case ToolResultPart():
+                out.append(_tool_result_block(p, f"{path}.parts[{j}]"))
+            case ToolCallPart() | ThinkingPart():
+                raise invalid(f"{path}.parts[{j}]: a user message cannot carry a {p.kind} part")
+            case _:
+                assert_never(p)
+    return out
+
+
+def _assistant_blocks(parts: list[Part], path: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for j, p in enumerate(parts):
+        match p:
+            case ThinkingPart():
+                # Signatures hold only where they were issued; foreign thinking is dropped by design.
+                if p.opaque is not None and p.opaque.origin == ORIGIN:
+                    if p.redacted is not None:
+                        out.append({"type": "redacted_thinking", "data": p.redacted})
+                    else:
+                        out.append({"type": "thinking", "thinking": p.text, "signature": p.opaque.signature})
+            case TextPart():
+                if _has_text(p.text):
+                    out.append(_text_block(p))
+            case ToolCallPart():
+                out.append(
+                    {
+                        "type": "tool_use",
+                        "id": ids.for_anthropic(p.id),
+                        "name": tool_name(p.name),
+                        "input": arguments_object(p.arguments),
+                    }
+                )
+            case ImagePart() | ToolResultPart():
+                raise invalid(f"{path}.parts[{j}]: an assistant message cannot carry a {p.kind} part")
+            case _:
+                assert_never(p)
+    return out
+
+
+def _system_texts(m: Message, path: str) -> list[TextPart]:
+    texts: list[TextPart] = []
+    for j, p in enumerate(m.parts):
+        if not isinstance(p, TextPart):
+            raise invalid(f"{path}.parts[{j}]: a system message carries text only, not a {p.kind} part")
+        if _has_text(p.text):
+            texts.append(p)
+    return texts
+
+
+def _text_content(texts: list[TextPart]) -> str | list[dict[str, Any]]:
+    if len(texts) == 1 and not texts[0].cache_control:
+        return texts[0].text
+    return [_text_block(t) for t in texts]
+
+
+# --- messages --------------------------------------------------------------------------------
+
+
+def _messages(req: Request, hoisted: list[TextPart]) -> list[dict[str, Any]]:
+    native = req.source_format == ORIGIN
+    out: list[dict[str, Any]] = []
+    for i, m in enumerate(req.messages):
+        path = f"messages[{i}]"
+        match m.role:
+            case "system":
+                texts = _system_texts(m, path)
+                if not native:
+                    hoisted.extend(texts)
+                elif texts:
+                    out.append({"role": "system", "content": [_text_block(t) for t in texts]})
+                continue
+            case "user":
+                blocks = _user_blocks(m.parts, path)
+            case "assistant":
+                blocks = _assistant_blocks(m.parts, path)
+        if not blocks:
+            continue
+        if out and out[-1]["role"] == m.role:
+            out[-1]["content"].extend(blocks)
+        else:
+            out.append({"role": m.role, "content": blocks})
+    for msg in out:
+        if msg["role"] == "user":
+            # Stable: results first in their order, then everything else in its order.
+            msg["content"].sort(key=lambda b: b["type"] != "tool_result")
+    _results_after_calls(out)
+    first = next((i for i, msg in enumerate(out) if msg["role"] != "system"), None)
+    if first is None or out[first]["role"] == "assistant":
+        out.insert(
+            len(out) if first is None else first,
+            {"role": "user", "content": [{"type": "text", "text": PLACEHOLDER}]},
+        )
+    return out
+
+
+def _results_after_calls(out: list[dict[str, Any]]) -> None:
+    """Results must be in the very next message after their calls: system messages in
+    between move to after the results."""
+    for i, msg in enumerate(out):
+        if msg["role"] != "assistant" or not any(b["type"] == "tool_use" for b in msg["content"]):
+            continue
+        j = i + 1
+        while j < len(out) and out[j]["role"] == "system":
+            j += 1
+        if j > i + 1 and j < len(out) and out[j]["role"] == "user":
+            out[i + 1 : j + 1] = [out[j], *out[i + 1 : j]]
+
+
+def _signed_history(messages: list[dict[str, Any]]) -> bool:
+    """With thinking on, the assistant turns of the current exchange that call tools must
+    start with signed thinking, or the API answers 400. The exchange began at the last user
+    message without tool results: one with results continues the tool loop, text or not."""
+    start = 0
+    for i, msg in enumerate(messages):
+        if msg["role"] == "user" and all(b["type"] != "tool_result" for b in msg["content"]):
+            start = i
+    for msg in messages[start:]:
+        blocks = msg["content"]
+        if msg["role"] == "assistant" and any(b["type"] == "tool_use" for b in blocks):
+            if blocks[0]["type"] not in ("thinking", "redacted_thinking"):
+                return False
+    return True
+
+
+def _fit_prefill(messages: list[dict[str, Any]], thinking_on: bool) -> None:
+    """A final assistant message (a prefill) may not end in whitespace, nor hold thinking
+    when thinking is off."""
+    last = messages[-1]
+    if last["role"] != "assistant":
+        return
+    blocks = last["content"]
+    if not thinking_on:
+        blocks[:] = [b for b in blocks if b["type"] not in ("thinking", "redacted_thinking")]
+    if blocks and blocks[-1]["type"] == "text":
+        text = blocks[-1]["text"].rstrip()
+        if text:
+            blocks[-1] = {**blocks[-1], "text": text}
+        else:
+            blocks.pop()
+    if not blocks:
+        messages.pop()
+
+
+def _compact(messages: list[dict[str, Any]]) -> None:
+    for msg in messages:
+        content = msg["content"]
+        if len(content) == 1 and content[0]["type"] == "text" and "cache_control" not in content[0]:
+            msg["content"] = content[0]["text"]
+
+
+# --- parameters ------------------------------------------------------------------------------
+
+
+def _fit_budget(budget: int, max_tokens: int) -> int | None:
+    """``budget_tokens`` must be at least 1024 and below ``max_tokens``; None if no budget fits."""
+    if budget >= max_tokens:
+        budget = max_tokens // 2  # leave room for the answer itself
+    budget = max(budget, MIN_BUDGET)
+    return budget if budget < max_tokens else None
+
+
+def _thinking(
+    r: Reasoning | None, model: str, native: bool, max_tokens: int, signed_ok: bool
+) -> tuple[dict[str, Any] | None, str | None]:
+    """(the ``thinking`` object, ``output_config.effort``), either None to leave it out."""
+    if r is None:
+        return None, None
+    tier = thinking_tier(model)
+    effort = ANTHROPIC_EFFORT.get(r.effort or "") if tier == "adaptive" else None
+    if not r.enabled or r.effort == "none" or tier == "none" or not signed_ok:
+        # Some models reject {"type":"disabled"}: only a client that sent it itself knows it works.
+        off = {"type": "disabled"} if native and not r.enabled and tier != "none" else None
+        return off, effort
+    budget = r.budget_tokens
+    if budget is None and tier == "budget":
+        budget = EFFORT_BUDGET.get(r.effort or "medium", EFFORT_BUDGET["medium"])
+    thinking: dict[str, Any]
+    if budget is not None:
+        fitted = _fit_budget(budget, max_tokens)
+        if fitted is None:
+            return None, effort
+        thinking = {"type": "enabled", "budget_tokens": fitted}
+    else:
+        thinking = {"type": "adaptive"}
+    if r.include_thoughts is not None and tier == "adaptive":
+        thinking["display"] = "summarized" if r.include_thoughts else "omitted"
+    return thinking, effort
+
+
+def _tool(t: Tool, path: str) -> dict[str, Any]:
+    schema = t.parameters or {"type": "object", "properties": {}}
+    kind = schema.get("type")
+    if kind is None:
+        schema = {"type": "object", **schema}
+    elif kind != "object":
+        raise invalid(f"{path} ({t.name}): Anthropic takes object input schemas only, not type {kind!r}")
+    out: dict[str, Any] = {"name": tool_name(t.name)}
+    if t.description:
+        out["description"] = t.description
+    out["input_schema"] = schema
+    if t.strict is not None:
+        out["strict"] = t.strict
+    return out
+
+
+def _tool_choice(c: ToolChoice, thinking_on: bool) -> dict[str, Any]:
+    mode = c.mode
+    if thinking_on and mode in ("required", "tool"):
+        mode = "auto"  # "Thinking may not be enabled when tool_choice forces tool use."
+    out: dict[str, Any]
+    match mode:
+        case "none":
+            return {"type": "none"}
+        case "auto":
+            out = {"type": "auto"}
+        case "required":
+            out = {"type": "any"}
+        case "tool":
+            if not c.name:
+                raise invalid("tool_choice: a named tool choice needs the tool's name")
+            out = {"type": "tool", "name": tool_name(c.name)}
+        case _:
+            assert_never(mode)
+    if c.parallel is not None:
+        out["disable_parallel_tool_use"] = not c.parallel
+    return out
+
+
+def _sampling(req: Request, thinking_on: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if thinking_on:
+        # Thinking takes no temperature or top_k, and top_p only from 0.95 up.
+        if req.top_p is not None and 0.95 <= req.top_p <= 1:
+            out["top_p"] = req.top_p
+        return out
+    if req.temperature is not None:
+        out["temperature"] = min(max(req.temperature, 0), 1)  # Anthropic's range is 0-1
+    elif req.top_p is not None:
+        out["top_p"] = req.top_p
+    if req.top_k is not None:
+        out["top_k"] = req.top_k
+    return out
+
+
+def encode_request(req: Request, model: str) -> dict[str, Any]:
+    hoisted: list[TextPart] = []
+    messages = _messages(req, hoisted)
+    max_tokens = req.max_tokens or DEFAULT_MAX_TOKENS_THINKING
+    native = req.source_format == ORIGIN
+    thinking, effort = _thinking(req.reasoning, model, native, max_tokens, _signed_history(messages))
+    thinking_on = thinking is not None and thinking["type"] != "disabled"
+    if not thinking_on:
+        max_tokens = req.max_tokens or DEFAULT_MAX_TOKENS
+    _fit_prefill(messages, thinking_on)
+    _compact(messages)
+    body: dict[str, Any] = {"model": model, "max_tokens": max_tokens}
+    system = [t for t in req.system if _has_text(t.text)] + hoisted
+    if system:
+        body["system"] = _text_content(system)
+    body["messages"] = messages
+    if req.tools:
+        body["tools"] = [_tool(t, f"tools[{i}]") for i, t in enumerate(req.tools)]
+        if req.tool_choice is not None:
+            body["tool_choice"] = _tool_choice(req.tool_choice, thinking_on)
+    if thinking is not None:
+        body["thinking"] = thinking
+    if effort is not None:
+        body["output_config"] = {"effort": effort}
+    body.update(_sampling(req, thinking_on))
+    # Whitespace-only stops (OpenAI clients send "\n") are a 400 here; they cannot be kept.
+    stops = [s for s in req.stop if s.strip()]
+    if stops:
+        body["stop_sequences"] = stops
+    if req.user:
+        body["metadata"] = {"user_id": req.user}
+    body["stream"] = req.stream
+    return body

@@ -1,0 +1,381 @@
+"""Anthropic Messages answers, usage, finish reasons and errors, both ways.
+
+Also the pieces the request and stream halves share: tool names that fit
+Anthropic's pattern (reversed from the request's tools), arguments as objects,
+and the lookup tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from typing import Any, Final, assert_never
+
+import orjson
+
+from daemon.formats import ids
+from daemon.ir import (
+    ApiError,
+    AssistantPart,
+    ErrorKind,
+    FinishReason,
+    Opaque,
+    Request,
+    Response,
+    TextPart,
+    ThinkingPart,
+    ToolCallPart,
+    Usage,
+)
+
+ORIGIN: Final = "anthropic"
+
+# Arguments that are not a JSON object (models do write invalid JSON) still have to
+# go upstream as an object: they travel whole under this key.
+RAW_ARGUMENTS: Final = "_raw"
+
+_NAME_OK = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
+_NAME_BAD = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+def tool_name(name: str) -> str:
+    """A tool name Anthropic accepts (``^[a-zA-Z0-9_-]{1,128}$``); Gemini's may hold ``.``
+    and ``:``. Deterministic, with a hash so two names that differ only in replaced
+    characters stay apart; ``original_names`` maps answers back."""
+    if _NAME_OK.match(name):
+        return name
+    digest = hashlib.blake2b(name.encode(), digest_size=4).hexdigest()
+    return f"{_NAME_BAD.sub('_', name)[:119]}_{digest}"
+
+
+def original_names(req: Request) -> dict[str, str]:
+    """Renamed tool name -> the name the client gave, for the tools that needed renaming."""
+    return {tool_name(t.name): t.name for t in req.tools if tool_name(t.name) != t.name}
+
+
+def arguments_object(text: str) -> dict[str, Any]:
+    if not text.strip():
+        return {}
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return {RAW_ARGUMENTS: text}
+    return value if isinstance(value, dict) else {RAW_ARGUMENTS: text}
+
+
+def arguments_text(value: Mapping[str, Any]) -> str:
+    return orjson.dumps(value).decode()
+
+
+# --- usage -----------------------------------------------------------------------------------
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def decode_usage(u: Mapping[str, Any]) -> Usage:
+    """Anthropic's ``input_tokens`` excludes cache reads and writes; the IR's includes them."""
+    read = _count(u.get("cache_read_input_tokens"))
+    write = _count(u.get("cache_creation_input_tokens"))
+    details = u.get("output_tokens_details")
+    thinking = details.get("thinking_tokens") if isinstance(details, dict) else None
+    return Usage(
+        input_tokens=_count(u.get("input_tokens")) + read + write,
+        output_tokens=_count(u.get("output_tokens")),
+        cache_read_tokens=read,
+        cache_write_tokens=write,
+        reasoning_tokens=_count(thinking),
+    )
+
+
+def encode_usage(u: Usage) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "input_tokens": max(0, u.input_tokens - u.cache_read_tokens - u.cache_write_tokens),
+        "cache_creation_input_tokens": u.cache_write_tokens,
+        "cache_read_input_tokens": u.cache_read_tokens,
+        "output_tokens": u.output_tokens,
+    }
+    if u.reasoning_tokens:
+        out["output_tokens_details"] = {"thinking_tokens": u.reasoning_tokens}
+    return out
+
+
+# --- finish reasons --------------------------------------------------------------------------
+
+FINISH: Final[dict[str, FinishReason]] = {
+    "end_turn": "end",
+    "stop_sequence": "stop_sequence",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_use",
+    "pause_turn": "paused",
+    "refusal": "refusal",
+}
+STOP_REASON: Final[dict[FinishReason, str]] = {
+    "end": "end_turn",
+    "stop_sequence": "stop_sequence",
+    "length": "max_tokens",
+    "tool_use": "tool_use",
+    "content_filter": "refusal",
+    "refusal": "refusal",
+    "paused": "pause_turn",
+    "error": "end_turn",
+    "other": "end_turn",
+}
+
+
+def decode_finish(raw: Any) -> FinishReason:
+    return FINISH.get(raw, "other") if isinstance(raw, str) else "other"
+
+
+def stop_reason(finish: FinishReason, raw: str | None, has_calls: bool) -> str:
+    """The provider's own value where it says the same thing (so ``model_context_window_exceeded``
+    survives a same-format trip); ``tool_use`` whenever calls came back with a plain end
+    (OpenAI says ``stop`` for a named tool choice), since agents loop on it."""
+    if raw is not None and FINISH.get(raw) == finish:
+        return raw
+    if finish == "end" and has_calls:
+        return "tool_use"
+    return STOP_REASON[finish]
+
+
+# --- content ---------------------------------------------------------------------------------
+
+
+def signed(signature: Any) -> Opaque | None:
+    return Opaque(ORIGIN, signature) if isinstance(signature, str) and signature else None
+
+
+def redacted(data: str) -> ThinkingPart:
+    # The blob doubles as the opaque tag, so routing can tell whose it is like any signature.
+    return ThinkingPart("", opaque=Opaque(ORIGIN, data), redacted=data)
+
+
+def _upstream(message: str) -> ApiError:
+    return ApiError(502, "server_error", f"anthropic answer: {message}")
+
+
+def decode_content(blocks: Any, names: Mapping[str, str]) -> list[AssistantPart]:
+    if not isinstance(blocks, list):
+        raise _upstream("content is not a list")
+    parts: list[AssistantPart] = []
+    for i, b in enumerate(blocks):
+        if not isinstance(b, dict):
+            raise _upstream(f"content[{i}] is not an object")
+        match b.get("type"):
+            case "text":
+                parts.append(TextPart(str(b.get("text", ""))))
+            case "thinking":
+                parts.append(ThinkingPart(str(b.get("thinking", "")), opaque=signed(b.get("signature"))))
+            case "redacted_thinking":
+                parts.append(redacted(str(b.get("data", ""))))
+            case "tool_use":
+                name = str(b.get("name", ""))
+                value = b.get("input")
+                args = arguments_text(value) if isinstance(value, dict) else "{}"
+                parts.append(ToolCallPart(str(b.get("id", "")), names.get(name, name), args))
+            case _:
+                # Server-tool blocks and future types: detour never enables server tools,
+                # and nothing in them is for the client to act on.
+                continue
+    return parts
+
+
+def encode_part(part: AssistantPart) -> dict[str, Any]:
+    match part:
+        case TextPart():
+            return {"type": "text", "text": part.text}
+        case ThinkingPart() if part.redacted is not None:
+            return {"type": "redacted_thinking", "data": part.redacted}
+        case ThinkingPart():
+            sig = part.opaque.signature if part.opaque is not None else ""
+            return {"type": "thinking", "thinking": part.text, "signature": sig}
+        case ToolCallPart():
+            return {
+                "type": "tool_use",
+                "id": ids.for_anthropic(part.id),
+                "name": part.name,
+                "input": arguments_object(part.arguments),
+            }
+        case _:
+            assert_never(part)
+
+
+def decode_response(body: Any, req: Request) -> Response:
+    if not isinstance(body, dict):
+        raise _upstream("the body is not a JSON object")
+    if body.get("type") == "error":
+        raise stream_error(body)  # relays have been seen to answer 200 with an error body
+    raw = body.get("stop_reason")
+    usage = body.get("usage")
+    seq = body.get("stop_sequence")
+    return Response(
+        id=str(body.get("id", "")),
+        model=str(body.get("model", "")),
+        parts=decode_content(body.get("content"), original_names(req)),
+        finish=decode_finish(raw),
+        raw_finish=raw if isinstance(raw, str) else None,
+        usage=decode_usage(usage if isinstance(usage, dict) else {}),
+        stop_sequence=seq if isinstance(seq, str) else None,
+    )
+
+
+def encode_response(resp: Response, req: Request) -> dict[str, Any]:
+    has_calls = any(isinstance(p, ToolCallPart) for p in resp.parts)
+    return {
+        "id": resp.id or "msg_detour",
+        "type": "message",
+        "role": "assistant",
+        "model": resp.model or req.model,
+        "content": [encode_part(p) for p in resp.parts],
+        "stop_reason": stop_reason(resp.finish, resp.raw_finish, has_calls),
+        "stop_sequence": resp.stop_sequence,
+        "usage": encode_usage(resp.usage),
+    }
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+_TYPE_OF_KIND: Final[dict[ErrorKind, str]] = {
+    "invalid_request": "invalid_request_error",
+    "authentication": "authentication_error",
+    "permission": "permission_error",
+    "not_found": "not_found_error",
+    "request_too_large": "request_too_large",
+    "context_too_long": "invalid_request_error",
+    "budget_exceeded": "budget_exceeded",
+    "all_providers_failed": "all_providers_failed",
+    "rate_limit": "rate_limit_error",
+    "overloaded": "overloaded_error",
+    "server_error": "api_error",
+    "timeout": "timeout_error",
+    "content_policy": "invalid_request_error",
+}
+_KIND_OF_TYPE: Final[dict[str, ErrorKind]] = {
+    "invalid_request_error": "invalid_request",
+    "authentication_error": "authentication",
+    "permission_error": "permission",
+    # No credit left: this provider cannot serve until someone pays, like a bad key.
+    "billing_error": "permission",
+    "not_found_error": "not_found",
+    "request_too_large": "request_too_large",
+    "rate_limit_error": "rate_limit",
+    "api_error": "server_error",
+    "overloaded_error": "overloaded",
+    "timeout_error": "timeout",
+    # Another detour upstream of us.
+    "budget_exceeded": "budget_exceeded",
+    "all_providers_failed": "all_providers_failed",
+}
+_KIND_OF_STATUS: Final[dict[int, ErrorKind]] = {
+    400: "invalid_request",
+    401: "authentication",
+    402: "permission",
+    403: "permission",
+    404: "not_found",
+    408: "timeout",
+    413: "request_too_large",
+    429: "rate_limit",
+    503: "overloaded",
+    504: "timeout",
+    529: "overloaded",
+}
+# For errors that arrive inside a stream, where the HTTP status was 200.
+_STATUS_OF_KIND: Final[dict[ErrorKind, int]] = {
+    "invalid_request": 400,
+    "authentication": 401,
+    "permission": 403,
+    "not_found": 404,
+    "request_too_large": 413,
+    "context_too_long": 400,
+    "budget_exceeded": 402,
+    "all_providers_failed": 503,
+    "rate_limit": 429,
+    "overloaded": 529,
+    "server_error": 500,
+    "timeout": 504,
+    "content_policy": 400,
+}
+_TOO_LONG = re.compile(
+    r"prompt is too long|exceed(s|ed)? (the )?context|context (limit|window|length)|too many (input )?tokens",
+    re.IGNORECASE,
+)
+_POLICY = re.compile(r"content (filtering )?policy|usage polic", re.IGNORECASE)
+
+
+def encode_error(err: ApiError) -> dict[str, Any]:
+    error: dict[str, Any] = {"type": _TYPE_OF_KIND[err.kind], "message": err.message}
+    if err.details:
+        error["details"] = err.details
+    return {"type": "error", "error": error}
+
+
+def _kind(status: int, etype: Any, message: str) -> ErrorKind:
+    kind = _KIND_OF_TYPE.get(etype) if isinstance(etype, str) else None
+    if kind is None:
+        kind = _KIND_OF_STATUS.get(status) or ("server_error" if status >= 500 else "invalid_request")
+    if kind == "invalid_request":
+        if status == 413:
+            return "request_too_large"
+        if _TOO_LONG.search(message):
+            return "context_too_long"
+        if _POLICY.search(message):
+            return "content_policy"
+    return kind
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        value = next((v for k, v in headers.items() if k.lower() == name), None)
+    return value
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """``retry-after-ms`` first, as the SDK reads it; HTTP-date forms are not honoured."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = _header(headers, name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) * scale
+        except ValueError:
+            continue
+        if seconds >= 0:
+            return seconds
+    return None
+
+
+def _error_fields(body: Any, fallback: str) -> tuple[Any, str, dict[str, Any] | None]:
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return None, fallback, None
+    message = error.get("message")
+    details = error.get("details")
+    return (
+        error.get("type"),
+        message if isinstance(message, str) and message else fallback,
+        details if isinstance(details, dict) else None,
+    )
+
+
+def decode_error(status: int, body: Any, headers: Mapping[str, str]) -> ApiError:
+    etype, message, details = _error_fields(body, f"HTTP {status} from Anthropic")
+    return ApiError(
+        status,
+        _kind(status, etype, message),
+        message,
+        retry_after_s=_retry_after(headers),
+        details=details,
+        upstream=body,
+    )
+
+
+def stream_error(data: Any) -> ApiError:
+    """An ``event: error`` frame: the HTTP status was 200, so it comes from the type."""
+    etype, message, details = _error_fields(data, "error event in the Anthropic stream")
+    kind = _KIND_OF_TYPE.get(etype, "server_error") if isinstance(etype, str) else "server_error"
+    kind = _kind(_STATUS_OF_KIND[kind], etype, message)
+    return ApiError(_STATUS_OF_KIND[kind], kind, message, details=details, upstream=data)

@@ -1,0 +1,309 @@
+"""Anthropic Messages streams, both ways.
+
+Upstream: ``message_start``, per block ``content_block_start`` / ``_delta`` /
+``_stop``, ``message_delta`` (cumulative usage: it overwrites), ``message_stop``.
+``ping`` and unknown events are ignored; blocks of unknown types are skipped
+with their deltas, and the blocks kept are renumbered so an IR index is still
+a position in the final parts. ``event: error`` raises. A stream that ends
+without ``message_stop`` was cut.
+
+To the client: the same sequence, as the SDK's accumulator expects it: blocks
+open empty (``"input": {}`` for tool use), a thinking block's signature comes
+in one ``signature_delta`` just before its stop, redacted thinking arrives
+whole, and usage goes in full on ``message_delta``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, assert_never
+
+from daemon.formats import ids
+from daemon.formats.anthropic_response import (
+    arguments_text,
+    decode_finish,
+    decode_usage,
+    encode_error,
+    encode_usage,
+    original_names,
+    redacted,
+    signed,
+    stop_reason,
+    stream_error,
+)
+from daemon.formats.sse import frame
+from daemon.ir import (
+    ApiError,
+    ArgumentsDelta,
+    AssistantPart,
+    PartEnd,
+    PartStart,
+    Request,
+    SignatureDelta,
+    StreamEnd,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    TextPart,
+    ThinkingDelta,
+    ThinkingPart,
+    ToolCallPart,
+    Usage,
+    UsageUpdate,
+)
+
+_USAGE_KEYS: Final = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "output_tokens_details",
+)
+
+
+class Decoder:
+    __slots__ = ("_names", "_index", "_open", "_usage", "_stop", "_stop_sequence", "_started", "_done")
+
+    def __init__(self, req: Request) -> None:
+        self._names = original_names(req)
+        self._index: dict[int, int] = {}  # wire block index -> IR part index
+        self._open: int | None = None
+        self._usage: dict[str, Any] = {}  # raw cumulative counts, overwritten as they come
+        self._stop: str | None = None
+        self._stop_sequence: str | None = None
+        self._started = False
+        self._done = False
+
+    def feed(self, event: str | None, data: Any) -> list[StreamEvent]:
+        if self._done or not isinstance(data, dict):
+            return []
+        match data.get("type", event):
+            case "message_start":
+                return self._start(data.get("message"))
+            case "content_block_start":
+                return self._ensure_started() + self._block_start(data)
+            case "content_block_delta":
+                return self._delta(data)
+            case "content_block_stop":
+                return self._block_stop(data)
+            case "message_delta":
+                return self._ensure_started() + self._message_delta(data)
+            case "message_stop":
+                return self._ensure_started() + self._end()
+            case "error":
+                raise stream_error(data)
+            case _:
+                return []  # ping, and events newer than this code
+
+    def close(self) -> list[StreamEvent]:
+        if not self._done:
+            raise ApiError(502, "server_error", "the Anthropic stream was cut before message_stop")
+        return []
+
+    def _take_usage(self, usage: Any) -> Usage:
+        if isinstance(usage, dict):
+            self._usage.update({k: usage[k] for k in _USAGE_KEYS if usage.get(k) is not None})
+        return decode_usage(self._usage)
+
+    def _start(self, message: Any) -> list[StreamEvent]:
+        if self._started:
+            return []
+        self._started = True
+        m = message if isinstance(message, dict) else {}
+        usage = self._take_usage(m.get("usage"))
+        return [StreamStart(str(m.get("id", "")), str(m.get("model", "")), usage)]
+
+    def _ensure_started(self) -> list[StreamEvent]:
+        return [] if self._started else self._start(None)
+
+    def _close_open(self) -> list[StreamEvent]:
+        if self._open is None:
+            return []
+        index, self._open = self._open, None
+        return [PartEnd(index)]
+
+    def _block_start(self, data: dict[str, Any]) -> list[StreamEvent]:
+        block = data.get("content_block")
+        wire = data.get("index")
+        if not isinstance(block, dict) or not isinstance(wire, int):
+            return []
+        part: AssistantPart
+        follow: list[StreamEvent] = []
+        index = len(self._index)
+        match block.get("type"):
+            case "text":
+                part = TextPart("")
+                if block.get("text"):
+                    follow.append(TextDelta(index, str(block["text"])))
+            case "thinking":
+                part = ThinkingPart("")
+                if block.get("thinking"):
+                    follow.append(ThinkingDelta(index, str(block["thinking"])))
+                if (sig := signed(block.get("signature"))) is not None:
+                    follow.append(SignatureDelta(index, sig))
+            case "redacted_thinking":
+                part = redacted(str(block.get("data", "")))
+            case "tool_use":
+                name = str(block.get("name", ""))
+                part = ToolCallPart(str(block.get("id", "")), self._names.get(name, name), "")
+                # Some relays send the whole input here instead of as deltas.
+                if isinstance(block.get("input"), dict) and block["input"]:
+                    follow.append(ArgumentsDelta(index, arguments_text(block["input"])))
+            case _:
+                return []  # server-tool results and future block types: not ours to relay
+        self._index[wire] = index
+        events: list[StreamEvent] = [*self._close_open(), PartStart(index, part), *follow]
+        self._open = index
+        return events
+
+    def _mapped(self, data: dict[str, Any]) -> int | None:
+        wire = data.get("index")
+        return self._index.get(wire) if isinstance(wire, int) else None
+
+    def _delta(self, data: dict[str, Any]) -> list[StreamEvent]:
+        index = self._mapped(data)
+        delta = data.get("delta")
+        if index is None or not isinstance(delta, dict):
+            return []
+        match delta.get("type"):
+            case "text_delta":
+                text = str(delta.get("text", ""))
+                return [TextDelta(index, text)] if text else []
+            case "thinking_delta":
+                text = str(delta.get("thinking", ""))
+                return [ThinkingDelta(index, text)] if text else []
+            case "input_json_delta":
+                fragment = str(delta.get("partial_json", ""))
+                return [ArgumentsDelta(index, fragment)] if fragment else []
+            case "signature_delta":
+                sig = signed(delta.get("signature"))
+                return [SignatureDelta(index, sig)] if sig is not None else []
+            case _:
+                return []  # citations_delta and newer kinds carry nothing the IR holds
+
+    def _block_stop(self, data: dict[str, Any]) -> list[StreamEvent]:
+        index = self._mapped(data)
+        if index is None or index != self._open:
+            return []
+        return self._close_open()
+
+    def _message_delta(self, data: dict[str, Any]) -> list[StreamEvent]:
+        delta = data.get("delta")
+        if isinstance(delta, dict):
+            if isinstance(delta.get("stop_reason"), str):
+                self._stop = delta["stop_reason"]
+            seq = delta.get("stop_sequence")
+            self._stop_sequence = seq if isinstance(seq, str) else self._stop_sequence
+        return [*self._close_open(), UsageUpdate(self._take_usage(data.get("usage")))]
+
+    def _end(self) -> list[StreamEvent]:
+        self._done = True
+        return [
+            *self._close_open(),
+            StreamEnd(decode_finish(self._stop), self._stop, decode_usage(self._usage), self._stop_sequence),
+        ]
+
+
+class Encoder:
+    __slots__ = ("_usage", "_kinds", "_signatures", "_calls")
+
+    def __init__(self, req: Request) -> None:
+        self._usage = Usage()
+        self._kinds: dict[int, str] = {}
+        self._signatures: dict[int, str] = {}
+        self._calls = False
+
+    def feed(self, ev: StreamEvent) -> bytes:
+        match ev:
+            case StreamStart():
+                if ev.usage is not None:
+                    self._usage = self._usage.merge(ev.usage)
+                return self._message_start(ev)
+            case PartStart():
+                return self._block_start(ev.index, ev.part)
+            case TextDelta():
+                return self._block_delta(ev.index, {"type": "text_delta", "text": ev.text})
+            case ThinkingDelta():
+                return self._block_delta(ev.index, {"type": "thinking_delta", "thinking": ev.text})
+            case ArgumentsDelta():
+                return self._block_delta(ev.index, {"type": "input_json_delta", "partial_json": ev.fragment})
+            case SignatureDelta():
+                # Only thinking blocks have a signature on this wire; Gemini's on text or
+                # calls has nowhere to go.
+                if self._kinds.get(ev.index) == "thinking":
+                    self._signatures[ev.index] = ev.opaque.signature
+                return b""
+            case PartEnd():
+                return self._block_stop(ev.index)
+            case UsageUpdate():
+                self._usage = self._usage.merge(ev.usage)
+                return b""
+            case StreamEnd():
+                self._usage = self._usage.merge(ev.usage)
+                return self._message_end(ev)
+            case _:
+                assert_never(ev)
+
+    def error(self, err: ApiError) -> bytes:
+        return frame(encode_error(err), "error")
+
+    def _message_start(self, ev: StreamStart) -> bytes:
+        message: dict[str, Any] = {
+            "id": ev.id or "msg_detour",
+            "type": "message",
+            "role": "assistant",
+            "model": ev.model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": encode_usage(self._usage),
+        }
+        return frame({"type": "message_start", "message": message}, "message_start")
+
+    def _block_start(self, index: int, part: AssistantPart) -> bytes:
+        block: dict[str, Any]
+        match part:
+            case TextPart():
+                block = {"type": "text", "text": ""}
+            case ThinkingPart() if part.redacted is not None:
+                block = {"type": "redacted_thinking", "data": part.redacted}
+            case ThinkingPart():
+                block = {"type": "thinking", "thinking": "", "signature": ""}
+                if part.opaque is not None:
+                    self._signatures[index] = part.opaque.signature
+            case ToolCallPart():
+                self._calls = True
+                block = {"type": "tool_use", "id": ids.for_anthropic(part.id), "name": part.name, "input": {}}
+            case _:
+                assert_never(part)
+        self._kinds[index] = block["type"]
+        return frame(
+            {"type": "content_block_start", "index": index, "content_block": block}, "content_block_start"
+        )
+
+    def _block_delta(self, index: int, delta: dict[str, Any]) -> bytes:
+        return frame({"type": "content_block_delta", "index": index, "delta": delta}, "content_block_delta")
+
+    def _block_stop(self, index: int) -> bytes:
+        out = b""
+        sig = self._signatures.pop(index, None)
+        if sig is not None:
+            out = self._block_delta(index, {"type": "signature_delta", "signature": sig})
+        return out + frame({"type": "content_block_stop", "index": index}, "content_block_stop")
+
+    def _message_end(self, ev: StreamEnd) -> bytes:
+        delta = {
+            "stop_reason": stop_reason(ev.finish, ev.raw_finish, self._calls),
+            "stop_sequence": ev.stop_sequence,
+        }
+        usage = encode_usage(self._usage)
+        return frame({"type": "message_delta", "delta": delta, "usage": usage}, "message_delta") + frame(
+            {"type": "message_stop"}, "message_stop"
+        )
+
+
+def stream_decoder(req: Request) -> Decoder:
+    return Decoder(req)
+
+
+def stream_encoder(req: Request) -> Encoder:
+    return Encoder(req)

@@ -1,0 +1,77 @@
+"""Readers for fields of a client's JSON body that name the path of what is wrong.
+
+Every wire format decodes untrusted JSON; a wrong type must come back as a 400
+that says where (`messages[2].content[0].text: expected a string, got a number`),
+never as a KeyError turned 500.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from daemon.ir import invalid
+
+
+def json_type(value: Any) -> str:
+    """How JSON would name the type of `value`, with its article, for error messages."""
+    match value:
+        case None:
+            return "null"
+        case bool():
+            return "a boolean"
+        case int() | float():
+            return "a number"
+        case str():
+            return "a string"
+        case list():
+            return "an array"
+        case dict():
+            return "an object"
+        case _:
+            return type(value).__name__
+
+
+def as_str(value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        raise invalid(f"{path}: expected a string, got {json_type(value)}")
+    return value
+
+
+def as_object(value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise invalid(f"{path}: expected an object, got {json_type(value)}")
+    return value
+
+
+def as_array(value: Any, path: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise invalid(f"{path}: expected an array, got {json_type(value)}")
+    return value
+
+
+def opt_str(value: Any, path: str) -> str | None:
+    return None if value is None else as_str(value, path)
+
+
+def opt_int(value: Any, path: str, minimum: int = 0) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise invalid(f"{path}: expected an integer, got {json_type(value)}")
+    if value < minimum:
+        raise invalid(f"{path}: must be at least {minimum}, got {value}")
+    return value
+
+
+def opt_num(value: Any, path: str) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise invalid(f"{path}: expected a number, got {json_type(value)}")
+    return value
+
+
+def opt_bool(value: Any, path: str) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise invalid(f"{path}: expected true or false, got {json_type(value)}")

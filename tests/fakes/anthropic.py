@@ -1,0 +1,480 @@
+"""A fake Anthropic Messages API: validates like the real one, answers by hand.
+
+Serves ``POST /v1/messages`` (plain and streamed) and
+``POST /v1/messages/count_tokens``. Auth by ``x-api-key`` or
+``Authorization: Bearer``; ``anthropic-version`` is required. Every request
+is recorded before it is judged, so tests can look at rejected payloads too.
+
+``Answer`` token counts are on the IR scale: ``input_tokens`` is the whole
+prompt, so the wire ``input_tokens`` is what is left after cache reads and writes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.base import Answer, FakeUpstream, Fault, split_text
+
+ID = re.compile(r"^[a-zA-Z0-9_-]+$")
+TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
+MEDIA = {"image/jpeg", "image/png", "image/gif", "image/webp"}
+TOP_LEVEL = {
+    "model", "max_tokens", "messages", "system", "stop_sequences", "temperature", "top_p", "top_k",
+    "metadata", "tools", "tool_choice", "thinking", "stream", "cache_control", "service_tier",
+    "output_config", "container", "context_management", "mcp_servers", "inference_geo",
+}  # fmt: skip
+COUNT_TOKENS_FIELDS = {
+    "model", "messages", "system", "tools", "tool_choice", "thinking", "output_config", "cache_control",
+    "context_management", "mcp_servers",
+}  # fmt: skip
+USER_BLOCKS = {"text", "image", "tool_result", "document", "search_result"}
+ASSISTANT_BLOCKS = {"text", "thinking", "redacted_thinking", "tool_use"}
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+class Invalid(Exception):
+    pass
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    etype = ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+    return {"type": "error", "error": {"type": etype, "message": message}, "request_id": "req_fake0001"}
+
+
+def _text_ok(block: dict[str, Any], where: str) -> None:
+    text = block.get("text")
+    if not isinstance(text, str):
+        raise Invalid(f"{where}.text: Field required")
+    if not text:
+        raise Invalid("messages: text content blocks must be non-empty")
+    if not text.strip():
+        raise Invalid("messages: text content blocks must contain non-whitespace text")
+
+
+def _image_ok(block: dict[str, Any], where: str) -> None:
+    src = block.get("source")
+    if not isinstance(src, dict):
+        raise Invalid(f"{where}.source: Field required")
+    if src.get("type") == "base64":
+        if src.get("media_type") not in MEDIA:
+            raise Invalid(
+                f"{where}.source.base64.media_type: Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'"
+            )
+        if not isinstance(src.get("data"), str) or not src["data"]:
+            raise Invalid(f"{where}.source.base64.data: Field required")
+    elif src.get("type") == "url":
+        if not isinstance(src.get("url"), str):
+            raise Invalid(f"{where}.source.url.url: Field required")
+    else:
+        raise Invalid(
+            f"{where}.source: Input tag {src.get('type')!r} found using 'type' does not match any of the expected tags"
+        )
+
+
+def _tool_result_ok(block: dict[str, Any], where: str) -> None:
+    if not isinstance(block.get("tool_use_id"), str) or not ID.match(block["tool_use_id"]):
+        raise Invalid(f"{where}.tool_result.tool_use_id: String should match pattern '^[a-zA-Z0-9_-]+$'")
+    content = block.get("content")
+    if isinstance(content, list):
+        for k, inner in enumerate(content):
+            if not isinstance(inner, dict) or inner.get("type") not in ("text", "image"):
+                raise Invalid(f"{where}.content.{k}: Input tag does not match any of the expected tags")
+            (_text_ok if inner["type"] == "text" else _image_ok)(inner, f"{where}.content.{k}")
+    elif content is not None and not isinstance(content, str):
+        raise Invalid(f"{where}.tool_result.content: Input should be a valid string or list")
+    if "is_error" in block and not isinstance(block["is_error"], bool):
+        raise Invalid(f"{where}.tool_result.is_error: Input should be a valid boolean")
+
+
+def _block_ok(block: Any, where: str, role: str) -> None:
+    if not isinstance(block, dict):
+        raise Invalid(f"{where}: Input should be a valid dictionary")
+    kind = block.get("type")
+    allowed = {"user": USER_BLOCKS, "assistant": ASSISTANT_BLOCKS, "system": {"text"}}[role]
+    if kind not in allowed:
+        raise Invalid(
+            f"{where}: Input tag {kind!r} found using 'type' does not match any of the expected tags"
+        )
+    match kind:
+        case "text":
+            _text_ok(block, where)
+        case "image":
+            _image_ok(block, where)
+        case "tool_use":
+            if not isinstance(block.get("id"), str) or not ID.match(block["id"]):
+                raise Invalid(f"{where}.tool_use.id: String should match pattern '^[a-zA-Z0-9_-]+$'")
+            if not isinstance(block.get("name"), str):
+                raise Invalid(f"{where}.tool_use.name: Field required")
+            if not isinstance(block.get("input"), dict):
+                raise Invalid(f"{where}.tool_use.input: Input should be a valid dictionary")
+        case "tool_result":
+            _tool_result_ok(block, where)
+        case "thinking":
+            if not isinstance(block.get("thinking"), str) or not isinstance(block.get("signature"), str):
+                raise Invalid(f"{where}.thinking: thinking and signature are required")
+        case "redacted_thinking":
+            if not isinstance(block.get("data"), str):
+                raise Invalid(f"{where}.redacted_thinking.data: Field required")
+
+
+def _content(m: dict[str, Any], i: int) -> list[dict[str, Any]]:
+    content = m.get("content")
+    if isinstance(content, str):
+        if not content.strip():
+            raise Invalid("messages: text content blocks must contain non-whitespace text")
+        return [{"type": "text", "text": content}]
+    if not isinstance(content, list) or not content:
+        raise Invalid(
+            f"messages.{i}: all messages must have non-empty content except for the optional final assistant message"
+        )
+    for j, block in enumerate(content):
+        _block_ok(block, f"messages.{i}.content.{j}", m["role"])
+    return content
+
+
+def _pairing_ok(turns: list[tuple[int, str, list[dict[str, Any]]]]) -> None:
+    """tool_use needs its tool_result first thing in the next message; results need their call."""
+    seen: set[str] = set()
+    for n, (i, _role, blocks) in enumerate(turns):
+        calls = [b["id"] for b in blocks if b["type"] == "tool_use"]
+        if seen & set(calls) or len(set(calls)) != len(calls):
+            raise Invalid(f"messages.{i}: `tool_use` ids must be unique")
+        seen |= set(calls)
+        results = [b["tool_use_id"] for b in blocks if b["type"] == "tool_result"]
+        if results:
+            prev = turns[n - 1] if n else None
+            expected = (
+                {b["id"] for b in prev[2] if b["type"] == "tool_use"}
+                if prev and prev[1] == "assistant"
+                else set()
+            )
+            for j, rid in enumerate(results):
+                if rid not in expected:
+                    raise Invalid(
+                        f"messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: {rid}. "
+                        "Each `tool_result` block must have a corresponding `tool_use` block in the previous message."
+                    )
+            kinds = [b["type"] for b in blocks]
+            if kinds[: len(results)] != ["tool_result"] * len(results):
+                raise Invalid(f"messages.{i}: tool_result blocks must come first in the content array")
+        if calls:
+            nxt = turns[n + 1] if n + 1 < len(turns) else None
+            if nxt is None:
+                continue  # an assistant turn that ends the conversation is a prefill
+            answered = {b["tool_use_id"] for b in nxt[2] if b["type"] == "tool_result"}
+            missing = [c for c in calls if c not in answered]
+            if nxt[1] != "user" or missing:
+                raise Invalid(
+                    f"messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately after: "
+                    f"{', '.join(missing or calls)}. Each `tool_use` block must have a corresponding `tool_result` "
+                    "block in the next message."
+                )
+
+
+def _thinking_ok(body: dict[str, Any], turns: list[tuple[int, str, list[dict[str, Any]]]]) -> None:
+    thinking = body.get("thinking")
+    on = False
+    if thinking is not None:
+        kind = thinking.get("type") if isinstance(thinking, dict) else None
+        if kind == "enabled":
+            budget = thinking.get("budget_tokens")
+            if not isinstance(budget, int) or budget < 1024:
+                raise Invalid("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
+            if isinstance(body.get("max_tokens"), int) and budget >= body["max_tokens"]:
+                raise Invalid("`max_tokens` must be greater than `thinking.budget_tokens`")
+        elif kind not in ("adaptive", "disabled"):
+            raise Invalid(
+                f"thinking: Input tag {kind!r} found using 'type' does not match any of the expected tags"
+            )
+        on = kind in ("enabled", "adaptive")
+    for i, _, blocks in turns:
+        kinds = [b["type"] for b in blocks]
+        if any(k in ("thinking", "redacted_thinking") for k in kinds) and kinds[0] not in (
+            "thinking",
+            "redacted_thinking",
+        ):
+            raise Invalid(
+                f"messages.{i}.content.0: If an assistant message contains any thinking blocks, "
+                f"the first block must be thinking or redacted_thinking. Found {kinds[0]}."
+            )
+    if not turns:
+        return
+    last_i, last_role, last_blocks = turns[-1]
+    if on:
+        choice = body.get("tool_choice")
+        if isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
+            raise Invalid("Thinking may not be enabled when tool_choice forces tool use.")
+        if body.get("temperature") not in (None, 1) or "top_k" in body:
+            raise Invalid("temperature may only be set to 1 when thinking is enabled, and top_k not at all")
+        if last_role == "user" and any(b["type"] == "tool_result" for b in last_blocks) and len(turns) > 1:
+            i, role, blocks = turns[-2]
+            if role == "assistant" and blocks[0]["type"] not in ("thinking", "redacted_thinking"):
+                raise Invalid(
+                    f"messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
+                    f"`{blocks[0]['type']}`. When `thinking` is enabled, a final `assistant` message must start "
+                    "with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks)."
+                )
+    elif last_role == "assistant" and any(
+        b["type"] in ("thinking", "redacted_thinking") for b in last_blocks
+    ):
+        raise Invalid(
+            f"messages.{last_i}.content.0: When thinking is disabled, an `assistant` message in the final "
+            "position cannot contain `thinking`."
+        )
+
+
+def _tools_ok(body: dict[str, Any]) -> None:
+    tools = body.get("tools", [])
+    names: set[str] = set()
+    if not isinstance(tools, list):
+        raise Invalid("tools: Input should be a valid list")
+    for i, t in enumerate(tools):
+        if not isinstance(t, dict) or t.get("type") not in (None, "custom"):
+            raise Invalid(f"tools.{i}: Input tag does not match any of the expected tags")
+        if not isinstance(t.get("name"), str) or not TOOL_NAME.match(t["name"]):
+            raise Invalid(f"tools.{i}.custom.name: String should match pattern '^[a-zA-Z0-9_-]{{1,128}}$'")
+        if t["name"] in names:
+            raise Invalid("tools: Tool names must be unique.")
+        names.add(t["name"])
+        schema = t.get("input_schema")
+        if not isinstance(schema, dict) or schema.get("type") != "object":
+            raise Invalid(f"tools.{i}.custom.input_schema.type: Input should be 'object'")
+    choice = body.get("tool_choice")
+    if choice is not None:
+        if not isinstance(choice, dict) or choice.get("type") not in ("auto", "any", "tool", "none"):
+            raise Invalid("tool_choice: Input tag does not match any of the expected tags")
+        if choice["type"] == "tool" and choice.get("name") not in names:
+            raise Invalid(f"tool_choice.name: tool {choice.get('name')!r} is not among the tools")
+
+
+def _sampling_ok(body: dict[str, Any]) -> None:
+    for key in ("temperature", "top_p"):
+        value = body.get(key)
+        if value is not None and (not isinstance(value, int | float) or not 0 <= value <= 1):
+            raise Invalid(f"{key}: Input should be less than or equal to 1")
+    if "temperature" in body and "top_p" in body:
+        raise Invalid(
+            "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
+        )
+    stops = body.get("stop_sequences", [])
+    if not isinstance(stops, list) or any(not isinstance(s, str) or not s.strip() for s in stops):
+        raise Invalid("stop_sequences: each stop sequence must contain non-whitespace")
+    metadata = body.get("metadata")
+    if metadata is not None and (not isinstance(metadata, dict) or set(metadata) - {"user_id"}):
+        raise Invalid("metadata: Extra inputs are not permitted")
+    effort = (body.get("output_config") or {}).get("effort")
+    if effort not in (None, "low", "medium", "high", "xhigh", "max"):
+        raise Invalid("output_config.effort: Input should be 'low', 'medium', 'high', 'xhigh' or 'max'")
+
+
+def _system_ok(system: Any) -> None:
+    if system is None or isinstance(system, str):
+        return
+    if not isinstance(system, list):
+        raise Invalid("system: Input should be a valid string or list")
+    for i, block in enumerate(system):
+        _block_ok(block, f"system.{i}", "system")
+
+
+def validate(body: Any, *, count_tokens: bool = False) -> None:
+    """Raise ``Invalid`` with the API's own wording where the real API would answer 400."""
+    if not isinstance(body, dict):
+        raise Invalid("Input should be a valid dictionary")
+    allowed = COUNT_TOKENS_FIELDS if count_tokens else TOP_LEVEL
+    for key in body:
+        if key not in allowed:
+            raise Invalid(f"{key}: Extra inputs are not permitted")
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        raise Invalid("model: Field required")
+    if not count_tokens:
+        mt = body.get("max_tokens")
+        if not isinstance(mt, int) or isinstance(mt, bool) or mt < 1:
+            raise Invalid("max_tokens: Field required")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise Invalid("messages: Field required")
+    _system_ok(body.get("system"))
+    turns: list[tuple[int, str, list[dict[str, Any]]]] = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant", "system"):
+            raise Invalid(f"messages.{i}.role: Input should be 'user', 'assistant' or 'system'")
+        blocks = _content(m, i)
+        if m["role"] != "system":  # system messages sit between turns and do not count as one
+            turns.append((i, m["role"], blocks))
+    if not turns or turns[0][1] != "user":
+        raise Invalid('messages: first message must use the "user" role')
+    if turns[-1][1] == "assistant":
+        last = turns[-1][2][-1]
+        if last["type"] == "text" and last["text"] != last["text"].rstrip():
+            raise Invalid("messages: final assistant content cannot end with trailing whitespace")
+    _pairing_ok(turns)
+    _tools_ok(body)
+    _thinking_ok(body, turns)
+    _sampling_ok(body)
+
+
+def rough_tokens(body: dict[str, Any]) -> int:
+    return max(1, len(json.dumps(body.get("messages", [])) + json.dumps(body.get("system", ""))) // 4)
+
+
+class FakeAnthropic(FakeUpstream):
+    def __init__(self, key: str = "sk-ant-fake") -> None:
+        super().__init__()
+        self.key = key
+        self._ids = itertools.count(1)
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/v1/messages", self.messages),
+            web.post("/v1/messages/count_tokens", self.count_tokens),
+        ]
+
+    def inband_error(self, status: int) -> bytes:
+        return frame("error", error_body(status, "Overloaded" if status == 529 else f"injected {status}"))
+
+    def _refusal(self, request: web.Request) -> web.Response | None:
+        bearer = request.headers.get("authorization", "")
+        key = request.headers.get("x-api-key") or (
+            bearer[7:] if bearer.lower().startswith("bearer ") else None
+        )
+        if key != self.key:
+            return web.json_response(error_body(401, "invalid x-api-key"), status=401)
+        if not request.headers.get("anthropic-version"):
+            return web.json_response(error_body(400, "anthropic-version: header is required"), status=400)
+        return None
+
+    async def count_tokens(self, request: web.Request) -> web.StreamResponse:
+        body = await self.record(request)
+        if (refusal := self._refusal(request)) is not None:
+            return refusal
+        try:
+            validate(body, count_tokens=True)
+        except Invalid as e:
+            return web.json_response(error_body(400, str(e)), status=400)
+        return web.json_response({"input_tokens": rough_tokens(body)})
+
+    async def messages(self, request: web.Request) -> web.StreamResponse:
+        body = await self.record(request)
+        if (refusal := self._refusal(request)) is not None:
+            return refusal
+        try:
+            validate(body)
+        except Invalid as e:
+            return web.json_response(error_body(400, str(e)), status=400)
+        reply = await self.take_reply(request)
+        if isinstance(reply, Fault):
+            return web.json_response(
+                error_body(reply.status, reply.message), status=reply.status, headers=reply.headers
+            )
+        msg_id = f"msg_fake{next(self._ids):04d}"
+        if body.get("stream"):
+            return await self.send_frames(request, self.stream_frames(reply, msg_id, body["model"]), reply)
+        if reply.malformed:
+            return web.Response(text="<html>upstream hiccup", content_type="application/json")
+        return web.json_response(self.message(reply, msg_id, body["model"]))
+
+    # --- rendering, by hand ---
+
+    def _tool_id(self, index: int, given: str | None) -> str:
+        return given or f"toolu_fake{index:02d}{next(self._ids):06d}"
+
+    def _usage(self, a: Answer) -> dict[str, Any]:
+        usage: dict[str, Any] = {
+            "input_tokens": max(0, a.input_tokens - a.cache_read_tokens - a.cache_write_tokens),
+            "cache_creation_input_tokens": a.cache_write_tokens,
+            "cache_read_input_tokens": a.cache_read_tokens,
+            "output_tokens": a.output_tokens,
+        }
+        if a.reasoning_tokens:
+            usage["output_tokens_details"] = {"thinking_tokens": a.reasoning_tokens}
+        return usage
+
+    def message(self, a: Answer, msg_id: str, model: str) -> dict[str, Any]:
+        content: list[dict[str, Any]] = []
+        if a.thinking:
+            content.append({"type": "thinking", "thinking": a.thinking, "signature": f"sig-{msg_id}"})
+        if a.text:
+            content.append({"type": "text", "text": a.text})
+        for i, tc in enumerate(a.tool_calls):
+            content.append(
+                {"type": "tool_use", "id": self._tool_id(i, tc.id), "name": tc.name, "input": tc.args}
+            )
+        return {
+            "id": msg_id, "type": "message", "role": "assistant", "model": model, "content": content,
+            "stop_reason": "tool_use" if a.tool_calls else "end_turn", "stop_sequence": None,
+            "usage": self._usage(a),
+        }  # fmt: skip
+
+    def stream_frames(self, a: Answer, msg_id: str, model: str) -> list[bytes]:
+        usage = self._usage(a)
+        start = {
+            "id": msg_id, "type": "message", "role": "assistant", "model": model, "content": [],
+            "stop_reason": None, "stop_sequence": None, "usage": {**usage, "output_tokens": 1},
+        }  # fmt: skip
+        frames = [
+            frame("message_start", {"type": "message_start", "message": start}),
+            frame("ping", {"type": "ping"}),
+        ]
+        index = 0
+
+        def block(kind_start: dict[str, Any], deltas: list[dict[str, Any]]) -> None:
+            nonlocal index
+            frames.append(
+                frame(
+                    "content_block_start",
+                    {"type": "content_block_start", "index": index, "content_block": kind_start},
+                )
+            )
+            for d in deltas:
+                frames.append(
+                    frame("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d})
+                )
+            frames.append(frame("content_block_stop", {"type": "content_block_stop", "index": index}))
+            index += 1
+
+        if a.thinking:
+            deltas = [{"type": "thinking_delta", "thinking": t} for t in split_text(a.thinking, a.chunks)]
+            block(
+                {"type": "thinking", "thinking": "", "signature": ""},
+                [*deltas, {"type": "signature_delta", "signature": f"sig-{msg_id}"}],
+            )
+        if a.text:
+            block(
+                {"type": "text", "text": ""},
+                [{"type": "text_delta", "text": t} for t in split_text(a.text, a.chunks)],
+            )
+        for i, tc in enumerate(a.tool_calls):
+            args = json.dumps(tc.args)
+            pieces = ["", *split_text(args, 3)]
+            block(
+                {"type": "tool_use", "id": self._tool_id(i, tc.id), "name": tc.name, "input": {}},
+                [{"type": "input_json_delta", "partial_json": p} for p in pieces],
+            )
+        end = {
+            "type": "message_delta",
+            "delta": {"stop_reason": "tool_use" if a.tool_calls else "end_turn", "stop_sequence": None},
+            "usage": usage,
+        }
+        frames.append(frame("message_delta", end))
+        frames.append(frame("message_stop", {"type": "message_stop"}))
+        return frames
+
+
+def frame(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
