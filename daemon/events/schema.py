@@ -1,0 +1,163 @@
+"""The shape of every event and of ``/status``: the contract between the daemon
+and anything that watches it (the TUI, ``/events`` consumers, the event log).
+
+Events travel as one JSON object each, ``{"ts", "type", "session", ...}``
+(CONTRACT.md). This module imports nothing from the daemon so the TUI can use
+it without pulling the daemon in. Money is USD as a float; times are epoch
+seconds (``ts``) or milliseconds (``*_ms``); a model is named ``provider/model``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NotRequired, TypedDict
+
+EventType = Literal["request", "attempt", "failover", "response", "budget", "alert", "circuit", "dropped"]
+EVENT_TYPES: tuple[EventType, ...] = (
+    "request", "attempt", "failover", "response", "budget", "alert", "circuit", "dropped",
+)  # fmt: skip
+
+
+class Event(TypedDict):
+    ts: float
+    type: EventType
+    session: str
+
+
+class RequestEvent(Event):
+    """A client request arrived and was routed (before any upstream call)."""
+
+    id: str  # unique per request; every later event of this request carries it
+    route: str
+    format: str  # the inbound wire format: anthropic | openai_chat | gemini
+    requested_model: str
+    stream: bool
+    content: NotRequired[object]  # the request body, only with log_content = true
+
+
+class AttemptEvent(Event):
+    """One step of the chain walk: a call made, or a target skipped without one."""
+
+    id: str
+    route: str
+    target: str  # provider/model
+    outcome: str  # "ok", an HTTP status, a failure class, or the skip reason
+    failure: str | None  # the failure class (rate_limited, overloaded, ...) or None
+    latency_ms: float
+    called: bool  # False when skipped without a network call
+    message: str
+
+
+# `from` is a Python keyword, so it can only be declared this way.
+_From = TypedDict("_From", {"from": str})  # provider/model that failed
+
+
+class FailoverEvent(Event, _From):
+    """The walk moved from one target to the next; emitted once the request is served
+    (or has failed everywhere), so the cost delta is known."""
+
+    id: str
+    route: str
+    to: str
+    reason: str  # the failure class that made `from` fail
+    cost_delta_usd: float | None  # cost as served minus what the primary would have cost
+
+
+class ResponseEvent(Event):
+    """The request is finished: answered (status 200) or refused with an error."""
+
+    id: str
+    route: str
+    target: str | None  # what answered, None when nothing did
+    status: int
+    error: str | None  # the error type when status != 200
+    attempts: str  # the x-detour-attempts value
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    latency_ms: float
+    ttft_ms: float | None  # streams only: time to the first content byte sent to the client
+
+
+class BudgetEvent(Event):
+    """Spend moved in a window (after each settled request) or crossed a threshold."""
+
+    scope: Literal["session", "day", "week"]
+    spent: float
+    limit: float | None
+
+
+class AlertEvent(Event):
+    condition: str  # failover_burst | budget_80 | budget_100 | key_rejected
+    state: Literal["firing", "recovered"]
+    message: str  # one line a person can act on
+    provider: NotRequired[str]
+
+
+class CircuitEvent(Event):
+    provider: str
+    model: str
+    state: Literal["closed", "open", "half_open"]
+
+
+class DroppedEvent(Event):
+    """Sent to a subscriber that fell behind: how many events it lost."""
+
+    count: int
+
+
+# --- /status ------------------------------------------------------------------------------
+
+
+class TargetStatus(TypedDict):
+    provider: str
+    model: str
+    state: Literal["healthy", "cooldown", "open", "half_open", "auth_failed"]
+    cooldown_s: float  # seconds of cooldown left, 0 when none
+    reason: str  # why it is not healthy, "" when it is
+    p50_ms: float | None
+    p95_ms: float | None
+    requests: int
+    errors: int
+
+
+class ProviderStatus(TypedDict):
+    id: str
+    kind: str
+    has_key: bool  # never the key itself
+    targets: list[TargetStatus]
+
+
+class WindowStatus(TypedDict):
+    spent_usd: float
+    limit_usd: float | None
+    remaining_usd: float | None
+    resets_at: str | None  # ISO 8601, local time
+
+
+class InflightStatus(TypedDict):
+    id: str
+    route: str
+    session: str
+    target: str | None  # what it is waiting on now
+    attempts: str
+    started_ts: float
+    stream: bool
+
+
+class SessionStatus(TypedDict):
+    id: str
+    spent_usd: float
+    requests: int
+    last_ts: float
+
+
+class Status(TypedDict):
+    version: str
+    simulated: bool
+    uptime_s: float
+    providers: list[ProviderStatus]
+    budgets: dict[str, WindowStatus]  # "day", "week", and "session" for the asking session
+    sessions: list[SessionStatus]
+    inflight: list[InflightStatus]
+    recent: list[ResponseEvent]  # newest last, at most 50
+    failovers: list[FailoverEvent]  # newest last, at most 50
