@@ -1,4 +1,4 @@
-"""Live status: the event bus, its subscribers (SSE, event log, metrics, alerts).
+"""Telemetry: the event bus, its subscribers (SSE, event log, metrics, alerts).
 
 ``schema`` is the only module the TUI may import: keep it free of daemon imports.
 """
