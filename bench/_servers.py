@@ -3,6 +3,10 @@
 python bench/_servers.py upstream PORT      a fixed OpenAI chat completion, as fast as aiohttp goes
 python bench/_servers.py passthrough PORT UPSTREAM_PORT
                                             the bare aiohttp pass-through: the baseline proxy
+python bench/_servers.py unbudgeted PORT CONFIG DATA_DIR
+                                            detour as `serve` runs it, but with no spend tracking
+                                            at all (no ledger, no reservations): the budget
+                                            benchmark's baseline; not a mode the product offers
 """
 
 from __future__ import annotations
@@ -69,6 +73,23 @@ def passthrough(port: int, upstream_port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
+def unbudgeted(port: int, config_path: str, data_dir: str) -> None:
+    from pathlib import Path
+
+    from daemon.config import load
+    from daemon.server.app import create_app
+    from daemon.server.inbound import GATEWAY
+
+    app = create_app(load(Path(config_path)), "dtr-bench-token", Path(data_dir))
+
+    async def without_spend(app: web.Application) -> None:
+        # Runs after the cleanup contexts have built the gateway.
+        app[GATEWAY].chain.spend = None
+
+    app.on_startup.append(without_spend)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
 if __name__ == "__main__":
     try:
         import uvloop
@@ -78,5 +99,7 @@ if __name__ == "__main__":
         pass
     if sys.argv[1] == "upstream":
         upstream(int(sys.argv[2]))
+    elif sys.argv[1] == "unbudgeted":
+        unbudgeted(int(sys.argv[2]), sys.argv[3], sys.argv[4])
     else:
         passthrough(int(sys.argv[2]), int(sys.argv[3]))

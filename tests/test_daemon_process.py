@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,61 +15,10 @@ import pytest
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.base import Answer, Fault
 from tests.fakes.openai_chat import FakeOpenAI
+from tests.process_harness import client_token, free_port, start, stop
 
 KEYRING_KEY = "sk-ant-api03-KEYRINGSECRET-zzzzzzzzzzzzzzzz"
 ENV_KEY = "sk-proj-ENVSECRET-yyyyyyyyyyyyyyyyyyyy"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Process:
-    def __init__(self, proc: asyncio.subprocess.Process, port: int, log: Path) -> None:
-        self.proc, self.port, self.log = proc, port, log
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-async def start(tmp: Path, config: str, extra_env: dict[str, str]) -> Process:
-    cfg = tmp / "config.toml"
-    cfg.write_text(config)
-    port = free_port()
-    env = {
-        **os.environ,
-        "PYTHON_KEYRING_BACKEND": "tests.memkeyring.MemoryKeyring",
-        "DETOUR_TEST_KEYRING_FILE": str(tmp / "keyring.json"),
-        "XDG_CONFIG_HOME": str(tmp / "config"),
-        "XDG_DATA_HOME": str(tmp / "data"),
-        "XDG_STATE_HOME": str(tmp / "state"),
-        **extra_env,
-    }
-    log = tmp / "daemon.log"
-    with log.open("wb") as out:  # the child keeps its own descriptor
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "daemon.cli", "serve", "--config", str(cfg), "--port", str(port),
-            "--log-level", "DEBUG", env=env, stdout=out, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
-    async with aiohttp.ClientSession() as s:
-        for _ in range(200):
-            try:
-                async with s.get(f"http://127.0.0.1:{port}/health") as r:
-                    if r.status == 200:
-                        return Process(proc, port, log)
-            except aiohttp.ClientError:
-                await asyncio.sleep(0.05)
-    proc.kill()
-    raise AssertionError("daemon did not start:\n" + log.read_text())
-
-
-async def stop(p: Process) -> str:
-    p.proc.terminate()
-    assert await asyncio.wait_for(p.proc.wait(), 10) == 0
-    return p.log.read_text()
 
 
 @pytest.fixture
@@ -104,7 +52,7 @@ name = "o"
 chain = ["fo/gpt-4.1"]
 """
     p = await start(tmp_path, config, {"FO_KEY": ENV_KEY})
-    token = (await _token(tmp_path)).strip()
+    token = (await client_token(tmp_path)).strip()
     seen: list[str] = []
     # Upstreams that echo the key in their error messages, as some do.
     fa.script.extend([Answer(text="fine"), Fault(401, f"invalid x-api-key {KEYRING_KEY}")])
@@ -131,21 +79,6 @@ chain = ["fo/gpt-4.1"]
         assert key[8:24] not in everything
 
 
-async def _token(tmp: Path) -> str:
-    env = {
-        **os.environ,
-        "PYTHON_KEYRING_BACKEND": "tests.memkeyring.MemoryKeyring",
-        "DETOUR_TEST_KEYRING_FILE": str(tmp / "keyring.json"),
-        "XDG_DATA_HOME": str(tmp / "data"),
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "daemon.cli", "token", env=env, stdout=asyncio.subprocess.PIPE
-    )
-    out, _ = await proc.communicate()
-    assert proc.returncode == 0
-    return out.decode()
-
-
 async def test_fresh_start_writes_config_and_serves_simulated(tmp_path: Path) -> None:
     """What `make run` does on a fresh machine: no config, no keys -> simulated, and it says so."""
     env = {
@@ -164,7 +97,7 @@ async def test_fresh_start_writes_config_and_serves_simulated(tmp_path: Path) ->
             sys.executable, "-m", "daemon.cli", "serve", "--port", str(port),
             env=env, stdout=out, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
-    token = (await _token(tmp_path)).strip()
+    token = (await client_token(tmp_path)).strip()
     reply = ""
     async with aiohttp.ClientSession() as s:
         for _ in range(200):
