@@ -15,12 +15,9 @@ import aiohttp
 import genai_prices
 import pytest
 
-from tests.daemon_harness import Daemon, start_daemon
-from tests.e2e.conftest import KEYS, MODEL, ROUTE, world_config
-from tests.fakes.anthropic import FakeAnthropic
+from tests.daemon_harness import Daemon
+from tests.e2e.conftest import MODEL, ROUTE, open_world
 from tests.fakes.base import Answer, FakeUpstream, StreamFault
-from tests.fakes.gemini import FakeGemini
-from tests.fakes.openai_chat import FakeOpenAI
 
 PRICE_PROVIDER = {"anthropic": "anthropic", "openai": "openai", "gemini": "google"}
 
@@ -49,18 +46,8 @@ class Budgeted:
 
 @pytest.fixture
 async def budgeted(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Budgeted]:
-    fakes: dict[str, FakeUpstream] = {
-        "anthropic": await FakeAnthropic(key=KEYS["anthropic"]).start(),
-        "openai": await FakeOpenAI(key=KEYS["openai"]).start(),
-        "gemini": await FakeGemini(key=KEYS["gemini"]).start(),
-    }
-    for fmt, key in KEYS.items():
-        monkeypatch.setenv(f"DETOUR_TEST_KEY_{fmt.upper()}", key)
-    daemon = await start_daemon(world_config(fakes) + "\n[budget]\nsession_usd = 0.05\n")
-    yield Budgeted(daemon, fakes)
-    await daemon.close()
-    for f in fakes.values():
-        await f.close()
+    async with open_world(monkeypatch, "\n[budget]\nsession_usd = 0.05\n") as w:
+        yield Budgeted(w.daemon, w.fakes)
 
 
 def request_in(fmt: str, route: str, prompt: str, max_tokens: int, stream: bool = False) -> tuple[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -50,8 +51,9 @@ def world_config(fakes: dict[str, FakeUpstream]) -> str:
     return "\n".join(lines)
 
 
-@pytest.fixture
-async def world(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
+@contextlib.asynccontextmanager
+async def open_world(monkeypatch: pytest.MonkeyPatch, extra_config: str = "") -> AsyncIterator[World]:
+    """The three fakes and a daemon routed to them; ``extra_config`` is appended to its TOML."""
     fakes: dict[str, FakeUpstream] = {
         "anthropic": await FakeAnthropic(key=KEYS["anthropic"]).start(),
         "openai": await FakeOpenAI(key=KEYS["openai"]).start(),
@@ -59,11 +61,19 @@ async def world(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
     }
     for fmt, key in KEYS.items():
         monkeypatch.setenv(f"DETOUR_TEST_KEY_{fmt.upper()}", key)
-    daemon = await start_daemon(world_config(fakes))
-    yield World(daemon, fakes)
-    await daemon.close()
-    for f in fakes.values():
-        await f.close()
+    daemon = await start_daemon(world_config(fakes) + extra_config)
+    try:
+        yield World(daemon, fakes)
+    finally:
+        await daemon.close()
+        for f in fakes.values():
+            await f.close()
+
+
+@pytest.fixture
+async def world(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
+    async with open_world(monkeypatch) as w:
+        yield w
 
 
 @pytest.fixture
