@@ -12,9 +12,10 @@ from what was relayed when the answer was cut short.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from daemon.budget.accounts import Accounts, Reservation
+from daemon.budget.delta import CacheMemory, failover_delta
 from daemon.budget.prices import Prices
 from daemon.config import Target
 from daemon.ir import ApiError, Request, Usage
@@ -44,6 +45,7 @@ class Spend:
     accounts: Accounts
     prices: Prices
     on_exhausted: str = "block"
+    cache: CacheMemory = field(default_factory=CacheMemory)
 
     def admit(self, req: Request, target: Target, session: str, max_output: int | None) -> Admission:
         prompt = request_tokens(req)
@@ -94,7 +96,13 @@ class Spend:
             source = "estimate"
         usd = self.cost(target, usage)
         self.accounts.settle(adm.reservation, usd, usage, source)
+        if complete:
+            self.cache.saw(adm.reservation.session, target, usage)
         return usd
+
+    def failover_delta(self, session: str, primary: Target, served: Target, usage: Usage) -> float | None:
+        """What serving from ``served`` cost beyond what ``primary`` would have, its cache included."""
+        return failover_delta(self.prices, served, usage, primary, self.cache.cached(session, primary))
 
     def release(self, adm: Admission) -> None:
         """The attempt failed before any answer: it cost nothing."""
