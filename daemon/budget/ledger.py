@@ -74,6 +74,10 @@ class AttemptRow:
     ts: float = 0.0
 
 
+# A start is its row; a settle is (row id, usd, usage, source).
+Write = AttemptRow | tuple[int, float, Usage, str]
+
+
 class Ledger:
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -133,6 +137,24 @@ class Ledger:
                 row_id,
             ),
         )
+
+    def apply(self, writes: list[Write]) -> list[int | None]:
+        """Several writes in one transaction, in order: under load one commit serves many
+        requests. Returns each start's row id (None for a settle)."""
+        out: list[int | None] = []
+        self.db.execute("BEGIN")
+        try:
+            for w in writes:
+                if isinstance(w, AttemptRow):
+                    out.append(self.start(w))
+                else:
+                    self.settle(*w)
+                    out.append(None)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return out
 
     def reconcile(self) -> int:
         """Settle reservations a killed daemon left open at their worst case."""

@@ -1,9 +1,20 @@
 """USD prices from genai-prices' bundled table (never a hand-written list), or the config's
-``[providers.ID.models."NAME"]`` prices for a model genai-prices does not know."""
+``[providers.ID.models."NAME"]`` prices for a model genai-prices does not know.
+
+genai-prices' ``calc_price`` takes 0.1-0.2 ms a call, and every request is priced
+at least twice (its worst case before, its usage after): more than the rest of
+the gateway's overhead together. Within one price tier a model's price is
+linear in each kind of token, and tiers switch on the prompt size alone
+(``input_tokens > tier.start``). So each model's per-token rates are read off
+``calc_price`` itself, once per tier, and a request's price is four products;
+tests/budget/test_prices.py checks the result against ``calc_price`` across
+models, tiers and cache mixes.
+"""
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Any
 
 import genai_prices
@@ -37,18 +48,11 @@ class Prices:
             return (uncached + usage.cache_read_tokens) * override[0] / 1e6 + usage.output_tokens * override[
                 1
             ] / 1e6
-        model_price = _model_price(_PRICE_PROVIDER.get(kind), target.model)
+        provider = _PRICE_PROVIDER.get(kind)
+        model_price = _model_price(provider, target.model)
         if model_price is None:
             return None
-        result = model_price.calc_price(
-            genai_prices.Usage(
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cache_read_tokens=usage.cache_read_tokens or None,
-                cache_write_tokens=usage.cache_write_tokens or None,
-            )
-        )
-        return float(result["total_price"])
+        return _rates(provider, target.model, model_price, usage.input_tokens).usd(usage)
 
     def require(self, target: Target, usage: Usage) -> float:
         """The price, or a clear refusal: a budget cannot be enforced on an unknown price."""
@@ -62,6 +66,75 @@ class Prices:
                 f'[providers.{target.provider}.models."{target.model}"] in the config',
             )
         return usd
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """USD per token of each kind, in one price tier."""
+
+    uncached: float
+    cache_read: float
+    cache_write: float
+    output: float
+
+    def usd(self, usage: Usage) -> float:
+        uncached = usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens
+        return (
+            uncached * self.uncached
+            + usage.cache_read_tokens * self.cache_read
+            + usage.cache_write_tokens * self.cache_write
+            + usage.output_tokens * self.output
+        )
+
+
+# (provider, model, tier) -> rates; a few entries per model ever priced.
+_RATES: dict[tuple[str | None, str, int], Rates] = {}
+
+
+def _rates(provider: str | None, model: str, model_price: Any, input_tokens: int) -> Rates:
+    starts = _tier_starts(provider, model, model_price)
+    tier = sum(input_tokens > start for start in starts)
+    key = (provider, model, tier)
+    rates = _RATES.get(key)
+    if rates is None:
+        # The first prompt size seen in a tier stands for all of them; an empty prompt
+        # cannot show the input rates, so a one-token prompt of the same tier does.
+        probe = input_tokens or 1
+        if sum(probe > start for start in starts) != tier:
+            return _read_rates(model_price, input_tokens)
+        rates = _RATES[key] = _read_rates(model_price, probe)
+    return rates
+
+
+def _read_rates(model_price: Any, input_tokens: int) -> Rates:
+    """The rates of the tier ``input_tokens`` falls in, read off calc_price."""
+
+    def price(**counts: int) -> float:
+        return float(model_price.calc_price(genai_prices.Usage(**counts))["total_price"])
+
+    n, million = input_tokens, 1_000_000
+    if n == 0:  # no prompt: only the output rate can matter
+        return Rates(0.0, 0.0, 0.0, price(input_tokens=0, output_tokens=million) / million)
+    base = price(input_tokens=n)
+    return Rates(
+        uncached=base / n,
+        cache_read=price(input_tokens=n, cache_read_tokens=n) / n,
+        cache_write=price(input_tokens=n, cache_write_tokens=n) / n,
+        output=(price(input_tokens=n, output_tokens=million) - base) / million,
+    )
+
+
+_STARTS: dict[tuple[str | None, str], tuple[int, ...]] = {}
+
+
+def _tier_starts(provider: str | None, model: str, model_price: Any) -> tuple[int, ...]:
+    """Every prompt size at which one of the model's prices changes tier."""
+    starts = _STARTS.get((provider, model))
+    if starts is None:
+        values = [v for k, v in vars(model_price).items() if not k.startswith("_")]
+        tiered = [v for v in values if isinstance(v, genai_prices.types.TieredPrices)]
+        starts = _STARTS[(provider, model)] = tuple(sorted({t.start for v in tiered for t in v.tiers}))
+    return starts
 
 
 @functools.lru_cache(maxsize=256)
