@@ -6,9 +6,9 @@ other's reservations and no interleaving can overspend. Each reservation is
 written to the ledger (on the ledger's own thread) before its attempt starts,
 and settled when the answer ends.
 
-Ledger writes queue up while one batch is being written and go to SQLite
-together in the next, in order: one thread hop and one commit for all the
-requests that arrived meanwhile, instead of one each.
+Each ledger write is made durable at once by the journal (``budget.journal``)
+and reaches SQLite in a batch a moment later, in order: one thread hop and one
+commit for all the requests of that moment, and none in front of a request.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from daemon.budget import windows
-from daemon.budget.ledger import AttemptRow, Ledger, Write
+from daemon.budget.journal import Journal, read
+from daemon.budget.ledger import AttemptRow, Ledger, Settlement, Write
 from daemon.ir import ApiError, Usage
 
 T = TypeVar("T")
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 SCOPES = ("session", "day", "week")
 # Float noise must never be what lets a request through.
 EPSILON = 1e-9
+# How long ledger writes gather before going to SQLite together (the journal has them already).
+FLUSH_S = 0.05
 
 
 @dataclass(slots=True)
@@ -104,7 +107,9 @@ class Accounts:
         self._ledger: Ledger | None = None
         self._totals: _Totals | None = None
         self.reconciled = 0
-        self._queued: list[tuple[Write, asyncio.Future[int | None]]] = []
+        self._journal = Journal(path.parent)
+        self._queued: list[tuple[Write, asyncio.Future[None]]] = []
+        self._last_id = 0
         self._writer: asyncio.Task[None] | None = None
 
     @property
@@ -121,7 +126,10 @@ class Accounts:
 
     async def open(self) -> None:
         self._ledger = await self._run(Ledger, self._path, self._clock)
+        await self._run(self._replay)
         self.reconciled = await self._run(self.ledger.reconcile)
+        self._last_id = await self._run(self.ledger.last_id)
+        await self._run(self._journal.begin)
         stored = await self._run(self.ledger.limits)
         for scope, usd in stored.items():
             setattr(self.limits, scope, usd)
@@ -131,11 +139,25 @@ class Accounts:
         if self._writer is not None:
             await self._writer  # every queued write reaches the ledger before it closes
         if self._ledger is not None:
+            last = self._journal.close()
+            if last is not None:  # holds nothing SQLite lacks: the writer is done
+                await self._run(self._commit, [], last)
             await self._run(self._ledger.close)
         self._executor.shutdown(wait=True)
 
-    def _write(self, w: Write) -> asyncio.Future[int | None]:
-        done: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+    def _replay(self) -> None:
+        """Put into SQLite what a killed daemon had journalled but not yet written there."""
+        for path in self._journal.leftovers():
+            self._commit(list(read(path)), path)
+
+    def _commit(self, writes: list[Write], journal_file: Path) -> None:
+        if writes:
+            self.ledger.apply(writes)
+        journal_file.unlink(missing_ok=True)
+
+    def _write(self, w: Write) -> asyncio.Future[None]:
+        self._journal.append(w)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queued.append((w, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_batches(), name="detour-ledger-writer")
@@ -143,18 +165,23 @@ class Accounts:
 
     async def _write_batches(self) -> None:
         while self._queued:
+            await asyncio.sleep(FLUSH_S)  # let the writes of this moment gather
+            # No await between taking the batch and rotating: the old journal file holds
+            # exactly this batch, and may go once it is committed.
             batch, self._queued = self._queued, []
+            journal_file = self._journal.rotate()
             try:
-                ids = await self._run(self.ledger.apply, [w for w, _ in batch])
+                await self._run(self._commit, [w for w, _ in batch], journal_file)
             except Exception as e:
+                # The journal file stays: the next start replays it.
                 log.error("the spend ledger could not be written: %s", e)
                 for _, done in batch:
                     if not done.done():
                         done.set_exception(e)
                 continue
-            for (_, done), row_id in zip(batch, ids, strict=True):
+            for _, done in batch:
                 if not done.done():
-                    done.set_result(row_id)
+                    done.set_result(None)
 
     async def _reload(self) -> None:
         now = self._now()
@@ -225,10 +252,13 @@ class Accounts:
         t.sessions[session] = t.sessions.get(session, 0.0) + amount
         return Reservation(session, amount, t.day_start, t.week_start)
 
-    async def record(self, res: Reservation, route: str, provider: str, model: str) -> None:
+    def record(self, res: Reservation, route: str, provider: str, model: str) -> asyncio.Future[None]:
         """Write the reservation before its attempt starts: a crash after this is reconciled."""
-        row = AttemptRow(res.session, route, provider, model, res.amount, self._clock())
-        res.row_id = await self._write(row)
+        self._last_id += 1
+        res.row_id = self._last_id
+        return self._write(
+            AttemptRow(self._last_id, res.session, route, provider, model, res.amount, self._clock())
+        )
 
     def _adjust(self, res: Reservation, delta: float) -> None:
         t = self._current()
@@ -238,9 +268,7 @@ class Accounts:
             t.week += delta
         t.sessions[res.session] = t.sessions.get(res.session, 0.0) + delta
 
-    def settle(
-        self, res: Reservation, usd: float, usage: Usage, source: str
-    ) -> asyncio.Future[int | None] | None:
+    def settle(self, res: Reservation, usd: float, usage: Usage, source: str) -> asyncio.Future[None] | None:
         """Replace the reservation by the real cost, once.
 
         The totals change at once; the ledger write is queued on the ledger thread and
@@ -252,7 +280,7 @@ class Accounts:
         self._adjust(res, usd - res.amount)
         if res.row_id is None:
             return None
-        return self._write((res.row_id, usd, usage, source))
+        return self._write(Settlement(res.row_id, usd, usage, source))
 
     def cancel(self, res: Reservation) -> None:
         """A reservation whose attempt never started (nothing was written)."""

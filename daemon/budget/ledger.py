@@ -66,6 +66,7 @@ _COST = "COALESCE(usd, reserved_usd)"
 
 @dataclass(slots=True, frozen=True)
 class AttemptRow:
+    id: int
     session: str
     route: str
     provider: str
@@ -74,8 +75,15 @@ class AttemptRow:
     ts: float = 0.0
 
 
-# A start is its row; a settle is (row id, usd, usage, source).
-Write = AttemptRow | tuple[int, float, Usage, str]
+@dataclass(slots=True, frozen=True)
+class Settlement:
+    id: int
+    usd: float
+    usage: Usage
+    source: str  # usage | estimate
+
+
+Write = AttemptRow | Settlement
 
 
 class Ledger:
@@ -112,49 +120,56 @@ class Ledger:
     def close(self) -> None:
         self.db.close()
 
-    def start(self, row: AttemptRow) -> int:
-        cur = self.db.execute(
-            "INSERT INTO attempts (ts, session, route, provider, model, state, reserved_usd)"
-            " VALUES (?, ?, ?, ?, ?, 'reserved', ?)",
-            (row.ts or self._clock(), row.session, row.route, row.provider, row.model, row.reserved_usd),
-        )
-        assert cur.lastrowid is not None
-        return cur.lastrowid
+    def last_id(self) -> int:
+        return int(self.db.execute("SELECT COALESCE(MAX(id), 0) FROM attempts").fetchone()[0])
 
-    def settle(self, row_id: int, usd: float, usage: Usage, source: str) -> None:
+    def start(self, row: AttemptRow) -> None:
+        self.db.execute(
+            # OR IGNORE: replaying the journal after a crash may meet rows already written.
+            "INSERT OR IGNORE INTO attempts (id, ts, session, route, provider, model, state, reserved_usd)"
+            " VALUES (?, ?, ?, ?, ?, ?, 'reserved', ?)",
+            (
+                row.id,
+                row.ts or self._clock(),
+                row.session,
+                row.route,
+                row.provider,
+                row.model,
+                row.reserved_usd,
+            ),
+        )
+
+    def settle(self, s: Settlement) -> None:
+        usage = s.usage
         self.db.execute(
             "UPDATE attempts SET state = 'settled', usd = ?, source = ?, input_tokens = ?, output_tokens = ?,"
             " cache_read_tokens = ?, cache_write_tokens = ?, reasoning_tokens = ?"
             " WHERE id = ? AND state = 'reserved'",
             (
-                usd,
-                source,
+                s.usd,
+                s.source,
                 usage.input_tokens,
                 usage.output_tokens,
                 usage.cache_read_tokens,
                 usage.cache_write_tokens,
                 usage.reasoning_tokens,
-                row_id,
+                s.id,
             ),
         )
 
-    def apply(self, writes: list[Write]) -> list[int | None]:
-        """Several writes in one transaction, in order: under load one commit serves many
-        requests. Returns each start's row id (None for a settle)."""
-        out: list[int | None] = []
+    def apply(self, writes: list[Write]) -> None:
+        """Several writes in one transaction, in order: under load one commit serves many."""
         self.db.execute("BEGIN")
         try:
             for w in writes:
                 if isinstance(w, AttemptRow):
-                    out.append(self.start(w))
+                    self.start(w)
                 else:
-                    self.settle(*w)
-                    out.append(None)
+                    self.settle(w)
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
-        return out
 
     def reconcile(self) -> int:
         """Settle reservations a killed daemon left open at their worst case."""

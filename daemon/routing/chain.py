@@ -172,7 +172,7 @@ class Chain:
                     self.health.release(target)
                     raise
                 fitted = admission.request
-                await self.spend.accounts.record(
+                self.spend.accounts.record(
                     admission.reservation, resolved.route, target.provider, target.model
                 )
             yield _Slot(target, provider, fitted, admission)

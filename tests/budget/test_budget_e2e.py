@@ -27,19 +27,19 @@ class Budgeted:
     daemon: Daemon
     fakes: dict[str, FakeUpstream]
 
-    async def ledger(self) -> list[sqlite3.Row]:
-        """The ledger's rows once every settlement has reached SQLite (they are written
-        off the event loop, a moment after the client has its answer)."""
+    async def ledger(self, rows: int) -> list[sqlite3.Row]:
+        """The ledger's ``rows`` once all are in SQLite and settled (they are written in
+        batches off the event loop, a moment after the client has its answer)."""
         assert self.daemon.data_dir is not None
         for _ in range(100):
             db = sqlite3.connect(self.daemon.data_dir / "detour.db")
             db.row_factory = sqlite3.Row
             try:
-                rows = db.execute("SELECT * FROM attempts ORDER BY id").fetchall()
+                found = db.execute("SELECT * FROM attempts ORDER BY id").fetchall()
             finally:
                 db.close()
-            if all(r["state"] != "reserved" for r in rows):
-                return rows
+            if len(found) == rows and all(r["state"] != "reserved" for r in found):
+                return found
             await asyncio.sleep(0.02)
         raise AssertionError("reservations were never settled")
 
@@ -104,10 +104,10 @@ async def test_two_hundred_concurrent_requests_never_overrun_the_session(budgete
     for fmt, status, body in results:
         if status == 402:
             assert "session budget" in budget_refusal(fmt, body)
-    rows = await budgeted.ledger()
+    # Refused requests cost nothing and left no row.
+    rows = await budgeted.ledger(statuses.count(200))
     assert all(r["state"] == "settled" for r in rows)
     assert sum(r["usd"] for r in rows) <= 0.05
-    assert len(rows) == statuses.count(200)  # refused requests cost nothing and left no row
     async with aiohttp.ClientSession() as s:
         url = budgeted.daemon.url + "/budget?session=tight"
         async with s.get(url, headers=budgeted.daemon.auth()) as r:
@@ -151,7 +151,7 @@ async def test_cache_and_reasoning_tokens_are_priced_as_genai_prices_does(
         MODEL[upstream],
         provider_id=PRICE_PROVIDER[upstream],
     ).total_price
-    [row] = await budgeted.ledger()
+    [row] = await budgeted.ledger(1)
     assert row["source"] == "usage"
     assert (row["input_tokens"], row["cache_read_tokens"], row["output_tokens"]) == (30000, 20000, 700)
     assert row["reasoning_tokens"] == 300
@@ -175,7 +175,7 @@ async def test_stream_cut_mid_answer_settles_to_the_relayed_tokens(budgeted: Bud
     assert b"event: error" in received  # the client was told, not handed a clean finish
     relayed = sum(len(piece) for piece in _anthropic_text_deltas(received))
     assert 0 < relayed < len(text)
-    [row] = await budgeted.ledger()
+    [row] = await budgeted.ledger(1)
     assert row["source"] == "estimate"
     assert row["output_tokens"] == math.ceil(relayed / 3)  # what was relayed, not the 900 reserved
     assert row["input_tokens"] > 0  # the prompt was sent: never zero

@@ -81,13 +81,9 @@ async def test_kill_nine_with_twenty_in_flight(tmp_path: Path, upstream: FakeAnt
             with pytest.raises(aiohttp.ClientError):
                 await task
 
-    before = ledger(tmp_path)
-    assert len(before) == 25
-    assert [r["state"] for r in before].count("reserved") == 20  # written before each call
-
     p = await start(tmp_path, config, {"FA_KEY": KEY})
     rows = ledger(tmp_path)
-    assert [r["id"] for r in rows] == [r["id"] for r in before]  # nothing added, nothing lost
+    assert [r["id"] for r in rows] == list(range(1, 26))  # every attempt, once
     assert [r["state"] for r in rows].count("settled") == 5
     reconciled = [r for r in rows if r["state"] == "reconciled"]
     assert len(reconciled) == 20
@@ -100,4 +96,31 @@ async def test_kill_nine_with_twenty_in_flight(tmp_path: Path, upstream: FakeAnt
     p = await start(tmp_path, config, {"FA_KEY": KEY})
     assert await week_spent(p.url, token) == pytest.approx(total)
     assert [tuple(r) for r in ledger(tmp_path)] == [tuple(r) for r in rows]
+    await stop(p)
+
+
+async def test_kill_nine_right_after_answers_keeps_their_real_cost(
+    tmp_path: Path, upstream: FakeAnthropic
+) -> None:
+    """Settlements not yet in SQLite when the daemon dies are in its journal: the restart
+    records what the answers really cost, not their worst case."""
+    config = CONFIG.format(url=upstream.url)
+    p = await start(tmp_path, config, {"FA_KEY": KEY})
+    token = (await client_token(tmp_path)).strip()
+    body = {"model": "coder", "max_tokens": 1000, "messages": [{"role": "user", "content": "go"}]}
+    upstream.script.extend(Answer(text="done", input_tokens=100, output_tokens=50) for _ in range(5))
+    costs = []
+    async with aiohttp.ClientSession(headers={"x-api-key": token}) as s:
+        for _ in range(5):
+            async with s.post(p.url + "/v1/messages", json=body) as r:
+                assert r.status == 200
+                costs.append(float(r.headers["x-detour-cost-usd"]))
+    p.proc.send_signal(signal.SIGKILL)  # at once: within the moment the ledger batches writes
+    await p.proc.wait()
+
+    p = await start(tmp_path, config, {"FA_KEY": KEY})
+    rows = ledger(tmp_path)
+    assert [(r["state"], r["source"]) for r in rows] == [("settled", "usage")] * 5
+    assert [r["usd"] for r in rows] == pytest.approx(costs)
+    assert await week_spent(p.url, token) == pytest.approx(sum(costs))
     await stop(p)
