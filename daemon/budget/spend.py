@@ -47,8 +47,12 @@ class Spend:
     on_exhausted: str = "block"
     cache: CacheMemory = field(default_factory=CacheMemory)
 
-    def admit(self, req: Request, target: Target, session: str, max_output: int | None) -> Admission:
-        prompt = request_tokens(req)
+    def admit(
+        self, req: Request, target: Target, session: str, max_output: int | None, prompt: int | None = None
+    ) -> Admission:
+        """Reserve the attempt's worst case; ``prompt`` is the request's token count, if counted."""
+        if prompt is None:
+            prompt = request_tokens(req)
         out = req.max_tokens or max_output or DEFAULT_OUTPUT
         worst = self.prices.require(target, Usage(input_tokens=prompt, output_tokens=out))
         try:

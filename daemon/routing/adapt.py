@@ -68,6 +68,7 @@ class Profiles:
 
     def __init__(self, overrides: dict[Target, Profile] | None = None) -> None:
         self._overrides = overrides or {}
+        self._known: dict[Target, Profile] = {}  # a target's kind never changes while running
 
     @classmethod
     def from_config(cls, config: Config) -> Profiles:
@@ -80,10 +81,13 @@ class Profiles:
         )
 
     def get(self, target: Target, kind: str) -> Profile:
-        o = self._overrides.get(target)
-        window = o.context_window if o and o.context_window else _context_window(kind, target.model)
-        output = o.max_output if o and o.max_output else _max_output(target.model)
-        return Profile(window, output)
+        known = self._known.get(target)
+        if known is None:
+            o = self._overrides.get(target)
+            window = o.context_window if o and o.context_window else _context_window(kind, target.model)
+            output = o.max_output if o and o.max_output else _max_output(target.model)
+            known = self._known[target] = Profile(window, output)
+        return known
 
 
 @functools.lru_cache(maxsize=512)
@@ -105,14 +109,18 @@ def _max_output(model: str) -> int | None:
     return next((n for pattern, n in _MAX_OUTPUT if pattern.search(model)), None)
 
 
-def adapt(req: Request, target: Target, provider: Provider, profiles: Profiles) -> Request:
+def adapt(
+    req: Request, target: Target, provider: Provider, profiles: Profiles, prompt: int | None = None
+) -> Request:
+    """``req`` fitted to the target; ``prompt`` is its token count, if already counted."""
     profile = profiles.get(target, provider.kind)
     changes: dict[str, object] = {}
     max_tokens = req.max_tokens
     if profile.max_output is not None and max_tokens is not None and max_tokens > profile.max_output:
         max_tokens = profile.max_output
     if profile.context_window is not None:
-        prompt = request_tokens(req)
+        if prompt is None:
+            prompt = request_tokens(req)
         room = profile.context_window - prompt
         if room < MIN_OUTPUT:
             raise TooLong(

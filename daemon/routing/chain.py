@@ -139,6 +139,7 @@ class Chain:
         probe is claimed by the request that will really make the call."""
         refused: OverBudget | None = None
         targets = list(resolved.chain)
+        prompt = request_tokens(req)  # once: every target counts the same prompt
         while targets:
             target = targets.pop(0)
             provider = self.providers[target.provider]
@@ -146,7 +147,7 @@ class Chain:
                 self._skip(attempts, target, "no_key", "no API key configured")
                 continue
             try:
-                fitted = adapt(req, target, provider, self.profiles)
+                fitted = adapt(req, target, provider, self.profiles, prompt)
             except TooLong as e:
                 self._skip(attempts, target, "context_too_long", str(e), FailureKind.CONTEXT_TOO_LONG)
                 continue
@@ -158,7 +159,7 @@ class Chain:
             if self.spend is not None:
                 profile = self.profiles.get(target, provider.kind)
                 try:
-                    admission = self.spend.admit(fitted, target, session, profile.max_output)
+                    admission = self.spend.admit(fitted, target, session, profile.max_output, prompt)
                 except OverBudget as e:
                     self.health.release(target)
                     self._skip(attempts, target, "budget", e.error.message)

@@ -7,6 +7,8 @@ message) overestimates, which is the safe side for context windows and budgets.
 
 from __future__ import annotations
 
+import orjson
+
 from daemon.ir import (
     ImagePart,
     Request,
@@ -30,7 +32,9 @@ def request_tokens(req: Request) -> int:
     for tool in req.tools:
         n += text_tokens(tool.name) + text_tokens(tool.description or "")
         if tool.parameters:
-            n += text_tokens(str(tool.parameters))
+            # Serialized, as the provider will see it; orjson is ~10x faster than str() here,
+            # which matters with an agent's two dozen tools on every request.
+            n += -(-len(orjson.dumps(tool.parameters)) // CHARS_PER_TOKEN)
     for msg in req.messages:
         n += MESSAGE_OVERHEAD
         for part in msg.parts:
