@@ -19,6 +19,7 @@ from typing import Any
 
 from daemon import keys
 from daemon.budget import control as budget
+from daemon.budget.journal import LedgerBusy
 from daemon.config import Config, ConfigError, default_path, ensure_default, load
 
 log = logging.getLogger("detour")
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"detour: {e}", file=sys.stderr)
         return 2
-    except (ConfigError, keys.KeyringUnavailable) as e:
+    except (ConfigError, keys.KeyringUnavailable, budget.Unreachable, LedgerBusy) as e:
         print(f"detour: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

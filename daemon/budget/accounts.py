@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from daemon.budget import windows
-from daemon.budget.journal import Journal, read
+from daemon.budget.journal import DirectoryLock, Journal, read
 from daemon.budget.ledger import AttemptRow, Ledger, Settlement, Write
 from daemon.ir import ApiError, Usage
 
@@ -108,6 +108,7 @@ class Accounts:
         self._totals: _Totals | None = None
         self.reconciled = 0
         self._journal = Journal(path.parent)
+        self._lock = DirectoryLock(path.parent)
         self._queued: list[tuple[Write, asyncio.Future[None]]] = []
         self._last_id = 0
         self._writer: asyncio.Task[None] | None = None
@@ -125,6 +126,8 @@ class Accounts:
         return self._ledger
 
     async def open(self) -> None:
+        """Open the ledger; raises ``LedgerBusy`` if another process has it open."""
+        await self._run(self._lock.acquire)
         self._ledger = await self._run(Ledger, self._path, self._clock)
         await self._run(self._replay)
         self.reconciled = await self._run(self.ledger.reconcile)
@@ -143,6 +146,7 @@ class Accounts:
             if last is not None:  # holds nothing SQLite lacks: the writer is done
                 await self._run(self._commit, [], last)
             await self._run(self._ledger.close)
+        self._lock.release()
         self._executor.shutdown(wait=True)
 
     def _replay(self) -> None:

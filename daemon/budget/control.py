@@ -14,7 +14,12 @@ import platformdirs
 
 from daemon import keys
 from daemon.budget.accounts import Accounts, Limits
+from daemon.budget.journal import LedgerBusy
 from daemon.config import APP, Config
+
+
+class Unreachable(Exception):
+    """The daemon holds the ledger but cannot be reached over HTTP."""
 
 
 def _daemon(
@@ -41,7 +46,15 @@ def _ledger_path() -> Path:
 async def _offline(config: Config, session: str | None, limits: dict[str, float | None]) -> dict[str, Any]:
     b = config.budget
     accounts = Accounts(_ledger_path(), Limits(b.session_usd, b.daily_usd, b.weekly_usd))
-    await accounts.open()
+    try:
+        await accounts.open()
+    except LedgerBusy:
+        await accounts.close()
+        host, port = config.server.host, config.server.port
+        raise Unreachable(
+            f"detour is running but did not answer on http://{host}:{port}; "
+            "is that the port it serves on (`--port` overrides the config)?"
+        ) from None
     try:
         if limits:
             await accounts.set_limits(**limits)

@@ -28,6 +28,43 @@ from daemon.budget.ledger import AttemptRow, Settlement, Write
 from daemon.ir import Usage
 
 PREFIX = "journal-"
+LOCK = "detour.lock"
+
+
+class LedgerBusy(Exception):
+    """Another process (a running daemon) has this ledger open."""
+
+
+class DirectoryLock:
+    """An exclusive lock on the data directory for as long as the ledger is open.
+
+    Two writers would interleave journal files and replay (so delete) each other's:
+    a second daemon on the same directory, or ``detour budget`` reading the ledger
+    directly while the daemon runs but did not answer, must be refused instead."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / LOCK
+        self._fd = -1
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks here; one daemon per user is the norm
+            self._fd = fd
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise LedgerBusy(f"another detour process has {self.path.parent} open") from None
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # closing drops the lock
+            self._fd = -1
 
 
 class Journal:

@@ -108,6 +108,7 @@ async def test_restart_reconciles_open_reservations_once(tmp_path: Path) -> None
         await a.record(a.reserve("s", 0.2), "r", "p", "m")
     # A killed daemon: the ledger is left as is, nothing more is written.
     a._executor.shutdown(wait=True)
+    a._lock.release()  # as the kernel does for a dead process
     b = Accounts(path, Limits())
     await b.open()
     assert b.reconciled == 3

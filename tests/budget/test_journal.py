@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from daemon.budget.accounts import Accounts, Limits
-from daemon.budget.journal import Journal, read
+from daemon.budget.journal import Journal, LedgerBusy, read
 from daemon.budget.ledger import AttemptRow, Settlement
 from daemon.ir import Usage
 
@@ -43,3 +45,16 @@ async def test_leftover_journal_is_replayed_once_then_deleted(tmp_path: Path) ->
     await again.open()
     assert [(r["id"], r["state"], r["usd"]) for r in again.ledger.rows()] == rows
     await again.close()
+
+
+async def test_a_second_process_cannot_open_the_same_ledger(tmp_path: Path) -> None:
+    first = Accounts(tmp_path / "detour.db", Limits())
+    await first.open()
+    second = Accounts(tmp_path / "detour.db", Limits())
+    with pytest.raises(LedgerBusy, match=str(tmp_path)):
+        await second.open()
+    await second.close()
+    await first.close()
+    third = Accounts(tmp_path / "detour.db", Limits())
+    await third.open()  # released with the first
+    await third.close()
