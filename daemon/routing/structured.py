@@ -1,0 +1,215 @@
+"""Structured answers: how a JSON request is sent to each target, and whether the answer holds.
+
+Sending (``plan``, called by ``routing.adapt`` per target): native where the target
+takes what was asked: OpenAI both modes, Gemini both (its schema dialect is
+``gemini_schema.to_openapi``), Anthropic a schema on models with structured outputs.
+Elsewhere (Anthropic's JSON-object mode and older models, OpenAI-compatible servers,
+which mostly lack ``json_schema``) the schema becomes the parameters of a forced tool,
+whose arguments are unwrapped back into plain text on the way out, streamed or not.
+
+Checking (``check`` on a whole answer, ``guard`` around a stream, both called by
+``routing.chain``): the answer's text is parsed and validated against the schema the
+client gave (jsonschema, one compiled validator per distinct schema). An answer that
+does not hold fails the attempt as ``invalid_json`` (``routing.failures``), with its
+usage, since the provider charged for it.
+
+Streams are not held back for the check. Deltas go to the client as they come: agents
+and SDK stream helpers show partial JSON as it grows, holding a long answer whole would
+put its full generation time before the first byte (and under the first-byte timeout),
+and a well-formed error event at the end tells any SDK the answer is void. The cost is
+that a stream found invalid after content went out cannot fail over; one that is found
+invalid before any content (an empty answer) still does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import AsyncIterator
+from typing import Any, Final
+
+import orjson
+from jsonschema import exceptions as schema_errors
+from jsonschema import validators
+
+from daemon.ir import (
+    ApiError,
+    ArgumentsDelta,
+    PartStart,
+    Request,
+    Response,
+    ResponseFormat,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    TextPart,
+    Tool,
+    ToolCallPart,
+    ToolChoice,
+    Usage,
+    invalid,
+)
+from daemon.routing.failures import INVALID_JSON
+
+TOOL_NAME: Final = "json_answer"
+TOOL_DESCRIPTION: Final = "Give your whole answer by calling this tool; its arguments are the answer."
+# Answers that are not the model's attempt at the format: a refusal is for the client to read.
+_UNCHECKED: Final = frozenset({"refusal", "content_filter"})
+_ANTHROPIC_OLD = ("claude-instant", "claude-2", "claude-3")
+
+
+class InvalidJson(ApiError):
+    """The answer is not the JSON asked for. Carries the usage: the provider charged for it."""
+
+    def __init__(self, message: str, usage: Usage) -> None:
+        super().__init__(502, "server_error", message, cause=INVALID_JSON)
+        self.usage = usage
+
+
+# -- sending ---------------------------------------------------------------------------------------
+
+
+def plan(req: Request, kind: str, model: str) -> Request:
+    """The request as this target (provider kind, model) gets it."""
+    rf = req.response_format
+    if rf is None or not rf.wants_json:
+        return req
+    if rf.schema is not None:
+        validator(rf.schema)  # a broken schema is the client's 400, before any call
+    if _native(rf, kind, model):
+        return req
+    taken = {t.name for t in req.tools}
+    name = TOOL_NAME
+    while name in taken:
+        name += "_"
+    params = rf.schema if rf.kind == "json_schema" and rf.schema is not None else {"type": "object"}
+    tool = Tool(name, rf.description or TOOL_DESCRIPTION, params)
+    choice = req.tool_choice
+    if choice is not None and choice.mode == "tool":
+        pass  # the client forced one of its own tools: that call is the answer
+    elif req.tools and (choice is None or choice.mode != "none"):
+        choice = ToolChoice("required", parallel=False)  # its tools, or the answer
+    else:
+        choice = ToolChoice("tool", name=name, parallel=False)
+    changes: dict[str, Any] = {
+        "tools": [*req.tools, tool],
+        "tool_choice": choice,
+        "response_format": dataclasses.replace(rf, tool=name),
+    }
+    if kind == "anthropic":
+        changes["reasoning"] = None  # Anthropic refuses thinking with a forced tool choice
+    return dataclasses.replace(req, **changes)
+
+
+def _native(rf: ResponseFormat, kind: str, model: str) -> bool:
+    match kind:
+        case "openai" | "gemini" | "sim":
+            return True
+        case "openai-compatible":
+            return rf.kind == "json_object"
+        case "anthropic":
+            return rf.kind == "json_schema" and not model.startswith(_ANTHROPIC_OLD)
+        case _:
+            return False
+
+
+# -- checking --------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(canonical: bytes) -> Any:
+    schema = orjson.loads(canonical)
+    cls = validators.validator_for(schema, default=validators.Draft202012Validator)
+    try:
+        cls.check_schema(schema)
+    except schema_errors.SchemaError as e:
+        raise invalid(f"the response schema is not valid JSON Schema: {e.message}") from None
+    return cls(schema)
+
+
+def validator(schema: dict[str, Any]) -> Any:
+    """The compiled validator for ``schema``, built once per distinct schema."""
+    return _compiled(orjson.dumps(schema, option=orjson.OPT_SORT_KEYS))
+
+
+def verdict(rf: ResponseFormat, text: str) -> str | None:
+    """None when ``text`` is what ``rf`` asked for; otherwise why not, in a line."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as e:
+        return f"not valid JSON ({e})" if text.strip() else "an empty answer, not JSON"
+    if rf.kind != "json_schema" or rf.schema is None:
+        return None
+    v = validator(rf.schema)
+    if v.is_valid(value):
+        return None
+    err = schema_errors.best_match(v.iter_errors(value))
+    where = err.json_path if err is not None else "$"
+    return f"does not match the schema at {where}: {err.message if err is not None else 'invalid'}"
+
+
+def check(req: Request, resp: Response) -> Response:
+    """The answer with a forced tool's arguments unwrapped into text, once it is valid."""
+    rf = req.response_format
+    if rf is None or not rf.wants_json:
+        return resp
+    if rf.tool is not None:
+        carried = [p for p in resp.parts if isinstance(p, ToolCallPart) and p.name == rf.tool]
+        if carried:
+            # A forced call is the whole answer; text beside it is the model thinking aloud.
+            resp.parts = [
+                TextPart(p.arguments) if p in carried else p
+                for p in resp.parts
+                if p in carried or not isinstance(p, TextPart)
+            ]
+            if resp.finish == "tool_use" and not any(isinstance(p, ToolCallPart) for p in resp.parts):
+                resp.finish, resp.raw_finish = "end", None
+    if resp.finish in _UNCHECKED or any(isinstance(p, ToolCallPart) for p in resp.parts):
+        return resp  # a refusal, or a call to one of the client's tools: not the answer yet
+    text = "".join(p.text for p in resp.parts if isinstance(p, TextPart))
+    why = verdict(rf, text)
+    if why is not None:
+        raise InvalidJson(f"{resp.model or 'the model'} answered {why}", resp.usage)
+    resp.output_json = text
+    return resp
+
+
+def guard(req: Request, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+    """The stream with a forced tool unwrapped into text, raising ``InvalidJson`` in place of
+    its end when the finished answer does not hold."""
+    rf = req.response_format
+    if rf is None or not rf.wants_json:
+        return events
+    return _guarded(rf, events)
+
+
+async def _guarded(rf: ResponseFormat, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+    carrier: int | None = None
+    calls = False
+    texts: list[str] = []
+    carried: list[str] = []
+    try:
+        async for ev in events:
+            match ev:
+                case PartStart(part=ToolCallPart(name=name)) if name == rf.tool and carrier is None:
+                    carrier = ev.index
+                    ev = PartStart(ev.index, TextPart(""))
+                case PartStart(part=ToolCallPart()):
+                    calls = True
+                case ArgumentsDelta() if ev.index == carrier:
+                    carried.append(ev.fragment)
+                    ev = TextDelta(ev.index, ev.fragment)
+                case TextDelta():
+                    texts.append(ev.text)
+                case StreamEnd():
+                    if carrier is not None and ev.finish == "tool_use" and not calls:
+                        ev = dataclasses.replace(ev, finish="end", raw_finish=None)
+                    if not calls and ev.finish not in _UNCHECKED:
+                        why = verdict(rf, "".join(carried if carrier is not None else texts))
+                        if why is not None:
+                            raise InvalidJson(f"the streamed answer was {why}", ev.usage)
+            yield ev
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
