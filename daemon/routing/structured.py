@@ -9,7 +9,8 @@ whose arguments are unwrapped back into plain text on the way out, streamed or n
 
 Checking (``check`` on a whole answer, ``guard`` around a stream, both called by
 ``routing.chain``): the answer's text is parsed and validated against the schema the
-client gave (jsonschema, one compiled validator per distinct schema). An answer that
+client gave (jsonschema, one compiled validator per distinct schema, with the fast
+check of ``schema_check`` in front for answers that are valid). An answer that
 does not hold fails the attempt as ``invalid_json`` (``routing.failures``), with its
 usage, since the provider charged for it.
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from collections.abc import AsyncIterator
 from typing import Any, Final
 
@@ -50,12 +52,14 @@ from daemon.ir import (
     invalid,
 )
 from daemon.routing.failures import INVALID_JSON
+from daemon.routing.schema_check import Check, compile_check
 
 TOOL_NAME: Final = "json_answer"
 TOOL_DESCRIPTION: Final = "Give your whole answer by calling this tool; its arguments are the answer."
 # Answers that are not the model's attempt at the format: a refusal is for the client to read.
 _UNCHECKED: Final = frozenset({"refusal", "content_filter"})
-_ANTHROPIC_OLD = ("claude-instant", "claude-2", "claude-3")
+# Claude models from before structured outputs (4.5 on, and Opus 4.1, have them).
+_ANTHROPIC_OLD = re.compile(r"claude-(instant|2|3)|claude-(opus|sonnet)-4(-0)?(-\d{8})?$")
 
 
 class InvalidJson(ApiError):
@@ -108,7 +112,7 @@ def _native(rf: ResponseFormat, kind: str, model: str) -> bool:
         case "openai-compatible":
             return rf.kind == "json_object"
         case "anthropic":
-            return rf.kind == "json_schema" and not model.startswith(_ANTHROPIC_OLD)
+            return rf.kind == "json_schema" and not _ANTHROPIC_OLD.match(model)
         case _:
             return False
 
@@ -116,18 +120,35 @@ def _native(rf: ResponseFormat, kind: str, model: str) -> bool:
 # -- checking --------------------------------------------------------------------------------------
 
 
+@dataclasses.dataclass(slots=True, frozen=True)
+class Validator:
+    """jsonschema's validator, which has the last word and the error messages, and the fast
+    yes/no check (``schema_check``) that accepts valid answers in a fraction of its time."""
+
+    full: Any
+    fast: Check | None
+
+    def error(self, value: Any) -> str | None:
+        if self.fast(value) if self.fast is not None else self.full.is_valid(value):
+            return None
+        err = schema_errors.best_match(self.full.iter_errors(value))
+        if err is None:
+            return None  # stricter than jsonschema somewhere: jsonschema's word wins
+        return f"at {err.json_path}: {err.message}"
+
+
 @functools.lru_cache(maxsize=256)
-def _compiled(canonical: bytes) -> Any:
+def _compiled(canonical: bytes) -> Validator:
     schema = orjson.loads(canonical)
     cls = validators.validator_for(schema, default=validators.Draft202012Validator)
     try:
         cls.check_schema(schema)
     except schema_errors.SchemaError as e:
         raise invalid(f"the response schema is not valid JSON Schema: {e.message}") from None
-    return cls(schema)
+    return Validator(cls(schema), compile_check(schema))
 
 
-def validator(schema: dict[str, Any]) -> Any:
+def validator(schema: dict[str, Any]) -> Validator:
     """The compiled validator for ``schema``, built once per distinct schema."""
     return _compiled(orjson.dumps(schema, option=orjson.OPT_SORT_KEYS))
 
@@ -140,12 +161,8 @@ def verdict(rf: ResponseFormat, text: str) -> str | None:
         return f"not valid JSON ({e})" if text.strip() else "an empty answer, not JSON"
     if rf.kind != "json_schema" or rf.schema is None:
         return None
-    v = validator(rf.schema)
-    if v.is_valid(value):
-        return None
-    err = schema_errors.best_match(v.iter_errors(value))
-    where = err.json_path if err is not None else "$"
-    return f"does not match the schema at {where}: {err.message if err is not None else 'invalid'}"
+    why = validator(rf.schema).error(value)
+    return None if why is None else f"does not match the schema {why}"
 
 
 def check(req: Request, resp: Response) -> Response:
