@@ -115,9 +115,11 @@ class ResponseFormat:
 
     ``json_object``: any valid JSON. ``json_schema``: JSON valid against ``schema``
     (JSON Schema as the client gave it, lower-case types), ``name``/``description``/
-    ``strict`` kept for targets that take them. ``tool`` is set by routing, never by a
-    decoder: the name of the forced tool that carries the answer on a target with no
-    native support for what was asked (the encoders then send no native format).
+    ``strict`` kept for targets that take them. ``tool`` and ``wrapped`` are set by
+    routing, never by a decoder: ``tool`` names the forced tool that carries the answer
+    on a target with no native support for what was asked (the encoders then send no
+    native format); ``wrapped`` says the schema went under a ``value`` property, for a
+    target that takes object schemas only, and the answer is unwrapped on the way out.
     """
 
     kind: Literal["text", "json_object", "json_schema"] = "text"
@@ -126,6 +128,7 @@ class ResponseFormat:
     description: str | None = None
     strict: bool | None = None
     tool: str | None = None
+    wrapped: bool = False
 
     @property
     def wants_json(self) -> bool:

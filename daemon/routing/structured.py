@@ -37,6 +37,7 @@ from jsonschema import validators
 from daemon.ir import (
     ApiError,
     ArgumentsDelta,
+    PartEnd,
     PartStart,
     Request,
     Response,
@@ -58,6 +59,10 @@ TOOL_NAME: Final = "json_answer"
 TOOL_DESCRIPTION: Final = "Give your whole answer by calling this tool; its arguments are the answer."
 # Answers that are not the model's attempt at the format: a refusal is for the client to read.
 _UNCHECKED: Final = frozenset({"refusal", "content_filter"})
+# Gemini takes any root in its response schema; OpenAI's and Anthropic's JSON modes and every
+# tool's parameters take objects only, so other roots go under this property and come back out.
+_ANY_ROOT: Final = frozenset({"gemini", "sim"})
+WRAPPER: Final = "value"
 # Claude models from before structured outputs (4.5 on, and Opus 4.1, have them).
 _ANTHROPIC_OLD = re.compile(r"claude-(instant|2|3)|claude-(opus|sonnet)-4(-0)?(-\d{8})?$")
 
@@ -80,6 +85,9 @@ def plan(req: Request, kind: str, model: str) -> Request:
         return req
     if rf.schema is not None:
         validator(rf.schema)  # a broken schema is the client's 400, before any call
+        if kind not in _ANY_ROOT and not _object_root(rf.schema):
+            rf = dataclasses.replace(rf, schema=_wrap(rf.schema), wrapped=True)
+            req = dataclasses.replace(req, response_format=rf)
     if _native(rf, kind, model):
         return req
     taken = {t.name for t in req.tools}
@@ -103,6 +111,23 @@ def plan(req: Request, kind: str, model: str) -> Request:
     if kind == "anthropic":
         changes["reasoning"] = None  # Anthropic refuses thinking with a forced tool choice
     return dataclasses.replace(req, **changes)
+
+
+def _object_root(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "object" or ("type" not in schema and "properties" in schema)
+
+
+def _wrap(schema: dict[str, Any]) -> dict[str, Any]:
+    """An object schema holding ``schema`` as its one property, definitions kept at the root."""
+    defs: dict[str, Any] = {k: schema[k] for k in ("$defs", "definitions") if k in schema}
+    inner = {k: v for k, v in schema.items() if k not in defs}
+    return {
+        "type": "object",
+        "properties": {WRAPPER: inner},
+        "required": [WRAPPER],
+        "additionalProperties": False,
+        **defs,
+    }
 
 
 def _native(rf: ResponseFormat, kind: str, model: str) -> bool:
@@ -187,6 +212,9 @@ def check(req: Request, resp: Response) -> Response:
     why = verdict(rf, text)
     if why is not None:
         raise InvalidJson(f"{resp.model or 'the model'} answered {why}", resp.usage)
+    if rf.wrapped:
+        text = orjson.dumps(orjson.loads(text)[WRAPPER]).decode()
+        resp.parts = [p for p in resp.parts if not isinstance(p, TextPart)] + [TextPart(text)]
     resp.output_json = text
     return resp
 
@@ -201,32 +229,97 @@ def guard(req: Request, events: AsyncIterator[StreamEvent]) -> AsyncIterator[Str
 
 
 async def _guarded(rf: ResponseFormat, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
-    carrier: int | None = None
-    calls = False
-    texts: list[str] = []
-    carried: list[str] = []
+    answer = _StreamAnswer(rf)
     try:
         async for ev in events:
-            match ev:
-                case PartStart(part=ToolCallPart(name=name)) if name == rf.tool and carrier is None:
-                    carrier = ev.index
-                    ev = PartStart(ev.index, TextPart(""))
-                case PartStart(part=ToolCallPart()):
-                    calls = True
-                case ArgumentsDelta() if ev.index == carrier:
-                    carried.append(ev.fragment)
-                    ev = TextDelta(ev.index, ev.fragment)
-                case TextDelta():
-                    texts.append(ev.text)
-                case StreamEnd():
-                    if carrier is not None and ev.finish == "tool_use" and not calls:
-                        ev = dataclasses.replace(ev, finish="end", raw_finish=None)
-                    if not calls and ev.finish not in _UNCHECKED:
-                        why = verdict(rf, "".join(carried if carrier is not None else texts))
-                        if why is not None:
-                            raise InvalidJson(f"the streamed answer was {why}", ev.usage)
-            yield ev
+            for out in answer.feed(ev):
+                yield out
     finally:
         aclose = getattr(events, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+class _StreamAnswer:
+    """One stream's answer: the forced tool turned into text, the wrapper taken off, and
+    the whole checked in place of the end."""
+
+    __slots__ = ("_rf", "_carrier", "_calls", "_texts", "_carried", "_unwrap", "_text_parts")
+
+    def __init__(self, rf: ResponseFormat) -> None:
+        self._rf = rf
+        self._carrier: int | None = None
+        self._calls = False
+        self._texts: list[str] = []
+        self._carried: list[str] = []
+        self._unwrap = _Unwrapper() if rf.wrapped else None
+        self._text_parts: set[int] = set()
+
+    def feed(self, ev: StreamEvent) -> list[StreamEvent]:
+        match ev:
+            case PartStart(part=ToolCallPart(name=name)) if name == self._rf.tool and self._carrier is None:
+                self._carrier = ev.index
+                self._text_parts.add(ev.index)
+                return [PartStart(ev.index, TextPart(""))]
+            case PartStart(part=ToolCallPart()):
+                self._calls = True
+            case PartStart(part=TextPart()):
+                self._text_parts.add(ev.index)
+            case ArgumentsDelta() if ev.index == self._carrier:
+                self._carried.append(ev.fragment)
+                return self._text(ev.index, ev.fragment)
+            case TextDelta():
+                self._texts.append(ev.text)
+                return self._text(ev.index, ev.text)
+            case PartEnd() if self._unwrap is not None and ev.index in self._text_parts:
+                rest = self._unwrap.close()
+                return [TextDelta(ev.index, rest), ev] if rest else [ev]
+            case StreamEnd():
+                return [self._end(ev)]
+        return [ev]
+
+    def _text(self, index: int, text: str) -> list[StreamEvent]:
+        if self._unwrap is not None:
+            text = self._unwrap.feed(text)
+        return [TextDelta(index, text)] if text else []
+
+    def _end(self, ev: StreamEnd) -> StreamEnd:
+        if self._carrier is not None and ev.finish == "tool_use" and not self._calls:
+            ev = dataclasses.replace(ev, finish="end", raw_finish=None)
+        if not self._calls and ev.finish not in _UNCHECKED:
+            text = "".join(self._carried if self._carrier is not None else self._texts)
+            why = verdict(self._rf, text)
+            if why is not None:
+                raise InvalidJson(f"the streamed answer was {why}", ev.usage)
+        return ev
+
+
+class _Unwrapper:
+    """Streams ``{"value": X}`` as ``X``: the opening up to its first ``:`` is dropped, and a
+    tail of closing braces and blanks is held until more text shows it is not the end. The
+    wrapper's own brace is the last one of all."""
+
+    __slots__ = ("_opened", "_head", "_tail")
+
+    def __init__(self) -> None:
+        self._opened = False
+        self._head = ""
+        self._tail = ""
+
+    def feed(self, text: str) -> str:
+        if not self._opened:
+            self._head += text
+            colon = self._head.find(":")
+            if colon < 0:
+                return ""
+            self._opened = True
+            text = self._head[colon + 1 :].lstrip()
+        text = self._tail + text
+        keep = len(text.rstrip("} \t\r\n"))
+        self._tail = text[keep:]
+        return text[:keep]
+
+    def close(self) -> str:
+        tail, self._tail = self._tail, ""
+        cut = tail.rfind("}")
+        return (tail[:cut] + tail[cut + 1 :] if cut >= 0 else tail).rstrip()

@@ -9,11 +9,21 @@ from typing import Any
 
 import aiohttp
 import pytest
+from google.genai import types as gtypes
 
 from tests.daemon_harness import Daemon, start_daemon
-from tests.e2e.clients import Client, OpenAIClient
+from tests.e2e.clients import CLIENTS, Client, GeminiClient, OpenAIClient
 from tests.e2e.conftest import MODEL, ROUTE, World, world_config
-from tests.e2e.structured_clients import MODES, PROMPT, VALUE, Person, ask, gemini_wire, openai_parse
+from tests.e2e.structured_clients import (
+    MODES,
+    PROMPT,
+    VALUE,
+    Person,
+    Tag,
+    ask,
+    gemini_wire,
+    openai_parse,
+)
 from tests.fakes.base import Answer
 
 UPSTREAMS = ["anthropic", "openai", "gemini"]
@@ -176,3 +186,78 @@ async def test_a_stream_found_invalid_ends_with_an_error_event(
     for clean_end in ('finish_reason": "stop', "message_stop", "finishReason"):
         assert clean_end not in raw
     assert world.fakes["anthropic"].received == []  # content had gone out: no failover
+
+
+# -- the forced-tool path, and roots other than objects ------------------------------------------
+
+COMPAT_ROUTE = "via-compatible"
+PRIMARY_MODE = {"openai": "parse", "anthropic": "parse", "gemini": "response_schema"}
+
+
+@pytest.fixture
+async def compat_daemon(world: World) -> AsyncIterator[Daemon]:
+    """The world plus an OpenAI-compatible provider (no json_schema mode) on the OpenAI fake."""
+    extra = f"""
+[providers.up-compat]
+kind = "openai-compatible"
+base_url = "{world.fakes["openai"].url}/v1"
+api_key_env = "DETOUR_TEST_KEY_OPENAI"
+
+[[routes]]
+name = "{COMPAT_ROUTE}"
+chain = ["up-compat/deepseek-chat"]
+"""
+    daemon = await start_daemon(world_config(world.fakes) + extra)
+    yield daemon
+    await daemon.close()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+@pytest.mark.parametrize("client", list(PRIMARY_MODE))
+async def test_a_target_without_json_schema_answers_through_a_forced_tool(
+    world: World, compat_daemon: Daemon, client: str, stream: bool
+) -> None:
+    fake = world.fakes["openai"]
+    fake.script.append(Answer(json=VALUE))
+    c = CLIENTS[client](compat_daemon.url, compat_daemon.token)
+    try:
+        got = await ask(c, PRIMARY_MODE[client], COMPAT_ROUTE, stream)
+    finally:
+        await c.close()
+    assert got == VALUE
+    sent = fake.last.body
+    assert "response_format" not in sent
+    assert sent["tool_choice"] == {"type": "function", "function": {"name": "json_answer"}}
+    assert [t["function"]["name"] for t in sent["tools"]] == ["json_answer"]
+
+
+TAGS = [{"label": "x", "weight": 2}, {"label": "y", "weight": None}]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+@pytest.mark.parametrize("upstream", [*UPSTREAMS, "compatible"])
+async def test_an_array_root_reaches_every_upstream(
+    world: World, compat_daemon: Daemon, upstream: str, stream: bool
+) -> None:
+    fake = world.fakes["openai" if upstream == "compatible" else upstream]
+    # Gemini takes the array as asked; the others get it under a "value" property.
+    fake.script.append(Answer(json=TAGS if upstream == "gemini" else {"value": TAGS}, chunks=4))
+    c = GeminiClient(compat_daemon.url, compat_daemon.token)
+    try:
+        config = gtypes.GenerateContentConfig(
+            response_mime_type="application/json", response_schema=list[Tag]
+        )
+        route = COMPAT_ROUTE if upstream == "compatible" else ROUTE[upstream]
+        if stream:
+            text = ""
+            async for chunk in await c.sdk.aio.models.generate_content_stream(
+                model=route, contents=PROMPT, config=config
+            ):
+                text += chunk.text or ""
+            got = [Tag.model_validate(t) for t in json.loads(text)]
+        else:
+            resp = await c.sdk.aio.models.generate_content(model=route, contents=PROMPT, config=config)
+            got = resp.parsed
+    finally:
+        await c.close()
+    assert [t.model_dump() for t in got] == TAGS

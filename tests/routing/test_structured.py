@@ -398,3 +398,43 @@ def test_validators_are_compiled_once_per_distinct_schema() -> None:
     for _ in range(5):
         structured.verdict(schema_format(), json.dumps(VALUE))
     assert structured._compiled.cache_info().misses == 1
+
+
+# -- roots other than objects --------------------------------------------------------------------
+
+LIST_SCHEMA = {"type": "array", "items": {"$ref": "#/$defs/Tag"}, "$defs": {"Tag": {"type": "string"}}}
+
+
+@pytest.mark.parametrize(("kind", "wrapped"), [("openai", True), ("anthropic", True), ("gemini", False)])
+def test_plan_wraps_roots_other_than_objects_where_the_target_needs_it(kind: str, wrapped: bool) -> None:
+    rf = ir.ResponseFormat("json_schema", schema=LIST_SCHEMA)
+    planned = structured.plan(request(rf), kind, "claude-sonnet-4-5" if kind == "anthropic" else "m")
+    assert planned.response_format is not None and planned.response_format.wrapped is wrapped
+    if wrapped:
+        assert planned.response_format.schema == {
+            "type": "object",
+            "properties": {"value": {"type": "array", "items": {"$ref": "#/$defs/Tag"}}},
+            "required": ["value"],
+            "additionalProperties": False,
+            "$defs": {"Tag": {"type": "string"}},
+        }
+
+
+def test_check_unwraps_a_wrapped_answer() -> None:
+    planned = structured.plan(request(ir.ResponseFormat("json_schema", schema=LIST_SCHEMA)), "openai", "m")
+    resp = structured.check(planned, answer(ir.TextPart('{"value": ["a", "b"]}')))
+    assert resp.parts == [ir.TextPart('["a","b"]')] and resp.output_json == '["a","b"]'
+    with pytest.raises(structured.InvalidJson, match=r"at \$.value\[1\]"):
+        structured.check(planned, answer(ir.TextPart('{"value": ["a", 2]}')))
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 100])
+@pytest.mark.parametrize("value", [["a}", "b"], "x}y", 3, [{"k": "}"}]])
+async def test_guard_unwraps_a_wrapped_stream_across_any_split(size: int, value: Any) -> None:
+    schema: dict[str, Any] = {"type": ["array", "string", "integer"]}
+    planned = structured.plan(request(ir.ResponseFormat("json_schema", schema=schema)), "openai", "m")
+    text = json.dumps({"value": value}, indent=2)
+    pieces = [text[i : i + size] for i in range(0, len(text), size)]
+    out = [ev async for ev in structured.guard(planned, events_of(*stream_of(ir.TextPart(""), pieces)))]
+    assert json.loads("".join(ev.text for ev in out if isinstance(ev, ir.TextDelta))) == value
+    assert all(ev.text for ev in out if isinstance(ev, ir.TextDelta))
