@@ -18,14 +18,14 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from daemon.formats.gemini_schema import map_subschemas, sanitize
+from daemon.formats.gemini_schema import map_subschemas, sanitize, subschemas
 
 Schema = dict[str, Any]
 
 # What Anthropic's structured outputs accept beside the structure itself.
 _ANTHROPIC_KEEP: Final = frozenset(
     {"type", "properties", "required", "items", "enum", "const", "anyOf", "allOf", "$ref", "$defs",
-     "definitions", "description", "title", "default", "additionalProperties", "format"}
+     "definitions", "description", "title", "default", "additionalProperties", "format", "minItems"}
 )  # fmt: skip
 _ANTHROPIC_FORMATS: Final = frozenset(
     {"date-time", "time", "date", "duration", "email", "hostname", "uri", "ipv4", "ipv6", "uuid"}
@@ -47,16 +47,24 @@ def for_anthropic(schema: Any) -> Any:
     if fmt is not None and fmt not in _ANTHROPIC_FORMATS:
         del out["format"]
         out["x-format"] = fmt  # said in the description below
-    min_items = out.get("minItems")
-    if min_items in (0, 1):
-        pass
-    elif min_items is not None:
-        out["x-minItems"] = out.pop("minItems")
-    moved = {k: out.pop(k) for k in [k for k in out if k not in _ANTHROPIC_KEEP and k != "minItems"]}
+    if out.get("minItems") not in (None, 0, 1):
+        out["x-minItems"] = out.pop("minItems")  # only 0 and 1 are taken; said in the description
+    moved = {k: out.pop(k) for k in [k for k in out if k not in _ANTHROPIC_KEEP]}
     if moved:
         said = ", ".join(f"{k.removeprefix('x-')}: {v}" for k, v in moved.items())
         out["description"] = (out["description"] + "\n\n" if out.get("description") else "") + f"{{{said}}}"
     return out
+
+
+def anthropic_takes(schema: Any) -> bool:
+    """Whether closing every object loses nothing: a map (``additionalProperties`` given as a
+    schema, or ``true``) cannot be said in structured outputs and needs the forced-tool path."""
+    if not isinstance(schema, dict):
+        return True
+    extra = schema.get("additionalProperties")
+    if extra is True or isinstance(extra, dict):
+        return False
+    return all(anthropic_takes(sub) for sub in subschemas(schema))
 
 
 def openai_name(name: str | None) -> str:

@@ -2,7 +2,9 @@
 
 Sending (``plan``, called by ``routing.adapt`` per target): native where the target
 takes what was asked: OpenAI both modes, Gemini both (its schema dialect is
-``gemini_schema.to_openapi``), Anthropic a schema on models with structured outputs.
+``gemini_schema.to_openapi``), Anthropic a schema on models with structured outputs,
+unless it holds a map (an open ``additionalProperties``), which Anthropic's closed objects
+cannot say.
 Elsewhere (Anthropic's JSON-object mode and older models, OpenAI-compatible servers,
 which mostly lack ``json_schema``) the schema becomes the parameters of a forced tool,
 whose arguments are unwrapped back into plain text on the way out, streamed or not.
@@ -34,6 +36,7 @@ import orjson
 from jsonschema import exceptions as schema_errors
 from jsonschema import validators
 
+from daemon.formats.schema_dialects import anthropic_takes
 from daemon.ir import (
     ApiError,
     ArgumentsDelta,
@@ -137,7 +140,7 @@ def _native(rf: ResponseFormat, kind: str, model: str) -> bool:
         case "openai-compatible":
             return rf.kind == "json_object"
         case "anthropic":
-            return rf.kind == "json_schema" and not _ANTHROPIC_OLD.match(model)
+            return rf.kind == "json_schema" and not _ANTHROPIC_OLD.match(model) and anthropic_takes(rf.schema)
         case _:
             return False
 

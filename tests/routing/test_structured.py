@@ -291,6 +291,18 @@ def test_plan_goes_native_or_through_a_forced_tool(kind: str, model: str, rf_kin
     assert req.tools == [] and req.response_format is rf  # the client's request stays whole
 
 
+def test_a_map_goes_to_anthropic_through_the_tool() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"counts": {"type": "object", "additionalProperties": {"type": "integer"}}},
+    }
+    planned = structured.plan(
+        request(ir.ResponseFormat("json_schema", schema=schema)), "anthropic", "claude-sonnet-4-5"
+    )
+    assert planned.response_format is not None and planned.response_format.tool == structured.TOOL_NAME
+    assert planned.tools[0].parameters == schema
+
+
 def test_plan_with_client_tools_requires_some_tool() -> None:
     req = request(ir.ResponseFormat("json_object"), tools=[ir.Tool("json_answer"), ir.Tool("read")])
     planned = structured.plan(req, "anthropic", "claude-sonnet-4-5")
