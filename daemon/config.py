@@ -81,6 +81,8 @@ class RouteConfig:
     chain: tuple[Target, ...]
     match: tuple[str, ...] = ()
     timeout_first_byte_s: float | None = None
+    # An answer that is not the JSON the client asked for: try the next model, or return an error.
+    on_invalid_json: str = "next"  # next | return
 
 
 @dataclass(slots=True, frozen=True)
@@ -148,6 +150,7 @@ kind = "sim"
 name = "coder"                           # a model name clients may ask for
 match = ["claude-*", "gpt-*"]            # other requested names that take this route
 chain = ["anthropic/claude-sonnet-4-5", "openai/gpt-4.1", "gemini/gemini-2.5-pro"]
+# on_invalid_json = "next"               # JSON that fails its schema: "next" model, or "return" an error
 
 [[routes]]
 name = "default"                         # where requests for unknown models go
@@ -379,7 +382,17 @@ class _Reader:
                 isinstance(ttfb, bool) or not isinstance(ttfb, int | float) or ttfb <= 0
             ):
                 raise self.fail(f"route {name!r}: timeout_first_byte_s must be a positive number", *anchor)
-            out.append(RouteConfig(name, tuple(chain), tuple(match), float(ttfb) if ttfb else None))
+            on_invalid = table.get("on_invalid_json", "next")
+            if on_invalid not in ("next", "return"):
+                raise self.fail(
+                    f'route {name!r}: on_invalid_json must be "next" (try the next model) or "return" '
+                    f"(answer with an error), not {on_invalid!r}",
+                    *anchor,
+                    "on_invalid_json",
+                )
+            out.append(
+                RouteConfig(name, tuple(chain), tuple(match), float(ttfb) if ttfb else None, on_invalid)
+            )
         return tuple(out)
 
 

@@ -34,6 +34,11 @@ def test_default_config_is_written_once_and_parses(tmp_path: Path) -> None:
         ),
         ('[providers.x]\nkind = "sim"\n\n[[routes]]\nname = "a"\nchain = ["x"]\n', 5, '"provider/model"'),
         ("bogus = 1\n", 1, "unknown setting 'bogus'"),
+        (
+            '[providers.x]\nkind = "sim"\n\n[[routes]]\nname = "a"\nchain = ["x/m"]\non_invalid_json = "retry"\n',
+            7,
+            'on_invalid_json must be "next" (try the next model) or "return"',
+        ),
     ],
 )
 def test_errors_name_the_line_and_the_fix(text: str, line: int, fragment: str) -> None:
@@ -51,3 +56,9 @@ def test_remote_bind_allowed_when_asked() -> None:
 def test_loopback_addresses_are_fine() -> None:
     for host in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
         assert parse(f'[server]\nhost = "{host}"\n').server.host == host
+
+
+def test_on_invalid_json_defaults_to_next() -> None:
+    text = '[providers.x]\nkind = "sim"\n\n[[routes]]\nname = "a"\nchain = ["x/m"]\n'
+    assert parse(text).routes[0].on_invalid_json == "next"
+    assert parse(text + 'on_invalid_json = "return"\n').routes[0].on_invalid_json == "return"

@@ -6,6 +6,7 @@ from daemon.config import ProviderConfig
 from daemon.ir import (
     Message,
     Request,
+    ResponseFormat,
     StreamAssembler,
     TextPart,
     Tool,
@@ -13,6 +14,7 @@ from daemon.ir import (
     ToolResultPart,
 )
 from daemon.providers.sim import SimProvider
+from daemon.routing import structured
 
 SIM = SimProvider(ProviderConfig(id="sim", kind="sim", base_url=""))
 TOOL = Tool(
@@ -49,3 +51,18 @@ async def test_stream_assembles_to_the_same_answer() -> None:
     async for ev in SIM.stream(req, "sim-1"):
         a.feed(ev)
     assert a.response() == whole
+
+
+async def test_asked_for_json_it_answers_json_that_holds() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}, "role": {"enum": ["a", "b"]}},
+        "required": ["name", "age", "role"],
+    }
+    req = Request(
+        "m",
+        [Message("user", [TextPart("Ada")])],
+        response_format=ResponseFormat("json_schema", schema=schema),
+    )
+    resp = structured.check(req, await SIM.complete(req, "sim-model"))
+    assert json.loads(resp.output_json or "") == {"name": "Ada", "age": 1, "role": "a"}

@@ -18,7 +18,10 @@ What the API would otherwise answer 400 to, and what is done instead:
   the current exchange that call tools do not start with signed thinking, or
   the model has no thinking, thinking is turned off for the request; with
   thinking on, a forced tool choice becomes ``auto`` and temperature/top_k are
-  dropped; ``temperature`` and ``top_p`` are never sent together.
+  dropped; ``temperature`` and ``top_p`` are never sent together;
+- a JSON schema for the answer goes in ``output_config.format`` in the dialect
+  structured outputs take (``schema_dialects.for_anthropic``); routing sends other
+  JSON requests as a forced tool instead (``routing.structured``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any, Final, Literal, assert_never
 
 from daemon.formats import ids
 from daemon.formats.anthropic_response import ORIGIN, arguments_object, tool_name
+from daemon.formats.schema_dialects import for_anthropic
 from daemon.ir import (
     ImagePart,
     Message,
@@ -418,8 +422,14 @@ def encode_request(req: Request, model: str) -> dict[str, Any]:
             body["tool_choice"] = _tool_choice(req.tool_choice, thinking_on)
     if thinking is not None:
         body["thinking"] = thinking
+    output_config: dict[str, Any] = {}
     if effort is not None:
-        body["output_config"] = {"effort": effort}
+        output_config["effort"] = effort
+    rf = req.response_format
+    if rf is not None and rf.kind == "json_schema" and rf.tool is None and rf.schema is not None:
+        output_config["format"] = {"type": "json_schema", "schema": for_anthropic(rf.schema)}
+    if output_config:
+        body["output_config"] = output_config
     body.update(_sampling(req, thinking_on))
     # Whitespace-only stops (OpenAI clients send "\n") are a 400 here; they cannot be kept.
     stops = [s for s in req.stop if s.strip()]

@@ -5,8 +5,7 @@ Kept: system messages inside ``messages`` (role ``system``), thinking and
 and redacted thinking. Refused with a 400 naming the path: blocks and tools the
 IR cannot carry (documents, server tools, Files API images). Ignored: harmless
 top-level fields (``context_management``, ``service_tier``, betas, the
-top-level ``cache_control``), and ``output_config.format``, which the IR has no
-field for yet.
+top-level ``cache_control``). ``output_config.format`` becomes ``Request.response_format``.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from daemon.ir import (
     Part,
     Reasoning,
     Request,
+    ResponseFormat,
     TextPart,
     ThinkingPart,
     Tool,
@@ -265,6 +265,18 @@ def _reasoning(thinking: Any, output_config: Any) -> Reasoning | None:
             )
 
 
+def _response_format(output_config: Any) -> ResponseFormat | None:
+    if output_config is None:
+        return None
+    raw = as_object(output_config, "output_config").get("format")
+    if raw is None:
+        return None
+    fmt = as_object(raw, "output_config.format")
+    if fmt.get("type") != "json_schema":
+        raise invalid(f"output_config.format.type: expected 'json_schema', got {fmt.get('type')!r}")
+    return ResponseFormat("json_schema", schema=as_object(fmt.get("schema"), "output_config.format.schema"))
+
+
 def _user(metadata: Any) -> str | None:
     if metadata is None:
         return None
@@ -299,6 +311,7 @@ def decode_request(body: Any, *, model: str | None = None, stream: bool | None =
         else [as_str(s, f"stop_sequences[{i}]") for i, s in enumerate(as_array(stops, "stop_sequences"))],
         stream=stream,
         reasoning=_reasoning(body.get("thinking"), body.get("output_config")),
+        response_format=_response_format(body.get("output_config")),
         user=_user(body.get("metadata")),
         source_format=ORIGIN,
     )

@@ -10,7 +10,9 @@ What Gemini holds a request to (a 400 otherwise), and how the encoder keeps it:
 - roles are ``user``/``model``: every IR system message is hoisted, in order, into ``systemInstruction``;
 - turn order, call/response pairing and thought signatures: ``gemini_contents``;
 - property and function names are restricted: renamed (``gemini_schema.Renames``), mapped back in answers;
-- an object schema without properties is refused: such tools are declared without parameters.
+- an object schema without properties is refused: such tools are declared without parameters;
+- a response schema goes as ``responseSchema`` in the OpenAPI subset, property names renamed like
+  tools' (``gemini_stream`` maps the answer's keys back).
 
 Call ids are optional on this wire. A call without one gets a deterministic id
 from its position, and its response is paired with it by order and name. Ids go
@@ -30,7 +32,15 @@ from daemon import ir
 from daemon.formats import ids
 from daemon.formats.fields import as_array, as_object, as_str, json_type
 from daemon.formats.gemini_contents import build_contents, guess_mime
-from daemon.formats.gemini_schema import Renames, from_openapi, lower_types, rename_schema, sanitize
+from daemon.formats.gemini_schema import (
+    Renames,
+    from_openapi,
+    lower_types,
+    property_renames,
+    rename_schema,
+    sanitize,
+    to_openapi,
+)
 from daemon.formats.gemini_stream import (
     ORIGIN,
     PLACEHOLDER_SIGNATURES,
@@ -314,16 +324,21 @@ def _tools(value: Any) -> list[ir.Tool]:
 def _declaration(d: dict[str, Any], path: str) -> ir.Tool:
     fname = as_str(_field(d, "name"), f"{path}.name")
     description = _field(d, "description")
-    params, json_schema = _field(d, "parameters"), _field(d, "parametersJsonSchema")
-    if params is not None and json_schema is not None:
-        raise ir.invalid(f"{path}: parameters and parametersJsonSchema are mutually exclusive; send one")
-    schema: dict[str, Any] | None = None
-    if json_schema is not None:
-        schema = lower_types(as_object(json_schema, f"{path}.parametersJsonSchema"))
-    elif params is not None:
-        schema = from_openapi(as_object(params, f"{path}.parameters"))
+    schema = _either_schema(d, "parameters", "parametersJsonSchema", path)
     desc = as_str(description, f"{path}.description") if description is not None else None
     return ir.Tool(fname, desc or None, schema)
+
+
+def _either_schema(obj: dict[str, Any], openapi_key: str, json_key: str, path: str) -> dict[str, Any] | None:
+    """A schema given in the OpenAPI subset or as plain JSON Schema (never both), as JSON Schema."""
+    openapi, json_schema = _field(obj, openapi_key), _field(obj, json_key)
+    if openapi is not None and json_schema is not None:
+        raise ir.invalid(f"{path}: {openapi_key} and {json_key} are mutually exclusive; send one")
+    if json_schema is not None:
+        return lower_types(as_object(json_schema, f"{path}.{json_key}"))  # type: ignore[no-any-return]
+    if openapi is not None:
+        return from_openapi(as_object(openapi, f"{path}.{openapi_key}"))  # type: ignore[no-any-return]
+    return None
 
 
 def _tool_choice(value: Any) -> ir.ToolChoice | None:
@@ -365,6 +380,24 @@ def _generation(gen: dict[str, Any], req: ir.Request) -> None:
     thinking = _field(gen, "thinkingConfig")
     if thinking is not None:
         req.reasoning = _reasoning(as_object(thinking, f"{path}.thinkingConfig"), f"{path}.thinkingConfig")
+    req.response_format = _response_format(gen, path)
+
+
+def _response_format(gen: dict[str, Any], path: str) -> ir.ResponseFormat | None:
+    mime = _field(gen, "responseMimeType")
+    schema = _either_schema(gen, "responseSchema", "responseJsonSchema", path)
+    if mime in (None, "text/plain"):
+        if schema is not None:
+            raise ir.invalid(
+                f"{path}.responseMimeType: a response schema needs responseMimeType 'application/json'"
+            )
+        return None
+    if mime != "application/json":
+        raise ir.invalid(
+            f"{path}.responseMimeType: {mime!r} cannot be translated to other providers; "
+            "use 'application/json' or 'text/plain'"
+        )
+    return ir.ResponseFormat("json_object" if schema is None else "json_schema", schema=schema)
 
 
 def _reasoning(tc: dict[str, Any], path: str) -> ir.Reasoning:
@@ -473,6 +506,15 @@ def _generation_config(req: ir.Request, model: str) -> dict[str, Any]:
         gen["stopSequences"] = req.stop[:_MAX_STOPS]
     if req.reasoning is not None and _THINKING_MODEL.match(model):
         gen["thinkingConfig"] = _thinking_config(req.reasoning, model)
+    rf = req.response_format
+    if rf is not None and rf.wants_json and rf.tool is None:
+        gen["responseMimeType"] = "application/json"
+        if rf.schema is not None:
+            # The OpenAPI subset every Gemini model takes (responseJsonSchema is newer, and
+            # its keyword support varies by model); the answer is validated against the
+            # client's own schema, so what the subset cannot say is still enforced.
+            schema = rename_schema(sanitize(rf.schema), property_renames(rf.schema))
+            gen["responseSchema"] = to_openapi(schema)
     return gen
 
 

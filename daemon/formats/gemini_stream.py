@@ -24,7 +24,8 @@ import orjson
 
 from daemon import ir
 from daemon.formats import ids
-from daemon.formats.gemini_schema import Renames
+from daemon.formats.gemini_schema import Renames, property_renames
+from daemon.formats.json_keys import KeyRenamer
 from daemon.formats.sse import frame
 from daemon.routing.reasoning import WRAP
 
@@ -133,7 +134,7 @@ class _Reader:
 
     __slots__ = (
         "_req", "_renames", "_started", "_id", "_model", "_open", "_open_kind", "_signed", "_next",
-        "_calls", "_finish", "_blocked", "_usage",
+        "_calls", "_finish", "_blocked", "_usage", "_keys",
     )  # fmt: skip
 
     def __init__(self, req: ir.Request) -> None:
@@ -150,6 +151,10 @@ class _Reader:
         self._finish: str | None = None
         self._blocked: str | None = None
         self._usage: ir.Usage | None = None
+        # A response schema's renamed property names, mapped back in the answer's text.
+        rf = req.response_format
+        wire = property_renames(rf.schema) if rf is not None and rf.tool is None and rf.schema else {}
+        self._keys = KeyRenamer({v: k for k, v in wire.items()}) if wire else None
 
     def feed(self, data: Any) -> list[ir.StreamEvent]:
         if isinstance(data, list):  # the stream endpoint without alt=sse answers one JSON array
@@ -229,6 +234,8 @@ class _Reader:
         else:
             self._close(events)
             index = self._start(ir.ThinkingPart() if thought else ir.TextPart(""), kind, events)
+        if not thought and self._keys is not None:
+            text = self._keys.feed(text)
         if text:
             events.append(ir.ThinkingDelta(index, text) if thought else ir.TextDelta(index, text))
         if opaque is not None:
@@ -255,6 +262,8 @@ class _Reader:
 
     def _close(self, events: list[ir.StreamEvent]) -> None:
         if self._open is not None:
+            if self._open_kind == "text" and self._keys is not None and (held := self._keys.flush()):
+                events.append(ir.TextDelta(self._open, held))
             events.append(ir.PartEnd(self._open))
             self._open = None
 

@@ -10,7 +10,7 @@ messages becomes ``Request.system``, later ones stay in place; consecutive
 audio and file parts, the deprecated ``function`` role and ``functions``,
 ``n`` > 1, non-function tools and tool choices. Ignored: harmless fields
 (``store``, ``metadata``, ``service_tier``, ``stream_options``, penalties,
-``seed``...) and ``response_format``, which the IR has no field for yet.
+``seed``...). ``response_format`` becomes ``Request.response_format``.
 
 Upstream: ``POST {base_url}/chat/completions`` (``base_url`` ends in ``/v1``),
 ``Authorization: Bearer``, ``stream`` in the body. Written for OpenAI itself:
@@ -28,6 +28,7 @@ from typing import Any, Final, assert_never
 import orjson
 
 from daemon.formats.fields import as_array, as_object, as_str, json_type, opt_bool, opt_int, opt_num, opt_str
+from daemon.formats.gemini_schema import sanitize
 from daemon.formats.ids import for_openai, synthesize
 from daemon.formats.openai_chat_stream import (
     chat_id,
@@ -44,6 +45,7 @@ from daemon.formats.openai_chat_stream import (
     wire_finish,
     wire_name,
 )
+from daemon.formats.schema_dialects import openai_name
 from daemon.ir import (
     ApiError,
     AssistantPart,
@@ -54,6 +56,7 @@ from daemon.ir import (
     Reasoning,
     Request,
     Response,
+    ResponseFormat,
     TextPart,
     ThinkingPart,
     Tool,
@@ -75,6 +78,7 @@ EFFORTS: Final[dict[str, Effort]] = {
     "xhigh": "xhigh", "max": "max",
 }  # fmt: skip
 MAX_STOP: Final = 4
+JSON_HINT: Final = "Answer with a JSON object."
 # Models that take reasoning_effort; others answer 400 to it. A client speaking Chat gets its
 # own value passed through whatever the model, since it chose both.
 _REASONING_MODEL = re.compile(r"(^|/)(o\d|gpt-5)")
@@ -298,6 +302,32 @@ def _reasoning(raw: Any) -> Reasoning | None:
     return Reasoning(enabled=effort != "none", effort=effort)
 
 
+def _response_format(raw: Any) -> ResponseFormat | None:
+    if raw is None:
+        return None
+    rf = as_object(raw, "response_format")
+    match rf.get("type"):
+        case "text":
+            return None
+        case "json_object":
+            return ResponseFormat("json_object")
+        case "json_schema":
+            path = "response_format.json_schema"
+            js = as_object(rf.get("json_schema"), path)
+            schema = js.get("schema")
+            return ResponseFormat(
+                "json_object" if schema is None else "json_schema",
+                schema=None if schema is None else as_object(schema, f"{path}.schema"),
+                name=as_str(js.get("name"), f"{path}.name"),
+                description=opt_str(js.get("description"), f"{path}.description"),
+                strict=opt_bool(js.get("strict"), f"{path}.strict"),
+            )
+        case kind:
+            raise invalid(
+                f"response_format.type: expected 'text', 'json_object' or 'json_schema', got {kind!r}"
+            )
+
+
 def decode_request(body: Any, *, model: str | None = None, stream: bool | None = None) -> Request:
     if not isinstance(body, dict):
         raise invalid(f"request body: expected a JSON object, got {json_type(body)}")
@@ -321,6 +351,7 @@ def decode_request(body: Any, *, model: str | None = None, stream: bool | None =
         stop=_stop(body.get("stop")),
         stream=bool(opt_bool(body.get("stream"), "stream")) if stream is None else stream,
         reasoning=_reasoning(body.get("reasoning_effort")),
+        response_format=_response_format(body.get("response_format")),
         user=opt_str(body.get("user"), "user"),
         source_format=name,
     )
@@ -484,10 +515,33 @@ def encode_request(req: Request, model: str) -> dict[str, Any]:
         body["reasoning_effort"] = effort
     if req.user is not None:
         body["user"] = req.user
+    rf = req.response_format
+    if rf is not None and rf.wants_json and rf.tool is None:
+        body["response_format"] = _wire_response_format(rf)
+        if rf.kind == "json_object" and not _mentions_json(body["messages"]):
+            # "'messages' must contain the word 'json' in some form, to use 'response_format'
+            # of type 'json_object'": a client of another format never had to say it.
+            body["messages"].insert(0, {"role": "system", "content": JSON_HINT})
     if req.stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
     return body
+
+
+def _wire_response_format(rf: ResponseFormat) -> dict[str, Any]:
+    if rf.kind == "json_object" or rf.schema is None:
+        return {"type": "json_object"}
+    spec: dict[str, Any] = {"name": openai_name(rf.name)}
+    if rf.description:
+        spec["description"] = rf.description
+    spec["schema"] = sanitize(rf.schema)
+    if rf.strict is not None:
+        spec["strict"] = rf.strict
+    return {"type": "json_schema", "json_schema": spec}
+
+
+def _mentions_json(messages: list[dict[str, Any]]) -> bool:
+    return "json" in orjson.dumps([m.get("content") for m in messages]).decode().lower()
 
 
 # --- whole answers --------------------------------------------------------------------------

@@ -109,6 +109,32 @@ class ToolChoice:
     parallel: bool | None = None  # False = at most one call per turn
 
 
+@dataclass(slots=True)
+class ResponseFormat:
+    """What shape the client asked the answer's text to take.
+
+    ``json_object``: any valid JSON. ``json_schema``: JSON valid against ``schema``
+    (JSON Schema as the client gave it, lower-case types), ``name``/``description``/
+    ``strict`` kept for targets that take them. ``tool`` and ``wrapped`` are set by
+    routing, never by a decoder: ``tool`` names the forced tool that carries the answer
+    on a target with no native support for what was asked (the encoders then send no
+    native format); ``wrapped`` says the schema went under a ``value`` property, for a
+    target that takes object schemas only, and the answer is unwrapped on the way out.
+    """
+
+    kind: Literal["text", "json_object", "json_schema"] = "text"
+    schema: dict[str, Any] | None = None
+    name: str | None = None
+    description: str | None = None
+    strict: bool | None = None
+    tool: str | None = None
+    wrapped: bool = False
+
+    @property
+    def wants_json(self) -> bool:
+        return self.kind != "text"
+
+
 Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
 
 
@@ -136,6 +162,7 @@ class Request:
     stop: list[str] = field(default_factory=list)
     stream: bool = False
     reasoning: Reasoning | None = None
+    response_format: ResponseFormat | None = None
     # Who the client says it is (Anthropic metadata.user_id, OpenAI user): names a session.
     user: str | None = None
     # The wire format the client spoke; encoders may keep format-native details for it.

@@ -71,8 +71,13 @@ def answer(req: Request, model: str) -> Response:
     last = req.messages[-1] if req.messages else Message("user", [])
     results = [p for p in last.parts if isinstance(p, ToolResultPart)]
     tool = _tool_to_call(req, _user_text(last))
+    rf = req.response_format
     if results:
         parts = [TextPart(PREFIX + _report(results))]
+    elif rf is not None and rf.wants_json and tool is None:
+        # Asked for JSON: plausible values for the schema, and nothing around them to spoil it.
+        params = rf.schema if rf.schema is not None else {"type": "object"}
+        parts = [TextPart(json.dumps(_arguments(Tool("answer", parameters=params), _user_text(last))))]
     elif tool is not None:
         args = json.dumps(_arguments(tool, _user_text(last)))
         parts = [

@@ -8,7 +8,8 @@ needs it whole); each target gets a shallow copy with:
 - the model skipped (``TooLong``) when its window cannot hold the prompt,
   counted conservatively (``routing.tokens``);
 - sampling parameters the model rejects dropped (OpenAI reasoning models take
-  no temperature/top_p; OpenAI takes no top_k).
+  no temperature/top_p; OpenAI takes no top_k);
+- a JSON answer asked for the way this target can give it (``routing.structured``).
 
 Wire-level renames (``max_completion_tokens``, Anthropic's single sampling
 parameter, thinking without signed history) are each format encoder's job.
@@ -28,6 +29,7 @@ import genai_prices
 from daemon.config import Config, Target
 from daemon.ir import Request
 from daemon.providers.base import Provider
+from daemon.routing import structured
 from daemon.routing.tokens import request_tokens
 
 log = logging.getLogger(__name__)
@@ -113,6 +115,9 @@ def adapt(
     req: Request, target: Target, provider: Provider, profiles: Profiles, prompt: int | None = None
 ) -> Request:
     """``req`` fitted to the target; ``prompt`` is its token count, if already counted."""
+    planned = structured.plan(req, provider.kind, target.model)
+    if planned is not req:  # a forced tool carries the schema: count again
+        req, prompt = planned, None
     profile = profiles.get(target, provider.kind)
     changes: dict[str, object] = {}
     max_tokens = req.max_tokens

@@ -20,6 +20,7 @@ from daemon.budget.spend import Admission, OverBudget, Spend
 from daemon.config import Target
 from daemon.ir import ApiError, Request, Response, StreamEnd, StreamEvent, Usage, is_content
 from daemon.providers.base import Provider
+from daemon.routing import structured
 from daemon.routing.adapt import Profiles, TooLong, adapt
 from daemon.routing.failures import TIMEOUT_FIRST_BYTE, Action, Failure, FailureKind, classify
 from daemon.routing.health import Health
@@ -75,6 +76,8 @@ class Chain:
     spend: Spend | None = None
     # Route name -> first-content timeout override.
     first_byte_s: dict[str, float] = field(default_factory=dict)
+    # Routes whose on_invalid_json is "return": an answer that is not the JSON asked for stops there.
+    invalid_json_returns: frozenset[str] = frozenset()
     on_attempt: Callable[[Attempt], None] | None = None
 
     async def complete(self, req: Request, resolved: Resolved, session: str = "") -> tuple[Response, Served]:
@@ -85,12 +88,13 @@ class Chain:
                 started = time.perf_counter()
                 try:
                     resp = await slot.provider.complete(slot.request, slot.target.model)
+                    resp = structured.check(slot.request, resp)
                 except ApiError as err:
                     failure = self._failed(slot, err, started, attempts)
                     if failure.action is Action.RETRY_SAME and not retried:
                         retried = True
                         continue
-                    if failure.action is Action.STOP:
+                    if failure.action is Action.STOP or self._returns(resolved, failure):
                         raise
                     break
                 except BaseException:
@@ -109,7 +113,7 @@ class Chain:
             retried = False
             while True:
                 started = time.perf_counter()
-                events = slot.provider.stream(slot.request, slot.target.model)
+                events = structured.guard(slot.request, slot.provider.stream(slot.request, slot.target.model))
                 try:
                     held = await self._first_content(events, self._first_byte_s(resolved, slot.provider))
                 except ApiError as err:
@@ -118,7 +122,7 @@ class Chain:
                     if failure.action is Action.RETRY_SAME and not retried:
                         retried = True
                         continue
-                    if failure.action is Action.STOP:
+                    if failure.action is Action.STOP or self._returns(resolved, failure):
                         raise
                     break
                 except BaseException:
@@ -159,7 +163,9 @@ class Chain:
             if self.spend is not None:
                 profile = self.profiles.get(target, provider.kind)
                 try:
-                    admission = self.spend.admit(fitted, target, session, profile.max_output, prompt)
+                    # A structured-output plan may have added a forced tool: count that one again.
+                    counted = prompt if fitted.response_format is None else None
+                    admission = self.spend.admit(fitted, target, session, profile.max_output, counted)
                 except OverBudget as e:
                     self.health.release(target)
                     self._skip(attempts, target, "budget", e.error.message)
@@ -204,11 +210,17 @@ class Chain:
             ) from None
         raise ApiError(502, "server_error", "the stream ended before any content", cause="stream_cut")
 
+    def _returns(self, resolved: Resolved, failure: Failure) -> bool:
+        return failure.kind is FailureKind.INVALID_JSON and resolved.route in self.invalid_json_returns
+
     def _failed(self, slot: _Slot, err: ApiError, started: float, attempts: list[Attempt]) -> Failure:
         failure = classify(err)
         self.health.failure(slot.target, failure)
         if self.spend is not None and slot.admission is not None:
-            self.spend.release(slot.admission)
+            if isinstance(err, structured.InvalidJson):
+                self.spend.settle(slot.admission, slot.target, err.usage)  # answered, so paid for
+            else:
+                self.spend.release(slot.admission)
         latency = (time.perf_counter() - started) * 1000
         self._record(attempts, Attempt(slot.target, failure.label, failure.kind, latency, err.message))
         return failure

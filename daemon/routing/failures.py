@@ -11,6 +11,8 @@ decided action::
     │   ├── timeout           connect, first content, idle, total  counts toward the circuit
     │   ├── connection        refused, reset                       reset: one same-model retry first
     │   ├── broken_stream     cut, malformed frame, in-band error  counts toward the circuit
+    │   ├── invalid_json      the answer is not the JSON asked for  no cooldown; per route,
+    │   │                     (routing.structured)                  on_invalid_json = "return" stops
     │   └── context_too_long  the prompt exceeds this model        skip to a model that fits, no cooldown
     ├── the provider is misconfigured -> skip it, alert, never retry it
     │   └── auth              401, 403                             long cooldown for every model of it
@@ -38,6 +40,7 @@ class FailureKind(StrEnum):
     TIMEOUT = "timeout"
     CONNECTION = "connection"
     BROKEN_STREAM = "broken_stream"
+    INVALID_JSON = "invalid_json"
     CONTEXT_TOO_LONG = "context_too_long"
     AUTH = "auth"
     BAD_REQUEST = "bad_request"
@@ -59,6 +62,7 @@ IN_BAND = "in_band"
 TIMEOUT_CONNECT = "timeout_connect"
 TIMEOUT_FIRST_BYTE = "timeout_first_byte"
 TIMEOUT_IDLE = "timeout_idle"
+INVALID_JSON = "invalid_json"
 
 OVERLOAD_COOLDOWN_S = 5.0
 RATE_LIMIT_DEFAULT_S = 10.0
@@ -105,6 +109,8 @@ def _kind(err: ApiError) -> FailureKind:
         return FailureKind.CONNECTION
     if err.cause in (TIMEOUT_CONNECT, TIMEOUT_FIRST_BYTE, TIMEOUT_IDLE):
         return FailureKind.TIMEOUT
+    if err.cause == INVALID_JSON:
+        return FailureKind.INVALID_JSON
     match err.kind:
         case "rate_limit":
             return FailureKind.RATE_LIMITED

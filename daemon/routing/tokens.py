@@ -35,6 +35,8 @@ def request_tokens(req: Request) -> int:
             # Serialized, as the provider will see it; orjson is ~10x faster than str() here,
             # which matters with an agent's two dozen tools on every request.
             n += -(-len(orjson.dumps(tool.parameters)) // CHARS_PER_TOKEN)
+    if req.response_format is not None and req.response_format.schema:
+        n += -(-len(orjson.dumps(req.response_format.schema)) // CHARS_PER_TOKEN)
     for msg in req.messages:
         n += MESSAGE_OVERHEAD
         for part in msg.parts:

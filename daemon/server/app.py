@@ -81,6 +81,7 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
         spend = Spend(app[ACCOUNTS], Prices(config), config.budget.on_exhausted)
         first_byte = {r.name: r.timeout_first_byte_s for r in config.routes if r.timeout_first_byte_s}
         chain = Chain(providers, Health(), Profiles.from_config(config), spend, first_byte)
+        chain.invalid_json_returns = frozenset(r.name for r in config.routes if r.on_invalid_json == "return")
         app[GATEWAY] = Gateway(Routes(config), chain, Sessions(), simulated)
         _announce(providers, simulated)
         yield

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.base import Answer, FakeUpstream, Fault, split_text
+from tests.fakes.base import Answer, FakeUpstream, Fault, shaped, split_text
 
 ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
@@ -281,6 +281,54 @@ def _sampling_ok(body: dict[str, Any]) -> None:
     effort = (body.get("output_config") or {}).get("effort")
     if effort not in (None, "low", "medium", "high", "xhigh", "max"):
         raise Invalid("output_config.effort: Input should be 'low', 'medium', 'high', 'xhigh' or 'max'")
+    fmt = (body.get("output_config") or {}).get("format")
+    if fmt is not None:
+        if (
+            not isinstance(fmt, dict)
+            or fmt.get("type") != "json_schema"
+            or not isinstance(fmt.get("schema"), dict)
+        ):
+            raise Invalid("output_config.format: Input tag does not match any of the expected tags")
+        _output_schema_ok(fmt["schema"], "output_config.format.schema")
+
+
+# Keywords structured outputs refuse (the SDK's transform_schema moves them into descriptions).
+OUTPUT_SCHEMA_REFUSED = {
+    "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minLength", "maxLength",
+    "pattern", "maxItems", "uniqueItems", "minProperties", "maxProperties", "patternProperties",
+    "propertyNames", "not", "if", "then", "else", "oneOf", "nullable",
+}  # fmt: skip
+
+
+def _output_schema_ok(schema: Any, where: str) -> None:
+    if not isinstance(schema, dict):
+        return
+    for key in schema:
+        if key in OUTPUT_SCHEMA_REFUSED:
+            raise Invalid(f"{where}: JSON schema keyword '{key}' is not supported in structured outputs")
+    if schema.get("minItems") not in (None, 0, 1):
+        raise Invalid(f"{where}: minItems values other than 0 or 1 are not supported")
+    if schema.get("type") == "object" and schema.get("additionalProperties") is not False:
+        raise Invalid(f"{where}: For 'object' type, 'additionalProperties' must be explicitly set to false")
+    for name, sub in (schema.get("properties") or {}).items():
+        _output_schema_ok(sub, f"{where}.properties.{name}")
+    for key in ("$defs", "definitions"):
+        for name, sub in (schema.get(key) or {}).items():
+            _output_schema_ok(sub, f"{where}.{key}.{name}")
+    for key in ("anyOf", "allOf"):
+        for k, sub in enumerate(schema.get(key) or []):
+            _output_schema_ok(sub, f"{where}.{key}.{k}")
+    _output_schema_ok(schema.get("items"), f"{where}.items")
+
+
+def forced_tool(body: dict[str, Any]) -> str | None:
+    """The tool this request makes the model call: named, or the last one for ``any``."""
+    choice = body.get("tool_choice") or {}
+    if choice.get("type") == "tool":
+        return str(choice["name"])
+    if choice.get("type") == "any" and body.get("tools"):
+        return str(body["tools"][-1]["name"])
+    return None
 
 
 def _system_ok(system: Any) -> None:
@@ -382,6 +430,7 @@ class FakeAnthropic(FakeUpstream):
             return web.json_response(
                 error_body(reply.status, reply.message), status=reply.status, headers=reply.headers
             )
+        reply = shaped(reply, forced_tool(body))
         msg_id = f"msg_fake{next(self._ids):04d}"
         if body.get("stream"):
             return await self.send_frames(request, self.stream_frames(reply, msg_id, body["model"]), reply)

@@ -10,6 +10,8 @@ real provider does, answering 400 in the provider's error shape otherwise.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +44,21 @@ class Answer:
     fault: StreamFault | None = None
     # Non-streaming only: answer with a body that is not JSON.
     malformed: bool = False
+    # A structured answer, as a model asked for JSON gives it: the text of the answer, or,
+    # when the request forces a tool call, that call's arguments. (Script invalid, truncated
+    # or prose answers as ``text``.)
+    json: Any = None
+
+
+def shaped(answer: Answer, forced_tool: str | None) -> Answer:
+    """``answer`` with its ``json`` rendered the way the request asked for it."""
+    if answer.json is None:
+        return answer
+    if forced_tool is not None:
+        return dataclasses.replace(
+            answer, text=None, json=None, tool_calls=[ToolCall(forced_tool, answer.json)]
+        )
+    return dataclasses.replace(answer, text=json.dumps(answer.json), json=None)
 
 
 @dataclass

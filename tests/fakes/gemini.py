@@ -11,7 +11,8 @@ first function call carries a fresh thought signature, which must come back.
 The checks are the real API's, with its messages where they are known:
 unknown field names, roles, empty text, base64 of bytes fields, turn order and
 call/response counts, the Gemini 3 thought-signature rule for the current turn,
-function and property names, schema keywords ``parameters`` rejects, an object
+function and property names, schema keywords ``parameters`` and ``responseSchema``
+reject, a response schema without a JSON mime type, an object
 without properties, sampling ranges, thinking settings per model family.
 """
 
@@ -27,7 +28,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.base import Answer, FakeUpstream, Fault, split_text
+from tests.fakes.base import Answer, FakeUpstream, Fault, shaped, split_text
 
 _STATUS = {
     400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 402: "RESOURCE_EXHAUSTED", 403: "PERMISSION_DENIED",
@@ -450,12 +451,39 @@ class Validator:
             raise Bad(f"* GenerateContentRequest.{at}.top_k: must be a positive integer")
         if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
             raise Bad(f"* GenerateContentRequest.{at}.max_output_tokens: must be a positive integer")
+        self.response_schema(gen, at)
         stops = _get(gen, "stopSequences")
         if stops is not None and (not isinstance(stops, list) or len(stops) > 5):
             raise Bad(f"* GenerateContentRequest.{at}.stop_sequences: at most 5 stop sequences are allowed")
         thinking = _get(gen, "thinkingConfig")
         if thinking is not None:
             self.thinking(_fields(thinking, _THINKING, f"{at}.thinking_config"))
+
+    def response_schema(self, gen: dict[str, Any], at: str) -> None:
+        """``responseSchema`` is the OpenAPI subset (JSON Schema's extras are unknown names there);
+        ``responseJsonSchema`` plain JSON Schema; either needs a JSON mime type."""
+        openapi, plain = _get(gen, "responseSchema"), _get(gen, "responseJsonSchema")
+        if openapi is not None and plain is not None:
+            raise Bad(
+                f"* GenerateContentRequest.{at}: response_schema and response_json_schema cannot both be set"
+            )
+        mime = _get(gen, "responseMimeType")
+        if mime not in (None, "text/plain", "application/json", "text/x.enum"):
+            raise Bad(f"* GenerateContentRequest.{at}.response_mime_type: unsupported mime type {mime!r}")
+        if (openapi is not None or plain is not None) and mime not in ("application/json", "text/x.enum"):
+            raise Bad(
+                f"* GenerateContentRequest.{at}.response_mime_type: response_schema requires "
+                "response_mime_type to be 'application/json' or 'text/x.enum'"
+            )
+        if openapi is not None:
+            self.schema(openapi, f"{at}.response_schema")
+        if plain is not None:
+            self.json_schema(plain, f"{at}.response_json_schema")
+
+    def forced_tool(self, body: dict[str, Any]) -> str | None:
+        calling = _get(_get(body, "toolConfig") or {}, "functionCallingConfig") or {}
+        allowed = _get(calling, "allowedFunctionNames") or []
+        return str(allowed[0]) if calling.get("mode") == "ANY" and len(allowed) == 1 else None
 
     @staticmethod
     def number(value: Any, low: float, high: float, at: str) -> None:
@@ -513,12 +541,14 @@ class FakeGemini(FakeUpstream):
                 inner = _get(body, "generateContentRequest") or body
                 Validator(self, model).check(inner)
                 return web.json_response({"totalTokens": len(json.dumps(inner)) // 4})
-            Validator(self, model).check(body)
+            validator = Validator(self, model)
+            validator.check(body)
         except Bad as bad:
             return error_response(400, str(bad))
         reply = await self.take_reply(request)
         if isinstance(reply, Fault):
             return self.fault(reply)
+        reply = shaped(reply, validator.forced_tool(body))
         if method == "generateContent":
             if reply.malformed:
                 return web.Response(text="<html>upstream hiccup</html>", content_type="text/html")

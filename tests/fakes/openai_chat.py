@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.base import Answer, FakeUpstream, Fault, split_text
+from tests.fakes.base import Answer, FakeUpstream, Fault, shaped, split_text
 
 ROLES = ("system", "assistant", "user", "function", "tool", "developer")
 TOP_LEVEL = {
@@ -397,6 +397,90 @@ def _params_ok(body: dict[str, Any]) -> None:
         )
 
 
+NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+def _strict_schema_ok(schema: Any, where: str) -> None:
+    """What ``strict: true`` holds a schema to: closed objects with every property required."""
+    if not isinstance(schema, dict):
+        return
+    if schema.get("type") == "object":
+        if schema.get("additionalProperties") is not False:
+            raise Invalid(
+                f"Invalid schema for response_format: In context={where}, 'additionalProperties' is required "
+                "to be supplied and to be false.",
+                "response_format",
+                "invalid_json_schema",
+            )
+        props = schema.get("properties") or {}
+        missing = [k for k in props if k not in (schema.get("required") or [])]
+        if missing:
+            raise Invalid(
+                f"Invalid schema for response_format: In context={where}, 'required' is required to be supplied "
+                f"and to be an array including every key in properties. Missing '{missing[0]}'.",
+                "response_format",
+                "invalid_json_schema",
+            )
+        for name, sub in props.items():
+            _strict_schema_ok(sub, f"{where}+('properties', '{name}')")
+    for key in ("$defs", "definitions"):
+        for name, sub in (schema.get(key) or {}).items():
+            _strict_schema_ok(sub, f"{where}+('{key}', '{name}')")
+    for k, sub in enumerate(schema.get("anyOf") or []):
+        _strict_schema_ok(sub, f"{where}+('anyOf', {k})")
+    _strict_schema_ok(schema.get("items"), f"{where}+('items',)")
+
+
+def _response_format_ok(body: dict[str, Any]) -> None:
+    rf = body.get("response_format")
+    if rf is None:
+        return
+    kind = rf.get("type") if isinstance(rf, dict) else None
+    if kind not in ("text", "json_object", "json_schema"):
+        raise Invalid("Invalid value: 'response_format.type'.", "response_format.type", "invalid_value")
+    if (
+        kind == "json_object"
+        and "json" not in json.dumps([m.get("content") for m in body["messages"]]).lower()
+    ):
+        raise Invalid(
+            "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.",
+            "messages",
+        )
+    if kind == "json_schema":
+        spec = rf.get("json_schema")
+        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+            raise Invalid(
+                "Missing required parameter: 'response_format.json_schema.name'.",
+                "response_format.json_schema.name",
+                "missing_required_parameter",
+            )
+        if not NAME.match(spec["name"]):
+            raise Invalid(
+                "Invalid 'response_format.json_schema.name': string does not match pattern.",
+                "response_format.json_schema.name",
+                "invalid_value",
+            )
+        schema = spec.get("schema")
+        if schema is not None and (not isinstance(schema, dict) or schema.get("type") != "object"):
+            raise Invalid(
+                "Invalid schema for response_format: schema must be a JSON Schema of 'type: \"object\"'.",
+                "response_format",
+                "invalid_json_schema",
+            )
+        if spec.get("strict") is True:
+            _strict_schema_ok(schema, "()")
+
+
+def forced_tool(body: dict[str, Any]) -> str | None:
+    """The tool this request makes the model call: named, or the last one for ``required``."""
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict):
+        return str(choice["function"]["name"])
+    if choice == "required" and body.get("tools"):
+        return str(body["tools"][-1]["function"]["name"])
+    return None
+
+
 def validate(body: Any) -> None:
     """Raise ``Invalid`` where the real API answers 400."""
     if not isinstance(body, dict):
@@ -416,6 +500,7 @@ def validate(body: Any) -> None:
     _pairing_ok(messages)
     _tools_ok(body)
     _params_ok(body)
+    _response_format_ok(body)
 
 
 class FakeOpenAI(FakeUpstream):
@@ -461,6 +546,7 @@ class FakeOpenAI(FakeUpstream):
             return web.json_response(
                 status_error(reply.status, reply.message), status=reply.status, headers=reply.headers
             )
+        reply = shaped(reply, forced_tool(body))
         chat_id = f"chatcmpl-fake{next(self._ids):04d}"
         named = isinstance(body.get("tool_choice"), dict)
         if body.get("stream"):

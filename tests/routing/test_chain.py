@@ -15,6 +15,7 @@ from daemon.ir import (
     PartStart,
     Request,
     Response,
+    ResponseFormat,
     StreamEnd,
     StreamEvent,
     StreamStart,
@@ -180,3 +181,29 @@ async def test_context_window_skips_and_max_tokens_is_clamped() -> None:
     assert small.calls == 0
     assert served.request.max_tokens == 500
     assert long.max_tokens == 4000  # the client's request is left whole for the next link
+
+
+JSON_REQ = Request(
+    "route",
+    [Message("user", [TextPart("hi")])],
+    max_tokens=1000,
+    response_format=ResponseFormat("json_schema", schema={"type": "object", "required": ["a"]}),
+)
+
+
+async def test_an_invalid_json_answer_fails_over_and_is_recorded() -> None:
+    a, b = Scripted("a", ["Sure, here it is"]), Scripted("b", ['{"a": 1}'])
+    chain, resolved = chain_of(a, b)
+    resp, served = await chain.complete(JSON_REQ, resolved)
+    assert resp.output_json == '{"a": 1}'
+    assert [str(x) for x in served.attempts] == ["a/m:invalid_json", "b/m:ok"]
+    assert served.attempts[0].kind is f.FailureKind.INVALID_JSON
+
+
+async def test_on_invalid_json_return_stops_at_the_first_invalid_answer() -> None:
+    a, b = Scripted("a", ['{"b": 1}']), Scripted("b", ['{"a": 1}'])
+    chain, resolved = chain_of(a, b)
+    chain.invalid_json_returns = frozenset({resolved.route})
+    with pytest.raises(ApiError, match=r"does not match the schema at \$: 'a' is a required property"):
+        await chain.complete(JSON_REQ, resolved)
+    assert b.calls == 0
