@@ -34,6 +34,12 @@ def test_default_config_is_written_once_and_parses(tmp_path: Path) -> None:
         ),
         ('[providers.x]\nkind = "sim"\n\n[[routes]]\nname = "a"\nchain = ["x"]\n', 5, '"provider/model"'),
         ("bogus = 1\n", 1, "unknown setting 'bogus'"),
+        ("[budget]\n\n[alerts]\nfailovers = 0\n", 4, "failovers must be at least 1"),
+        ("[alerts]\nwindow_s = -1\n", 2, "window_s must be a positive number"),
+        ('[alerts]\nstatsd = "8125"\n', 2, 'statsd must be "HOST:PORT"'),
+        ('[alerts]\nwebhook_url = "hooks.slack.com/x"\n', 2, "webhook_url must be an http(s) URL"),
+        ('[alerts]\ndesktop = "yes"\n', 2, "desktop must be a bool"),
+        ("[alerts]\nemail = true\n", 2, "unknown setting 'email'"),
     ],
 )
 def test_errors_name_the_line_and_the_fix(text: str, line: int, fragment: str) -> None:
@@ -51,3 +57,14 @@ def test_remote_bind_allowed_when_asked() -> None:
 def test_loopback_addresses_are_fine() -> None:
     for host in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
         assert parse(f'[server]\nhost = "{host}"\n').server.host == host
+
+
+def test_alerts_settings() -> None:
+    alerts = parse(DEFAULT_CONFIG).alerts
+    assert (alerts.failovers, alerts.window_s, alerts.webhook_url, alerts.statsd) == (5, 600.0, None, None)
+    alerts = parse(
+        '[alerts]\nfailovers = 2\nwindow_s = 30\nstatsd = "localhost:8125"\n'
+        'webhook_url = "https://hooks.example/T1"\ndesktop = false\n'
+    ).alerts
+    assert (alerts.failovers, alerts.window_s, alerts.statsd) == (2, 30.0, ("localhost", 8125))
+    assert alerts.webhook_url == "https://hooks.example/T1" and alerts.desktop is False
