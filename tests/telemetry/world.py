@@ -108,12 +108,7 @@ class World:
             return r.status, dict(r.headers), await r.read()
 
     async def get_json(self, path: str) -> Any:
-        async with (
-            aiohttp.ClientSession() as s,
-            s.get(self.daemon.url + path, headers=self.daemon.auth()) as r,
-        ):
-            assert r.status == 200, await r.text()
-            return await r.json()
+        return json.loads(await self.get_text(path))
 
     async def get_text(self, path: str) -> str:
         async with (
