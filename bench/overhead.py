@@ -5,13 +5,16 @@ separate processes; the same chat completion goes (a) straight to the upstream,
 (b) through the pass-through, (c) through detour: 300 sequential, then 600 at
 16 in flight. Prints p50/p99 and the latency each proxy adds, the ratio of
 detour's to the pass-through's, and the time to translate a 200-message
-tool-calling conversation Anthropic -> IR -> OpenAI.
+tool-calling conversation Anthropic -> IR -> OpenAI. Then the cost of watching:
+detour's added latency with and without ``--subscribers`` (default 5) clients
+reading ``/events``, in alternating rounds so drift hits both alike.
 
-    .venv/bin/python bench/overhead.py
+    .venv/bin/python bench/overhead.py [--subscribers N]   (0 skips that section)
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -66,6 +69,7 @@ chain = ["up/gpt-4.1"]
         "PYTHON_KEYRING_BACKEND": "tests.memkeyring.MemoryKeyring",
         "DETOUR_TEST_KEYRING_FILE": str(tmp / "keyring.json"),
         "XDG_DATA_HOME": str(tmp / "data"),
+        "XDG_STATE_HOME": str(tmp / "state"),
         "PYTHONPATH": str(ROOT),
     }
     (tmp / "keyring.json").write_text(json.dumps({"detour\0client-token": TOKEN}))
@@ -147,7 +151,7 @@ def pct(xs: list[float], p: float) -> float:
     return statistics.quantiles(xs, n=100)[int(p) - 1] if len(xs) > 1 else xs[0]
 
 
-async def measure(ports: dict[str, int]) -> None:
+async def measure(ports: dict[str, int], subscribers: int) -> None:
     urls = {name: f"http://127.0.0.1:{port}/v1/chat/completions" for name, port in ports.items()}
     headers = {"Authorization": f"Bearer {TOKEN}"}
     async with aiohttp.ClientSession(headers=headers, connector=aiohttp.TCPConnector(limit=0)) as s:
@@ -171,6 +175,53 @@ async def measure(ports: dict[str, int]) -> None:
     for name, (xs, rps) in conc.items():
         print(f"{name:<12}{pct(xs, 50):8.3f}{pct(xs, 99):8.3f}{rps:9.0f}")
     print(f"detour serves {conc['detour'][1] / conc['passthrough'][1]:.2f}x the pass-through's requests/s")
+    if subscribers:
+        async with aiohttp.ClientSession(headers=headers, connector=aiohttp.TCPConnector(limit=0)) as s:
+            await watched(s, ports, subscribers)
+
+
+async def watched(session: aiohttp.ClientSession, ports: dict[str, int], n: int, rounds: int = 4) -> None:
+    """Detour's added p50 with and without n clients streaming /events, rounds interleaved."""
+    upstream = f"http://127.0.0.1:{ports['upstream']}/v1/chat/completions"
+    detour = f"http://127.0.0.1:{ports['detour']}/v1/chat/completions"
+    events = f"http://127.0.0.1:{ports['detour']}/events"
+    received = [0] * n
+
+    async def subscriber(i: int, ready: asyncio.Event) -> None:
+        async with session.get(events) as r:
+            assert r.status == 200, r.status
+            await r.content.readline()  # the opening comment: subscribed
+            ready.set()
+            async for line in r.content:
+                if line.startswith(b"data: "):
+                    received[i] += 1
+
+    base: list[float] = []
+    bare: list[float] = []
+    observed: list[float] = []
+    per = 200
+    for _ in range(rounds):
+        base += await sequential(session, upstream, per)
+        bare += await sequential(session, detour, per)
+        ready = [asyncio.Event() for _ in range(n)]
+        tasks = [asyncio.create_task(subscriber(i, ready[i]), name=f"subscriber-{i}") for i in range(n)]
+        await asyncio.gather(*(r.wait() for r in ready))
+        observed += await sequential(session, detour, per)
+        await asyncio.sleep(0.2)  # let the last events arrive before counting
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    b = pct(base, 50)
+    added_bare, added_watched = pct(bare, 50) - b, pct(observed, 50) - b
+    growth = (added_watched - added_bare) / added_bare * 100 if added_bare > 0 else float("nan")
+    print(f"\n== {rounds}x{per} sequential requests, detour without / with {n} /events subscribers (ms) ==")
+    print(f"{'path':<16}{'p50':>8}{'p99':>8}{'added p50':>11}")
+    print(f"{'upstream':<16}{b:8.3f}{pct(base, 99):8.3f}{0.0:11.3f}")
+    print(f"{'detour':<16}{pct(bare, 50):8.3f}{pct(bare, 99):8.3f}{added_bare:11.3f}")
+    label = f"detour+{n} subs"
+    print(f"{label:<16}{pct(observed, 50):8.3f}{pct(observed, 99):8.3f}{added_watched:11.3f}")
+    print(f"the subscribers add {added_watched - added_bare:.3f} ms p50 to detour's overhead "
+          f"({growth:+.1f}%); each received {min(received)}-{max(received)} events")  # fmt: skip
 
 
 def translation() -> None:
@@ -222,9 +273,14 @@ def translation() -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--subscribers", type=int, default=5, help="/events clients to measure (0: skip)")
+    args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     with tempfile.TemporaryDirectory() as tmp, processes(Path(tmp)) as ports:
-        asyncio.run(measure(ports))
+        asyncio.run(measure(ports, args.subscribers))
     translation()
 
 

@@ -6,7 +6,7 @@ request spent in detour rather than waiting on a provider.
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
@@ -64,6 +64,15 @@ class Metrics:
         # Per request in flight: its inbound format, and time spent in upstream calls so far.
         self._format: dict[str, str] = {}
         self._upstream_ms: dict[str, float] = {}
+        self._children: dict[tuple[object, ...], Any] = {}
+
+    def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
+        """``metric.labels(*labels)``, looked up once: labels() validates and locks on every call."""
+        key = (metric, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -73,7 +82,7 @@ class Metrics:
         if kind == "attempt":
             a = cast(AttemptEvent, event)
             provider, _, model = a["target"].partition("/")
-            self.attempts.labels(provider, model, a["outcome"], a["failure"] or "").inc()
+            self._child(self.attempts, provider, model, a["outcome"], a["failure"] or "").inc()
             if a["called"]:
                 self._upstream_ms[a["id"]] = self._upstream_ms.get(a["id"], 0.0) + a["latency_ms"]
         elif kind == "request":
@@ -83,7 +92,7 @@ class Metrics:
             self._response(cast(ResponseEvent, event))
         elif kind == "failover":
             f = cast(FailoverEvent, event)
-            self.failovers.labels(f["from"], f["to"], f["reason"]).inc()
+            self._child(self.failovers, f["from"], f["to"], f["reason"]).inc()
         elif kind == "alert":
             al = cast(AlertEvent, event)
             self.alerts.labels(al["condition"], al["state"]).inc()
@@ -92,14 +101,14 @@ class Metrics:
         fmt = self._format.pop(ev["id"], "")
         upstream_ms = self._upstream_ms.pop(ev["id"], 0.0)
         route = ev["route"]
-        self.requests.labels(route, fmt, str(ev["status"])).inc()
-        self.latency.labels(route).observe(ev["latency_ms"] / 1000)
+        self._child(self.requests, route, fmt, str(ev["status"])).inc()
+        self._child(self.latency, route).observe(ev["latency_ms"] / 1000)
         if ev["ttft_ms"] is not None:
-            self.ttft.labels(route).observe(ev["ttft_ms"] / 1000)
+            self._child(self.ttft, route).observe(ev["ttft_ms"] / 1000)
         if ev["target"] is not None:
             model = ev["target"]
-            self.tokens.labels(model, "in").inc(ev["tokens_in"])
-            self.tokens.labels(model, "out").inc(ev["tokens_out"])
-            self.cost.labels(model).inc(ev["cost_usd"])
+            self._child(self.tokens, model, "in").inc(ev["tokens_in"])
+            self._child(self.tokens, model, "out").inc(ev["tokens_out"])
+            self._child(self.cost, model).inc(ev["cost_usd"])
             until = ev["ttft_ms"] if ev["ttft_ms"] is not None else ev["latency_ms"]
             self.overhead.observe(max(0.0, until - upstream_ms) / 1000)

@@ -80,7 +80,9 @@ class Notifier:
                 jobs.append(self._webhook(session, self.config.webhook_url, text))
             if self._desktop is not None:
                 jobs.append(self._notify_desktop(self._desktop, text))
-            await asyncio.gather(*jobs)
+            for outcome in await asyncio.gather(*jobs, return_exceptions=True):
+                if isinstance(outcome, Exception):
+                    log.error("alert delivery failed", exc_info=outcome)
 
     async def _webhook(self, session: aiohttp.ClientSession, url: str, text: str) -> None:
         where = urlsplit(url).netloc  # the path of a Slack hook is its secret: never logged

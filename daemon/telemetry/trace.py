@@ -210,15 +210,16 @@ class Telemetry:
 
     def _budgets(self, session: str, now: float, scopes: Iterable[str], exhausted: bool = False) -> None:
         assert self.accounts is not None
+        totals = self.accounts.totals(session)
         for scope in scopes:
-            if scope not in SCOPES:
+            if scope not in totals:
                 continue
             event: BudgetEvent = {
                 "ts": now,
                 "type": "budget",
                 "session": session,
                 "scope": scope,  # type: ignore[typeddict-item]
-                "spent": round(self.accounts.spent(scope, session), 8),
+                "spent": round(totals[scope], 8),
                 "limit": self.accounts.limits.of(scope),
             }
             if exhausted:

@@ -172,6 +172,23 @@ async def test_events_stream_every_event_of_a_failover(world: World) -> None:
         assert b["spent"] == pytest.approx(response["cost_usd"])
 
 
+async def test_a_circuit_opening_is_an_event(world: World) -> None:
+    stream = await event_stream(world)
+    for _ in range(5):  # Health's default threshold
+        world.anthropic.script.append(Fault(500))
+        assert (await world.chat())[0] == 200
+    circuit = await stream.until("circuit")
+    assert_shape(circuit, schema.CircuitEvent)
+    assert (circuit["provider"], circuit["model"], circuit["state"]) == (
+        "up-anthropic",
+        "claude-sonnet-4-5",
+        "open",
+    )
+    body = await world.get_json("/status")
+    [primary] = next(p for p in body["providers"] if p["id"] == "up-anthropic")["targets"]
+    assert primary["state"] == "open" and primary["reason"] == "after 500"
+
+
 async def test_events_and_metrics_need_the_token(world: World) -> None:
     async with aiohttp.ClientSession() as s:
         for path in ("/events", "/status", "/metrics"):
