@@ -40,6 +40,26 @@ BODY = {
     "max_tokens": 64,
 }
 TOKEN = "dtr-bench-token"
+DETOUR_PID = [0]
+
+
+def cpu_s(pid: int) -> float | None:
+    """CPU seconds the process has used (Linux): unlike latency, blind to other processes' load."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def timed(session: aiohttp.ClientSession, url: str, n: int, cpu: list[float]) -> list[float]:
+    """``sequential``, adding detour's CPU seconds for the run to ``cpu``."""
+    before = cpu_s(DETOUR_PID[0])
+    out = await sequential(session, url, n)
+    after = cpu_s(DETOUR_PID[0])
+    if before is not None and after is not None:
+        cpu.append(after - before)
+    return out
 
 
 def free_port() -> int:
@@ -98,6 +118,7 @@ chain = ["up/gpt-4.1"]
         ),  # fmt: skip
     ]
     try:
+        DETOUR_PID[0] = procs[2].pid
         yield ports
     finally:
         for p in procs:
@@ -180,48 +201,63 @@ async def measure(ports: dict[str, int], subscribers: int) -> None:
             await watched(s, ports, subscribers)
 
 
-async def watched(session: aiohttp.ClientSession, ports: dict[str, int], n: int, rounds: int = 4) -> None:
-    """Detour's added p50 with and without n clients streaming /events, rounds interleaved."""
+async def watched(session: aiohttp.ClientSession, ports: dict[str, int], n: int, rounds: int = 20) -> None:
+    """Detour's added p50 with and without n clients streaming /events.
+
+    Short rounds in ABBA order, so drift and other processes' load hit both alike; the
+    subscribers live in a process of their own that sleeps while they are off, so reading
+    the events costs nothing to this process, the one timing the requests."""
     upstream = f"http://127.0.0.1:{ports['upstream']}/v1/chat/completions"
     detour = f"http://127.0.0.1:{ports['detour']}/v1/chat/completions"
-    events = f"http://127.0.0.1:{ports['detour']}/events"
-    received = [0] * n
+    servers = ROOT / "bench" / "_servers.py"
+    argv = [sys.executable, str(servers), "subscribers", str(ports["detour"]), str(n), TOKEN]
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+    )
+    assert proc.stdin is not None and proc.stdout is not None
 
-    async def subscriber(i: int, ready: asyncio.Event) -> None:
-        async with session.get(events) as r:
-            assert r.status == 200, r.status
-            await r.content.readline()  # the opening comment: subscribed
-            ready.set()
-            async for line in r.content:
-                if line.startswith(b"data: "):
-                    received[i] += 1
+    async def command(line: bytes) -> bytes:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(line + b"\n")
+        await proc.stdin.drain()
+        return (await proc.stdout.readline()).strip()
 
     base: list[float] = []
     bare: list[float] = []
     observed: list[float] = []
-    per = 200
-    for _ in range(rounds):
+    received: list[int] = []
+    cpu_bare: list[float] = []
+    cpu_observed: list[float] = []
+    per = 60
+    for i in range(rounds):
         base += await sequential(session, upstream, per)
-        bare += await sequential(session, detour, per)
-        ready = [asyncio.Event() for _ in range(n)]
-        tasks = [asyncio.create_task(subscriber(i, ready[i]), name=f"subscriber-{i}") for i in range(n)]
-        await asyncio.gather(*(r.wait() for r in ready))
-        observed += await sequential(session, detour, per)
-        await asyncio.sleep(0.2)  # let the last events arrive before counting
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for watching in (False, True) if i % 2 == 0 else (True, False):
+            if watching:
+                assert await command(b"on") == b"ready"
+                observed += await timed(session, detour, per, cpu_observed)
+                received += [int(x) for x in (await command(b"off")).split()]
+            else:
+                bare += await timed(session, detour, per, cpu_bare)
+    proc.stdin.close()
+    await proc.wait()
     b = pct(base, 50)
     added_bare, added_watched = pct(bare, 50) - b, pct(observed, 50) - b
     growth = (added_watched - added_bare) / added_bare * 100 if added_bare > 0 else float("nan")
-    print(f"\n== {rounds}x{per} sequential requests, detour without / with {n} /events subscribers (ms) ==")
+    print(
+        f"\n== {rounds}x{per} sequential requests (ABBA), detour without / with {n} /events readers (ms) =="
+    )
     print(f"{'path':<16}{'p50':>8}{'p99':>8}{'added p50':>11}")
     print(f"{'upstream':<16}{b:8.3f}{pct(base, 99):8.3f}{0.0:11.3f}")
     print(f"{'detour':<16}{pct(bare, 50):8.3f}{pct(bare, 99):8.3f}{added_bare:11.3f}")
     label = f"detour+{n} subs"
     print(f"{label:<16}{pct(observed, 50):8.3f}{pct(observed, 99):8.3f}{added_watched:11.3f}")
     print(f"the subscribers add {added_watched - added_bare:.3f} ms p50 to detour's overhead "
-          f"({growth:+.1f}%); each received {min(received)}-{max(received)} events")  # fmt: skip
+          f"({growth:+.1f}%); each got {min(received)}-{max(received)} events a round")  # fmt: skip
+    if cpu_bare and cpu_observed:
+        per_bare = sum(cpu_bare) / len(bare) * 1e6
+        per_observed = sum(cpu_observed) / len(observed) * 1e6
+        print(f"detour's own CPU per request: {per_bare:.0f} us without, {per_observed:.0f} us with "
+              f"({(per_observed - per_bare) / per_bare * 100:+.1f}%)")  # fmt: skip
 
 
 def translation() -> None:

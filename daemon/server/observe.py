@@ -17,6 +17,7 @@ BUS = web.AppKey("bus", Bus)
 RECORDER = web.AppKey("recorder", Recorder)
 METRICS = web.AppKey("metrics", Metrics)
 HEARTBEAT_S = 15.0  # a comment line this often, so a vanished client is noticed
+BATCH_S = 0.05  # events are sent at most this late, in one write
 routes = web.RouteTableDef()
 
 try:
@@ -38,16 +39,18 @@ async def events(request: web.Request) -> web.StreamResponse:
         while True:
             try:
                 async with asyncio.timeout(HEARTBEAT_S):
-                    event = await sub.get()
+                    frame = await sub.get()
             except TimeoutError:
                 await out.write(b": keep-alive\n\n")
                 continue
-            if event is None:
+            if frame is None:
                 break
-            frames = [b"data: " + orjson.dumps(event) + b"\n\n"]
-            # Whatever queued up meanwhile goes out in the same write.
-            while (event := sub.get_nowait()) is not None:
-                frames.append(b"data: " + orjson.dumps(event) + b"\n\n")
+            # Gather what follows for a moment: one write per batch, not per event, keeps
+            # watchers off the requests' backs.
+            await asyncio.sleep(BATCH_S)
+            frames = [frame.sse()]
+            while (frame := sub.get_nowait()) is not None:
+                frames.append(frame.sse())
             await out.write(b"".join(frames))
     except ConnectionResetError:
         pass  # the watcher went away

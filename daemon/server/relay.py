@@ -95,8 +95,11 @@ async def relay(
     except ApiError as err:
         tel.finish(trace, target=None, error=err)
         raise
+    except Exception:
+        tel.finish(trace, target=None, error=ApiError(500, "server_error", "detour hit an internal error"))
+        raise
     finally:
-        # Cancelled, or a bug of ours: the request still ends in the events (no-op if it did).
+        # Cancelled (the client went away): the request still ends in the events (no-op if it did).
         tel.finish(trace, target=None, status=CLIENT_GONE)
 
 

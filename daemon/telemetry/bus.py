@@ -4,8 +4,9 @@ Publishing never waits. Listeners (metrics, status, alerts, the event log) are
 plain calls that only update memory. Subscribers (``/events`` streams) each get
 a bounded queue: one that falls behind loses the newest events rather than
 slowing a request, and is told how many with a ``dropped`` event when it reads
-again. Events are dicts shaped as ``telemetry.schema`` says; nothing here
-encodes them.
+again. Events are dicts shaped as ``telemetry.schema`` says. Subscribers get
+each one wrapped in a ``Frame`` that encodes it at most once, however many
+subscribers send it, and only when one does.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from daemon.telemetry.schema import DroppedEvent, Event
 
 log = logging.getLogger(__name__)
@@ -25,13 +28,28 @@ QUEUE = 1024  # events a subscriber may be behind before it starts losing them
 Listener = Callable[[Any], None]
 
 
+class Frame:
+    """One event on its way to subscribers; its Server-Sent Events frame is built once, on demand."""
+
+    __slots__ = ("event", "_sse")
+
+    def __init__(self, event: Event) -> None:
+        self.event = event
+        self._sse: bytes | None = None
+
+    def sse(self) -> bytes:
+        if self._sse is None:
+            self._sse = b"data: " + orjson.dumps(self.event) + b"\n\n"
+        return self._sse
+
+
 class Subscription:
-    """One subscriber's queue. ``get`` waits for the next event; None once the bus closed."""
+    """One subscriber's queue. ``get`` waits for the next frame; None once the bus closed."""
 
     __slots__ = ("_queue", "_max", "_waiter", "dropped", "closed")
 
     def __init__(self, maxsize: int) -> None:
-        self._queue: deque[Event] = deque()
+        self._queue: deque[Frame] = deque()
         self._max = maxsize
         self._waiter: asyncio.Future[None] | None = None
         self.dropped = 0  # lost since the last event it was given
@@ -40,15 +58,15 @@ class Subscription:
     def __len__(self) -> int:
         return len(self._queue)
 
-    def put(self, event: Event) -> None:
+    def put(self, frame: Frame) -> None:
         if len(self._queue) >= self._max:
             self.dropped += 1
             return
         if self.dropped:
             # The gap is reported where it happened: after what was kept, before what comes next.
-            self._queue.append(_dropped(self.dropped, event["ts"]))
+            self._queue.append(_dropped(self.dropped, frame.event["ts"]))
             self.dropped = 0
-        self._queue.append(event)
+        self._queue.append(frame)
         self._wake()
 
     def _wake(self) -> None:
@@ -59,7 +77,7 @@ class Subscription:
         self.closed = True
         self._wake()
 
-    def get_nowait(self) -> Event | None:
+    def get_nowait(self) -> Frame | None:
         if self._queue:
             return self._queue.popleft()
         if self.dropped:
@@ -67,7 +85,7 @@ class Subscription:
             return _dropped(lost, time.time())
         return None
 
-    async def get(self) -> Event | None:
+    async def get(self) -> Frame | None:
         while True:
             event = self.get_nowait()
             if event is not None or self.closed:
@@ -79,9 +97,9 @@ class Subscription:
                 self._waiter = None
 
 
-def _dropped(count: int, ts: float) -> Event:
+def _dropped(count: int, ts: float) -> Frame:
     event: DroppedEvent = {"ts": ts, "type": "dropped", "session": "", "count": count}
-    return event
+    return Frame(event)
 
 
 class Bus:
@@ -116,8 +134,10 @@ class Bus:
             except Exception:
                 # A telemetry bug must never fail the request it describes.
                 log.exception("event listener %r failed on a %s event", listener, event.get("type"))
-        for sub in self._subscribers:
-            sub.put(event)
+        if self._subscribers:
+            frame = Frame(event)
+            for sub in self._subscribers:
+                sub.put(frame)
 
     def close(self) -> None:
         """Wake every subscriber so its stream can end (the daemon is stopping)."""

@@ -111,8 +111,11 @@ class Notifier:
             async with asyncio.timeout(TIMEOUT_S):
                 await proc.wait()
         except TimeoutError:
-            proc.kill()
-            await proc.wait()
+            pass
+        finally:
+            if proc.returncode is None:  # hung, or the daemon is stopping: never leave it behind
+                proc.kill()
+                await proc.wait()
 
 
 def desktop_command() -> list[str] | None:

@@ -26,10 +26,10 @@ async def test_a_full_queue_drops_the_newest_and_reports_how_many() -> None:
     for n in range(10):
         bus.publish(event(n))
     assert len(sub) == 3
-    got = [sub.get_nowait() for _ in range(4)]
-    assert [e["session"] for e in got[:3] if e] == ["s0", "s1", "s2"]
-    assert got[3] == {"ts": got[3]["ts"] if got[3] else 0, "type": "dropped", "session": "", "count": 7}
-    assert sub.get_nowait() is None
+    got = [f.event for f in iter(sub.get_nowait, None)]
+    assert [e["session"] for e in got[:3]] == ["s0", "s1", "s2"]
+    assert got[3] == {"ts": got[3]["ts"], "type": "dropped", "session": "", "count": 7}
+    assert len(got) == 4
 
 
 async def test_the_gap_is_reported_where_it_happened() -> None:
@@ -37,11 +37,11 @@ async def test_the_gap_is_reported_where_it_happened() -> None:
     sub = bus.subscribe(maxsize=2)
     for n in range(4):
         bus.publish(event(n))
-    assert sub.get_nowait()["session"] == "s0"  # type: ignore[index]
+    assert next(iter(sub.get_nowait, None)).event["session"] == "s0"
     bus.publish(event(4))
     kinds = []
-    while (e := sub.get_nowait()) is not None:
-        kinds.append(e["type"] if e["type"] == "dropped" else e["session"])
+    for f in iter(sub.get_nowait, None):
+        kinds.append(f.event["type"] if f.event["type"] == "dropped" else f.event["session"])
     assert kinds == ["s1", "dropped", "s4"]
 
 
@@ -57,6 +57,16 @@ async def test_a_failing_listener_does_not_stop_the_others() -> None:
     sub = bus.subscribe()
     bus.publish(event(1))
     assert len(seen) == 1 and len(sub) == 1
+
+
+def test_a_frame_is_encoded_once_for_every_subscriber() -> None:
+    bus = Bus()
+    a, b = bus.subscribe(), bus.subscribe()
+    bus.publish(event(1))
+    fa, fb = a.get_nowait(), b.get_nowait()
+    assert fa is fb and fa is not None
+    assert fa.sse() is fa.sse()
+    assert fa.sse() == b'data: {"ts":1.0,"type":"request","session":"s1"}\n\n'
 
 
 async def test_closing_wakes_a_waiting_subscriber() -> None:
@@ -97,9 +107,8 @@ async def test_a_stalled_subscriber_neither_slows_nor_grows(sim_daemon: Daemon, 
         assert len(published) >= 40 * 3
         if sub is not None:
             assert len(sub) <= 17  # bounded: its 16, plus at most one drop marker
-            kept = [sub.get_nowait() for _ in range(16)]
-            assert all(e is not None and e["type"] != "dropped" for e in kept)
-            marker = sub.get_nowait()
-            assert marker is not None and marker["type"] == "dropped"
-            assert marker["count"] == len(published) - 16  # type: ignore[typeddict-item]
-            assert sub.get_nowait() is None
+            got = [f.event for f in iter(sub.get_nowait, None)]
+            assert len(got) == 17
+            assert all(e["type"] != "dropped" for e in got[:16])
+            assert got[16]["type"] == "dropped"
+            assert got[16]["count"] == len(published) - 16  # type: ignore[typeddict-item]
