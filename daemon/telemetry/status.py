@@ -97,6 +97,8 @@ class Recorder:
 
     def _response(self, ev: ResponseEvent) -> None:
         self.inflight.pop(ev["id"], None)
+        if "content" in ev:  # bodies (log_content = true) belong in the log, not in every /status
+            ev = cast(ResponseEvent, {k: v for k, v in ev.items() if k != "content"})
         self.recent.append(ev)
         s = self.sessions.pop(ev["session"], None)  # re-inserted: the dict stays in order of use
         if s is None:

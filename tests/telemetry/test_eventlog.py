@@ -17,11 +17,11 @@ BODY = {"model": "default", "messages": [{"role": "user", "content": "the secret
 async def served(tmp_path: Path, config: str) -> list[dict[str, Any]]:
     d = await start_daemon(config, data_dir=tmp_path)
     try:
-        async with (
-            aiohttp.ClientSession() as s,
-            s.post(d.url + "/v1/chat/completions", json=BODY, headers=d.auth()) as r,
-        ):
-            assert r.status == 200
+        async with aiohttp.ClientSession(headers=d.auth()) as s:
+            async with s.post(d.url + "/v1/chat/completions", json=BODY) as r:
+                assert r.status == 200
+            async with s.get(d.url + "/status") as r:
+                assert '"content"' not in await r.text()  # bodies stay out of /status
     finally:
         await d.close()  # the last batch is written on the way out
     lines = (tmp_path / "events" / "events.jsonl").read_text().splitlines()
