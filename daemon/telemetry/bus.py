@@ -16,7 +16,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
 import orjson
 
@@ -25,7 +24,7 @@ from daemon.telemetry.schema import DroppedEvent, Event
 log = logging.getLogger(__name__)
 QUEUE = 1024  # events a subscriber may be behind before it starts losing them
 
-Listener = Callable[[Any], None]
+Listener = Callable[[Event], None]
 
 
 class Frame:
@@ -126,7 +125,7 @@ class Bus:
     def subscribers(self) -> int:
         return len(self._subscribers)
 
-    def publish(self, event: Any) -> None:
+    def publish(self, event: Event) -> None:
         """Hand the event to everyone; never raises, never waits."""
         for listener in self._listeners:
             try:
