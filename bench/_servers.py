@@ -7,10 +7,14 @@ python bench/_servers.py unbudgeted PORT CONFIG DATA_DIR
                                             detour as `serve` runs it, but with no spend tracking
                                             at all (no ledger, no reservations): the budget
                                             benchmark's baseline; not a mode the product offers
+python bench/_servers.py subscribers PORT N TOKEN
+                                            N clients reading detour's /events, opened and
+                                            closed on command ("on", "off" on stdin)
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 
@@ -90,6 +94,50 @@ def unbudgeted(port: int, config_path: str, data_dir: str) -> None:
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
+async def _subscriber(
+    session: aiohttp.ClientSession, url: str, ready: asyncio.Event, received: list[int], i: int
+) -> None:
+    async with session.get(url) as r:
+        assert r.status == 200, r.status
+        await r.content.readline()  # the opening comment: subscribed
+        ready.set()
+        async for chunk in r.content.iter_any():
+            received[i] += chunk.count(b"data: ")
+
+
+async def _subscribers(port: int, n: int, token: str) -> None:
+    """Reads commands on stdin: "on" opens n /events streams (answers "ready" once all are
+    subscribed), "off" closes them (answers how many events each got); EOF ends."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    url = f"http://127.0.0.1:{port}/events"
+    headers = {"Authorization": f"Bearer {token}"}
+    tasks: list[asyncio.Task[None]] = []
+    received: list[int] = []
+    async with aiohttp.ClientSession(headers=headers, connector=aiohttp.TCPConnector(limit=0)) as session:
+        while command := (await reader.readline()).strip():
+            if command == b"on":
+                received = [0] * n
+                ready = [asyncio.Event() for _ in range(n)]
+                tasks = [
+                    asyncio.create_task(_subscriber(session, url, ready[i], received, i), name=f"sub-{i}")
+                    for i in range(n)
+                ]
+                await asyncio.gather(*(r.wait() for r in ready))
+                print("ready", flush=True)
+            elif command == b"off":
+                await asyncio.sleep(0.2)  # the last batch
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                print(" ".join(map(str, received)) or "0", flush=True)
+
+
+def subscribers(port: int, n: int, token: str) -> None:
+    asyncio.run(_subscribers(port, n, token))
+
+
 if __name__ == "__main__":
     try:
         import uvloop
@@ -101,5 +149,7 @@ if __name__ == "__main__":
         upstream(int(sys.argv[2]))
     elif sys.argv[1] == "unbudgeted":
         unbudgeted(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+    elif sys.argv[1] == "subscribers":
+        subscribers(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
     else:
         passthrough(int(sys.argv[2]), int(sys.argv[3]))

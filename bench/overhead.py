@@ -5,13 +5,16 @@ separate processes; the same chat completion goes (a) straight to the upstream,
 (b) through the pass-through, (c) through detour: 300 sequential, then 600 at
 16 in flight. Prints p50/p99 and the latency each proxy adds, the ratio of
 detour's to the pass-through's, and the time to translate a 200-message
-tool-calling conversation Anthropic -> IR -> OpenAI.
+tool-calling conversation Anthropic -> IR -> OpenAI. Then the cost of watching:
+detour's added latency with and without ``--subscribers`` (default 5) clients
+reading ``/events``, in alternating rounds so drift hits both alike.
 
-    .venv/bin/python bench/overhead.py
+    .venv/bin/python bench/overhead.py [--subscribers N]   (0 skips that section)
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -37,6 +40,26 @@ BODY = {
     "max_tokens": 64,
 }
 TOKEN = "dtr-bench-token"
+DETOUR_PID = [0]
+
+
+def cpu_s(pid: int) -> float | None:
+    """CPU seconds the process has used (Linux): unlike latency, blind to other processes' load."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def timed(session: aiohttp.ClientSession, url: str, n: int, cpu: list[float]) -> list[float]:
+    """``sequential``, adding detour's CPU seconds for the run to ``cpu``."""
+    before = cpu_s(DETOUR_PID[0])
+    out = await sequential(session, url, n)
+    after = cpu_s(DETOUR_PID[0])
+    if before is not None and after is not None:
+        cpu.append(after - before)
+    return out
 
 
 def free_port() -> int:
@@ -66,6 +89,7 @@ chain = ["up/gpt-4.1"]
         "PYTHON_KEYRING_BACKEND": "tests.memkeyring.MemoryKeyring",
         "DETOUR_TEST_KEYRING_FILE": str(tmp / "keyring.json"),
         "XDG_DATA_HOME": str(tmp / "data"),
+        "XDG_STATE_HOME": str(tmp / "state"),
         "PYTHONPATH": str(ROOT),
     }
     (tmp / "keyring.json").write_text(json.dumps({"detour\0client-token": TOKEN}))
@@ -94,6 +118,7 @@ chain = ["up/gpt-4.1"]
         ),  # fmt: skip
     ]
     try:
+        DETOUR_PID[0] = procs[2].pid
         yield ports
     finally:
         for p in procs:
@@ -147,7 +172,7 @@ def pct(xs: list[float], p: float) -> float:
     return statistics.quantiles(xs, n=100)[int(p) - 1] if len(xs) > 1 else xs[0]
 
 
-async def measure(ports: dict[str, int]) -> None:
+async def measure(ports: dict[str, int], subscribers: int) -> None:
     urls = {name: f"http://127.0.0.1:{port}/v1/chat/completions" for name, port in ports.items()}
     headers = {"Authorization": f"Bearer {TOKEN}"}
     async with aiohttp.ClientSession(headers=headers, connector=aiohttp.TCPConnector(limit=0)) as s:
@@ -171,6 +196,68 @@ async def measure(ports: dict[str, int]) -> None:
     for name, (xs, rps) in conc.items():
         print(f"{name:<12}{pct(xs, 50):8.3f}{pct(xs, 99):8.3f}{rps:9.0f}")
     print(f"detour serves {conc['detour'][1] / conc['passthrough'][1]:.2f}x the pass-through's requests/s")
+    if subscribers:
+        async with aiohttp.ClientSession(headers=headers, connector=aiohttp.TCPConnector(limit=0)) as s:
+            await watched(s, ports, subscribers)
+
+
+async def watched(session: aiohttp.ClientSession, ports: dict[str, int], n: int, rounds: int = 20) -> None:
+    """Detour's added p50 with and without n clients streaming /events.
+
+    Short rounds in ABBA order, so drift and other processes' load hit both alike; the
+    subscribers live in a process of their own that sleeps while they are off, so reading
+    the events costs nothing to this process, the one timing the requests."""
+    upstream = f"http://127.0.0.1:{ports['upstream']}/v1/chat/completions"
+    detour = f"http://127.0.0.1:{ports['detour']}/v1/chat/completions"
+    servers = ROOT / "bench" / "_servers.py"
+    argv = [sys.executable, str(servers), "subscribers", str(ports["detour"]), str(n), TOKEN]
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+
+    async def command(line: bytes) -> bytes:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(line + b"\n")
+        await proc.stdin.drain()
+        return (await proc.stdout.readline()).strip()
+
+    base: list[float] = []
+    bare: list[float] = []
+    observed: list[float] = []
+    received: list[int] = []
+    cpu_bare: list[float] = []
+    cpu_observed: list[float] = []
+    per = 60
+    for i in range(rounds):
+        base += await sequential(session, upstream, per)
+        for watching in (False, True) if i % 2 == 0 else (True, False):
+            if watching:
+                assert await command(b"on") == b"ready"
+                observed += await timed(session, detour, per, cpu_observed)
+                received += [int(x) for x in (await command(b"off")).split()]
+            else:
+                bare += await timed(session, detour, per, cpu_bare)
+    proc.stdin.close()
+    await proc.wait()
+    b = pct(base, 50)
+    added_bare, added_watched = pct(bare, 50) - b, pct(observed, 50) - b
+    growth = (added_watched - added_bare) / added_bare * 100 if added_bare > 0 else float("nan")
+    print(
+        f"\n== {rounds}x{per} sequential requests (ABBA), detour without / with {n} /events readers (ms) =="
+    )
+    print(f"{'path':<16}{'p50':>8}{'p99':>8}{'added p50':>11}")
+    print(f"{'upstream':<16}{b:8.3f}{pct(base, 99):8.3f}{0.0:11.3f}")
+    print(f"{'detour':<16}{pct(bare, 50):8.3f}{pct(bare, 99):8.3f}{added_bare:11.3f}")
+    label = f"detour+{n} subs"
+    print(f"{label:<16}{pct(observed, 50):8.3f}{pct(observed, 99):8.3f}{added_watched:11.3f}")
+    print(f"the subscribers add {added_watched - added_bare:.3f} ms p50 to detour's overhead "
+          f"({growth:+.1f}%); each got {min(received)}-{max(received)} events a round")  # fmt: skip
+    if cpu_bare and cpu_observed:
+        per_bare = sum(cpu_bare) / len(bare) * 1e6
+        per_observed = sum(cpu_observed) / len(observed) * 1e6
+        print(f"detour's own CPU per request: {per_bare:.0f} us without, {per_observed:.0f} us with "
+              f"({(per_observed - per_bare) / per_bare * 100:+.1f}%)")  # fmt: skip
 
 
 def translation() -> None:
@@ -222,9 +309,14 @@ def translation() -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--subscribers", type=int, default=5, help="/events clients to measure (0: skip)")
+    args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     with tempfile.TemporaryDirectory() as tmp, processes(Path(tmp)) as ports:
-        asyncio.run(measure(ports))
+        asyncio.run(measure(ports, args.subscribers))
     translation()
 
 

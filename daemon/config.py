@@ -94,13 +94,23 @@ class BudgetConfig:
 
 
 @dataclass(slots=True, frozen=True)
+class AlertsConfig:
+    failovers: int = 5  # a provider failing over this many times...
+    window_s: float = 600.0  # ...within this window raises an alert
+    webhook_url: str | None = None  # Slack-compatible: POST {"text": ...}
+    statsd: tuple[str, int] | None = None  # DogStatsD host and port
+    desktop: bool = True
+
+
+@dataclass(slots=True, frozen=True)
 class Config:
     path: Path | None
     server: ServerConfig = field(default_factory=ServerConfig)
     providers: dict[str, ProviderConfig] = field(default_factory=dict)
     routes: tuple[RouteConfig, ...] = ()
     budget: BudgetConfig = field(default_factory=BudgetConfig)
-    log_content: bool = False
+    log_content: bool = False  # request and response bodies in events and the event log
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
 
 def default_path() -> Path:
@@ -113,6 +123,8 @@ def default_path() -> Path:
 DEFAULT_CONFIG = """\
 # detour config. Keys never go in this file: `detour keys set PROVIDER` puts them
 # in the OS keyring, or name an environment variable with api_key_env.
+
+# log_content = false       # true puts request and response bodies in events and the event log
 
 [server]
 host = "127.0.0.1"          # refuses to bind a non-loopback address unless allow_remote = true
@@ -161,6 +173,13 @@ chain = ["anthropic/claude-sonnet-4-5", "openai/gpt-4.1", "gemini/gemini-2.5-fla
 # daily_usd = 15.0
 # session_usd = 5.0
 on_exhausted = "block"      # block | cheapest (fall through to the cheapest model that fits)
+
+[alerts]
+failovers = 5               # alert when a provider fails over this many times...
+window_s = 600              # ...within this window
+# webhook_url = "https://hooks.slack.com/services/..."   (Slack-compatible JSON)
+# statsd = "127.0.0.1:8125"                                (Datadog-compatible tags)
+desktop = true
 """
 
 
@@ -229,7 +248,42 @@ class _Reader:
         log_content = data.get("log_content", False)
         if not isinstance(log_content, bool):
             raise self.fail("log_content must be true or false", "log_content")
-        return Config(self.path, server, providers, routes, budget, log_content)
+        alerts = self.alerts(data.get("alerts", {}))
+        return Config(self.path, server, providers, routes, budget, log_content, alerts)
+
+    def alerts(self, raw: Any) -> AlertsConfig:
+        if not isinstance(raw, dict):
+            raise self.fail("[alerts] must be a table", "alerts")
+        known = {"failovers", "window_s", "webhook_url", "statsd", "desktop"}
+        for key in raw:
+            if key not in known:
+                raise self.fail(
+                    f"[alerts]: unknown setting {key!r}; known: {', '.join(sorted(known))}", "[alerts]", key
+                )
+        failovers = self.typed(raw, "failovers", int, 5, "[alerts]")
+        if failovers < 1:
+            raise self.fail("[alerts]: failovers must be at least 1", "[alerts]", "failovers")
+        window_s = self.typed(raw, "window_s", float, 600.0, "[alerts]")
+        if window_s <= 0:
+            raise self.fail("[alerts]: window_s must be a positive number of seconds", "[alerts]", "window_s")
+        webhook = self.typed(raw, "webhook_url", str, "", "[alerts]") or None
+        if webhook is not None and not webhook.startswith(("https://", "http://")):
+            raise self.fail(
+                f"[alerts]: webhook_url must be an http(s) URL, not {webhook!r}", "[alerts]", "webhook_url"
+            )
+        statsd_raw = self.typed(raw, "statsd", str, "", "[alerts]")
+        statsd = None
+        if statsd_raw:
+            host, _, port = statsd_raw.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) <= 65535:
+                raise self.fail(
+                    f'[alerts]: statsd must be "HOST:PORT" like "127.0.0.1:8125", not {statsd_raw!r}',
+                    "[alerts]",
+                    "statsd",
+                )
+            statsd = (host.strip("[]"), int(port))
+        desktop = self.typed(raw, "desktop", bool, True, "[alerts]")
+        return AlertsConfig(failovers, window_s, webhook, statsd, desktop)
 
     def budget(self, raw: Any) -> BudgetConfig:
         if not isinstance(raw, dict):

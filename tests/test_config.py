@@ -39,6 +39,12 @@ def test_default_config_is_written_once_and_parses(tmp_path: Path) -> None:
             7,
             'on_invalid_json must be "next" (try the next model) or "return"',
         ),
+        ("[budget]\n\n[alerts]\nfailovers = 0\n", 4, "failovers must be at least 1"),
+        ("[alerts]\nwindow_s = -1\n", 2, "window_s must be a positive number"),
+        ('[alerts]\nstatsd = "8125"\n', 2, 'statsd must be "HOST:PORT"'),
+        ('[alerts]\nwebhook_url = "hooks.slack.com/x"\n', 2, "webhook_url must be an http(s) URL"),
+        ('[alerts]\ndesktop = "yes"\n', 2, "desktop must be a bool"),
+        ("[alerts]\nemail = true\n", 2, "unknown setting 'email'"),
     ],
 )
 def test_errors_name_the_line_and_the_fix(text: str, line: int, fragment: str) -> None:
@@ -62,3 +68,14 @@ def test_on_invalid_json_defaults_to_next() -> None:
     text = '[providers.x]\nkind = "sim"\n\n[[routes]]\nname = "a"\nchain = ["x/m"]\n'
     assert parse(text).routes[0].on_invalid_json == "next"
     assert parse(text + 'on_invalid_json = "return"\n').routes[0].on_invalid_json == "return"
+
+
+def test_alerts_settings() -> None:
+    alerts = parse(DEFAULT_CONFIG).alerts
+    assert (alerts.failovers, alerts.window_s, alerts.webhook_url, alerts.statsd) == (5, 600.0, None, None)
+    alerts = parse(
+        '[alerts]\nfailovers = 2\nwindow_s = 30\nstatsd = "localhost:8125"\n'
+        'webhook_url = "https://hooks.example/T1"\ndesktop = false\n'
+    ).alerts
+    assert (alerts.failovers, alerts.window_s, alerts.statsd) == (2, 30.0, ("localhost", 8125))
+    assert alerts.webhook_url == "https://hooks.example/T1" and alerts.desktop is False

@@ -217,8 +217,12 @@ class Accounts:
         return t
 
     def spent(self, scope: str, session: str) -> float:
+        return self.totals(session)[scope]
+
+    def totals(self, session: str) -> dict[str, float]:
+        """Spend in every window at once (one rollover check)."""
         t = self._current()
-        return {"session": t.sessions.get(session, 0.0), "day": t.day, "week": t.week}[scope]
+        return {"session": t.sessions.get(session, 0.0), "day": t.day, "week": t.week}
 
     def resets_at(self, scope: str) -> datetime | None:
         now = self._now()

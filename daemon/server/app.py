@@ -21,14 +21,24 @@ from daemon.routing.adapt import Profiles
 from daemon.routing.chain import Chain
 from daemon.routing.health import Health
 from daemon.routing.routes import Routes
-from daemon.server import guard
+from daemon.server import guard, observe
 from daemon.server.inbound import ACCOUNTS, GATEWAY, routes
+from daemon.server.observe import BUS, METRICS, RECORDER
 from daemon.server.relay import Gateway
 from daemon.server.sessions import Sessions
+from daemon.telemetry.alerts import Alerts
+from daemon.telemetry.bus import Bus
+from daemon.telemetry.eventlog import EventLog
+from daemon.telemetry.metrics import Metrics
+from daemon.telemetry.notify import Notifier
+from daemon.telemetry.status import Recorder
+from daemon.telemetry.trace import Telemetry
 
 log = logging.getLogger(__name__)
 CONFIG = web.AppKey("config", Config)
 DATA_DIR = web.AppKey("data_dir", Path)
+EVENT_LOG_DIR = web.AppKey("event_log_dir", Path)
+TELEMETRY = web.AppKey("telemetry", Telemetry)
 
 
 def create_app(config: Config, token: str, data_dir: Path | None = None) -> web.Application:
@@ -39,9 +49,13 @@ def create_app(config: Config, token: str, data_dir: Path | None = None) -> web.
     )
     app[CONFIG] = config
     app[DATA_DIR] = data_dir or Path(platformdirs.user_data_dir(APP))
+    app[EVENT_LOG_DIR] = data_dir / "events" if data_dir else Path(platformdirs.user_state_dir(APP))
     app.add_routes(routes)
+    app.add_routes(observe.routes)
     app.cleanup_ctx.append(_accounts)
+    app.cleanup_ctx.append(_telemetry)
     app.cleanup_ctx.append(_gateway)
+    app.on_shutdown.append(_end_event_streams)
     return app
 
 
@@ -59,6 +73,41 @@ async def _accounts(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await accounts.close()
+
+
+async def _telemetry(app: web.Application) -> AsyncIterator[None]:
+    """The event bus and what listens to it: status, metrics, alerts and their delivery, the event log."""
+    config = app[CONFIG]
+    bus = app[BUS] = Bus()
+    app[RECORDER] = Recorder(t for r in config.routes for t in r.chain)
+    app[METRICS] = Metrics()
+    alerts = Alerts(config.alerts, bus)
+    notifier = Notifier(config.alerts)
+    event_log = EventLog(app[EVENT_LOG_DIR])
+    for listener in (app[RECORDER], app[METRICS], alerts, notifier, event_log):
+        bus.listen(listener)
+    app[TELEMETRY] = Telemetry(bus, Prices(config), app[ACCOUNTS], config.log_content)
+    await notifier.open()
+    async with aiohttp.ClientSession() as session:
+        tasks = [
+            asyncio.create_task(event_log.run(), name="detour-event-log"),
+            asyncio.create_task(notifier.run(session), name="detour-alert-delivery"),
+        ]
+        try:
+            yield
+        finally:
+            bus.close()
+            alerts.close()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            notifier.close()
+
+
+async def _end_event_streams(app: web.Application) -> None:
+    """Before the server waits for open requests: /events streams would never end by themselves."""
+    if BUS in app:
+        app[BUS].close()
 
 
 async def _gateway(app: web.Application) -> AsyncIterator[None]:
@@ -80,9 +129,13 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
                 providers[simulated.id] = simulated
         spend = Spend(app[ACCOUNTS], Prices(config), config.budget.on_exhausted)
         first_byte = {r.name: r.timeout_first_byte_s for r in config.routes if r.timeout_first_byte_s}
-        chain = Chain(providers, Health(), Profiles.from_config(config), spend, first_byte)
-        chain.invalid_json_returns = frozenset(r.name for r in config.routes if r.on_invalid_json == "return")
-        app[GATEWAY] = Gateway(Routes(config), chain, Sessions(), simulated)
+        telemetry = app[TELEMETRY]
+        health = Health(on_circuit=telemetry.circuit)
+        returns = frozenset(r.name for r in config.routes if r.on_invalid_json == "return")
+        profiles = Profiles.from_config(config)
+        chain = Chain(providers, health, profiles, spend, first_byte, returns, telemetry.attempt)
+        telemetry.failover_delta = spend.failover_delta
+        app[GATEWAY] = Gateway(Routes(config), chain, Sessions(), simulated, telemetry)
         _announce(providers, simulated)
         yield
 

@@ -9,7 +9,7 @@ with a well-formed error event in the client's format.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -36,6 +36,8 @@ from daemon.routing.failures import classify
 from daemon.routing.routes import Resolved, Routes
 from daemon.server.guard import presented_token
 from daemon.server.sessions import Sessions
+from daemon.telemetry.bus import Bus
+from daemon.telemetry.trace import CLIENT_GONE, Telemetry, Trace
 
 
 @dataclass(slots=True)
@@ -44,6 +46,7 @@ class Gateway:
     chain: Chain
     sessions: Sessions
     simulated: Provider | None  # set when no real provider has a key: everything goes there
+    telemetry: Telemetry = field(default_factory=lambda: Telemetry(Bus(), None, None))
 
     def resolve(self, requested: str) -> Resolved:
         resolved = self.routes.resolve(requested)
@@ -67,17 +70,37 @@ async def relay(
         request.headers.get("x-detour-session"), req.user, presented_token(request) or ""
     )
     resolved = gateway.resolve(req.model)
-    if req.stream:
-        live = await gateway.chain.stream(req, resolved, session)
-        return await _stream(request, gateway, fmt, req, live, _headers(live.served, session))
-    resp, served = await gateway.chain.complete(req, resolved, session)
-    headers = _headers(served, session)
-    if served.cost_usd is not None:
-        headers["x-detour-cost-usd"] = f"{served.cost_usd:.6f}"
-    reasoning.to_client(resp, fmt.name, served.provider.format_name)
-    return web.Response(
-        body=orjson.dumps(fmt.encode_response(resp, req)), content_type="application/json", headers=headers
+    tel = gateway.telemetry
+    trace = tel.begin(
+        session=session,
+        route=resolved.route,
+        fmt=fmt.name,
+        requested=req.model,
+        stream=req.stream,
+        primary=resolved.chain[0] if resolved.chain else None,
+        content=body,
     )
+    try:
+        if req.stream:
+            live = await gateway.chain.stream(req, resolved, session)
+            return await _stream(request, gateway, fmt, req, live, _headers(live.served, session), trace)
+        resp, served = await gateway.chain.complete(req, resolved, session)
+        headers = _headers(served, session)
+        if served.cost_usd is not None:
+            headers["x-detour-cost-usd"] = f"{served.cost_usd:.6f}"
+        reasoning.to_client(resp, fmt.name, served.provider.format_name)
+        answer = fmt.encode_response(resp, req)
+        tel.finish(trace, target=served.target, usage=resp.usage, cost_usd=served.cost_usd, content=answer)
+        return web.Response(body=orjson.dumps(answer), content_type="application/json", headers=headers)
+    except ApiError as err:
+        tel.finish(trace, target=None, error=err)
+        raise
+    except Exception:
+        tel.finish(trace, target=None, error=ApiError(500, "server_error", "detour hit an internal error"))
+        raise
+    finally:
+        # Cancelled (the client went away): the request still ends in the events (no-op if it did).
+        tel.finish(trace, target=None, status=CLIENT_GONE)
 
 
 def _headers(served: Served, session: str) -> dict[str, str]:
@@ -96,9 +119,12 @@ async def _stream(
     req: Request,
     live: LiveStream,
     headers: dict[str, str],
+    trace: Trace,
 ) -> web.StreamResponse:
     served = live.served
     meter = Meter()
+    failed: ApiError | None = None
+    status = CLIENT_GONE
     try:
         async with contextlib.aclosing(live.rest):  # type: ignore[type-var]
             out = web.StreamResponse(
@@ -114,29 +140,37 @@ async def _stream(
             )
             if chunk:
                 await out.write(chunk)
+                trace.first_byte()
             try:
                 async for ev in live.rest:
                     meter.feed(ev)
                     chunk = encoder.feed(reasoning.to_client_event(ev, fmt.name, theirs))
                     if chunk:
                         await out.write(chunk)
+                        trace.first_byte()
             except ApiError as err:
                 # Content already went out: end with a well-formed error, never a silent truncation.
                 gateway.chain.health.failure(served.target, classify(err))
+                failed = err
                 await out.write(encoder.error(err))
             await out.write_eof()
+            status = 200 if failed is None else failed.status
             return out
     finally:
         # However it ended (finished, cut, client gone), the attempt is paid for exactly once.
         spend = gateway.chain.spend
+        cost = None
         if spend is not None and served.admission is not None:
-            spend.settle(
+            cost = spend.settle(
                 served.admission,
                 served.target,
                 meter.usage,
                 complete=meter.complete,
                 relayed_chars=meter.chars,
             )
+        gateway.telemetry.finish(
+            trace, target=served.target, usage=meter.usage, cost_usd=cost, error=failed, status=status
+        )
 
 
 class Meter:

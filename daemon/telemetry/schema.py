@@ -76,6 +76,7 @@ class ResponseEvent(Event):
     cost_usd: float
     latency_ms: float
     ttft_ms: float | None  # streams only: time to the first content byte sent to the client
+    content: NotRequired[object]  # the response body (not streams), only with log_content = true
 
 
 class BudgetEvent(Event):
@@ -84,6 +85,7 @@ class BudgetEvent(Event):
     scope: Literal["session", "day", "week"]
     spent: float
     limit: float | None
+    exhausted: NotRequired[bool]  # True when a request was just refused (402) for this window
 
 
 class AlertEvent(Event):

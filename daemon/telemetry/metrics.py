@@ -1,0 +1,114 @@
+"""Prometheus metrics, counted from the bus into a registry of the app's own.
+
+Like TensorZero's gateway, detour publishes its own overhead: the time a
+request spent in detour rather than waiting on a provider.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+from daemon.telemetry.schema import (
+    AlertEvent,
+    AttemptEvent,
+    Event,
+    FailoverEvent,
+    RequestEvent,
+    ResponseEvent,
+)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
+OVERHEAD_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
+
+
+class Metrics:
+    """A bus listener; ``exposition()`` is the ``/metrics`` body."""
+
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry()
+        self.requests = Counter(
+            "detour_requests", "Client requests by route, inbound format and status.",
+            ["route", "format", "status"], registry=r,
+        )  # fmt: skip
+        self.attempts = Counter(
+            "detour_attempts", "Chain attempts by provider, model, outcome and failure class.",
+            ["provider", "model", "outcome", "failure"], registry=r,
+        )  # fmt: skip
+        self.failovers = Counter(
+            "detour_failovers", "Moves from one model to the next.", ["from", "to", "reason"], registry=r
+        )
+        self.tokens = Counter(
+            "detour_tokens", "Tokens by the model that answered, in and out.", ["model", "direction"],
+            registry=r,
+        )  # fmt: skip
+        self.cost = Counter("detour_cost_usd", "USD spent by the model that answered.", ["model"], registry=r)
+        self.alerts = Counter(
+            "detour_alerts", "Alerts by condition and state.", ["condition", "state"], registry=r
+        )
+        self.latency = Histogram(
+            "detour_request_latency_seconds", "Whole request, arrival to last byte.", ["route"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.ttft = Histogram(
+            "detour_ttft_seconds", "Streams: arrival to the first content sent to the client.", ["route"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.overhead = Histogram(
+            "detour_overhead_seconds",
+            "Time spent in detour, not waiting on providers (to the first byte for streams).",
+            buckets=OVERHEAD_BUCKETS, registry=r,
+        )  # fmt: skip
+        # Per request in flight: its inbound format, and time spent in upstream calls so far.
+        self._format: dict[str, str] = {}
+        self._upstream_ms: dict[str, float] = {}
+        self._children: dict[tuple[object, ...], Any] = {}
+
+    def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
+        """``metric.labels(*labels)``, looked up once: labels() validates and locks on every call."""
+        key = (metric, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def __call__(self, event: Event) -> None:
+        kind = event["type"]
+        if kind == "attempt":
+            a = cast(AttemptEvent, event)
+            provider, _, model = a["target"].partition("/")
+            self._child(self.attempts, provider, model, a["outcome"], a["failure"] or "").inc()
+            if a["called"]:
+                self._upstream_ms[a["id"]] = self._upstream_ms.get(a["id"], 0.0) + a["latency_ms"]
+        elif kind == "request":
+            r = cast(RequestEvent, event)
+            self._format[r["id"]] = r["format"]
+        elif kind == "response":
+            self._response(cast(ResponseEvent, event))
+        elif kind == "failover":
+            f = cast(FailoverEvent, event)
+            self._child(self.failovers, f["from"], f["to"], f["reason"]).inc()
+        elif kind == "alert":
+            al = cast(AlertEvent, event)
+            self.alerts.labels(al["condition"], al["state"]).inc()
+
+    def _response(self, ev: ResponseEvent) -> None:
+        fmt = self._format.pop(ev["id"], "")
+        upstream_ms = self._upstream_ms.pop(ev["id"], 0.0)
+        route = ev["route"]
+        self._child(self.requests, route, fmt, str(ev["status"])).inc()
+        self._child(self.latency, route).observe(ev["latency_ms"] / 1000)
+        if ev["ttft_ms"] is not None:
+            self._child(self.ttft, route).observe(ev["ttft_ms"] / 1000)
+        if ev["target"] is not None:
+            model = ev["target"]
+            self._child(self.tokens, model, "in").inc(ev["tokens_in"])
+            self._child(self.tokens, model, "out").inc(ev["tokens_out"])
+            self._child(self.cost, model).inc(ev["cost_usd"])
+            until = ev["ttft_ms"] if ev["ttft_ms"] is not None else ev["latency_ms"]
+            self.overhead.observe(max(0.0, until - upstream_ms) / 1000)

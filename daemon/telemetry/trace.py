@@ -1,0 +1,239 @@
+"""What the request path tells telemetry: one ``Trace`` per request, turned into events.
+
+The relay opens a trace once the request is routed and finishes it when the
+answer is done (for a stream, when the stream ends). The chain reports each
+attempt through ``Chain.on_attempt``; the trace of the request it belongs to
+is found through a context variable, so the chain needs no telemetry of its
+own. Building an event is building a dict: no encoding, no I/O.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+from daemon.budget.accounts import SCOPES, Accounts
+from daemon.budget.prices import Prices
+from daemon.config import Target
+from daemon.ir import ApiError, Usage
+from daemon.routing.chain import Attempt
+from daemon.routing.health import Circuit
+from daemon.telemetry.bus import Bus
+from daemon.telemetry.schema import (
+    AttemptEvent,
+    BudgetEvent,
+    CircuitEvent,
+    FailoverEvent,
+    RequestEvent,
+    ResponseEvent,
+)
+
+CLIENT_GONE = 499  # the client went away before the answer was done (nginx's convention)
+_current: ContextVar[Trace | None] = ContextVar("detour_trace", default=None)
+_ids = itertools.count(1)
+_PREFIX = os.urandom(3).hex()
+
+
+@dataclass(slots=True)
+class Trace:
+    id: str
+    route: str
+    session: str
+    primary: Target | None  # the chain's first model: what a failover is priced against
+    started: float  # perf_counter
+    attempts: list[Attempt] = field(default_factory=list)
+    ttft_ms: float | None = None
+    finished: bool = False
+
+    def first_byte(self) -> None:
+        """Content reached the client (streams): the first call sets the time to first token."""
+        if self.ttft_ms is None:
+            self.ttft_ms = (time.perf_counter() - self.started) * 1000
+
+
+class Telemetry:
+    """The request path's side of telemetry; everything it learns goes onto the bus."""
+
+    def __init__(
+        self, bus: Bus, prices: Prices | None, accounts: Accounts | None, log_content: bool = False
+    ) -> None:
+        self.bus = bus
+        self.prices = prices
+        self.accounts = accounts
+        self.log_content = log_content
+        # Set by the gateway once spend exists: (session, primary, served, usage) -> delta,
+        # pricing the primary with the prompt cache it held for the session.
+        self.failover_delta: Callable[[str, Target, Target, Usage], float | None] | None = None
+
+    def begin(
+        self,
+        *,
+        session: str,
+        route: str,
+        fmt: str,
+        requested: str,
+        stream: bool,
+        primary: Target | None,
+        content: object = None,
+    ) -> Trace:
+        trace = Trace(f"{_PREFIX}-{next(_ids)}", route, session, primary, time.perf_counter())
+        _current.set(trace)
+        event: RequestEvent = {
+            "ts": time.time(),
+            "type": "request",
+            "session": session,
+            "id": trace.id,
+            "route": route,
+            "format": fmt,
+            "requested_model": requested,
+            "stream": stream,
+        }
+        if self.log_content and content is not None:
+            event["content"] = content
+        self.bus.publish(event)
+        return trace
+
+    def attempt(self, attempt: Attempt) -> None:
+        """``Chain.on_attempt``: one step of the walk of the current request."""
+        trace = _current.get()
+        if trace is not None:
+            trace.attempts.append(attempt)
+        event: AttemptEvent = {
+            "ts": time.time(),
+            "type": "attempt",
+            "session": trace.session if trace else "",
+            "id": trace.id if trace else "",
+            "route": trace.route if trace else "",
+            "target": str(attempt.target),
+            "outcome": attempt.outcome,
+            "failure": str(attempt.kind) if attempt.kind is not None else None,
+            "latency_ms": round(attempt.latency_ms, 3),
+            "called": attempt.called,
+            "message": attempt.message,
+        }
+        self.bus.publish(event)
+
+    def circuit(self, target: Target, state: Circuit) -> None:
+        """``Health(on_circuit=...)``."""
+        event: CircuitEvent = {
+            "ts": time.time(),
+            "type": "circuit",
+            "session": "",
+            "provider": target.provider,
+            "model": target.model,
+            "state": state.value,
+        }
+        self.bus.publish(event)
+
+    def finish(
+        self,
+        trace: Trace,
+        *,
+        target: Target | None,
+        usage: Usage | None = None,
+        cost_usd: float | None = None,
+        error: ApiError | None = None,
+        status: int | None = None,
+        content: object = None,
+    ) -> None:
+        """The request is done: its failovers, its response, and the budgets it moved. Once."""
+        if trace.finished:
+            return
+        trace.finished = True
+        if _current.get() is trace:
+            _current.set(None)
+        usage = usage or Usage()
+        now = time.time()
+        for event in self._failovers(trace, target, usage, cost_usd, now):
+            self.bus.publish(event)
+        if status is None:
+            status = error.status if error is not None else 200
+        response: ResponseEvent = {
+            "ts": now,
+            "type": "response",
+            "session": trace.session,
+            "id": trace.id,
+            "route": trace.route,
+            "target": str(target) if target is not None else None,
+            "status": status,
+            "error": error.kind if error is not None else ("client_gone" if status == CLIENT_GONE else None),
+            "attempts": ",".join(str(a) for a in trace.attempts),
+            "tokens_in": usage.input_tokens,
+            "tokens_out": usage.output_tokens,
+            "cost_usd": round(cost_usd or 0.0, 8),
+            "latency_ms": round((time.perf_counter() - trace.started) * 1000, 3),
+            "ttft_ms": None if trace.ttft_ms is None else round(trace.ttft_ms, 3),
+        }
+        if self.log_content and content is not None:
+            response["content"] = content
+        self.bus.publish(response)
+        if self.accounts is None:
+            return
+        if cost_usd:
+            self._budgets(trace.session, now, SCOPES)
+        elif error is not None and error.kind == "budget_exceeded" and error.details:
+            self._budgets(trace.session, now, (str(error.details.get("scope")),), exhausted=True)
+
+    def _failovers(
+        self, trace: Trace, served: Target | None, usage: Usage, cost_usd: float | None, now: float
+    ) -> list[FailoverEvent]:
+        """One event per hop of the walk to another model (a same-model retry is no failover)."""
+        out: list[FailoverEvent] = []
+        attempts = trace.attempts
+        for i, a in enumerate(attempts):
+            if a.outcome == "ok" or i + 1 >= len(attempts) or attempts[i + 1].target == a.target:
+                continue
+            out.append(
+                {
+                    "ts": now,
+                    "type": "failover",
+                    "session": trace.session,
+                    "id": trace.id,
+                    "route": trace.route,
+                    "from": str(a.target),
+                    "to": str(attempts[i + 1].target),
+                    "reason": str(a.kind) if a.kind is not None else a.outcome,
+                    "cost_delta_usd": self._delta(trace.session, trace.primary, served, usage, cost_usd),
+                }
+            )
+        return out
+
+    def _delta(
+        self,
+        session: str,
+        primary: Target | None,
+        served: Target | None,
+        usage: Usage,
+        cost_usd: float | None,
+    ) -> float | None:
+        """What serving elsewhere cost beyond what the primary would have charged for the same usage."""
+        if served is None or primary is None or cost_usd is None:
+            return None
+        if self.failover_delta is not None:
+            return self.failover_delta(session, primary, served, usage)
+        if self.prices is None:
+            return None
+        would = self.prices.usd(primary, usage)
+        return None if would is None else round(cost_usd - would, 8)
+
+    def _budgets(self, session: str, now: float, scopes: Iterable[str], exhausted: bool = False) -> None:
+        assert self.accounts is not None
+        totals = self.accounts.totals(session)
+        for scope in scopes:
+            if scope not in totals:
+                continue
+            event: BudgetEvent = {
+                "ts": now,
+                "type": "budget",
+                "session": session,
+                "scope": scope,  # type: ignore[typeddict-item]
+                "spent": round(totals[scope], 8),
+                "limit": self.accounts.limits.of(scope),
+            }
+            if exhausted:
+                event["exhausted"] = True
+            self.bus.publish(event)
