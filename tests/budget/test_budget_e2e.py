@@ -17,7 +17,7 @@ import pytest
 
 from tests.daemon_harness import Daemon
 from tests.e2e.conftest import MODEL, ROUTE, open_world
-from tests.fakes.base import Answer, FakeUpstream, StreamFault
+from tests.fakes.base import Answer, FakeUpstream, Fault, StreamFault
 
 PRICE_PROVIDER = {"anthropic": "anthropic", "openai": "openai", "gemini": "google"}
 
@@ -191,3 +191,37 @@ def _anthropic_text_deltas(raw: bytes) -> list[str]:
             if data.get("type") == "content_block_delta" and data["delta"].get("type") == "text_delta":
                 out.append(data["delta"]["text"])
     return out
+
+
+async def test_failover_event_prices_the_lost_prompt_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    chain = (
+        '\n[[routes]]\nname = "a-then-o"\nchain = ["up-anthropic/claude-sonnet-4-5", "up-openai/gpt-4.1"]\n'
+    )
+    async with open_world(monkeypatch, chain) as w:
+        anthropic, openai = w.fakes["anthropic"], w.fakes["openai"]
+        # Turn 1: Claude serves, 30k of the 32k prompt read from its cache.
+        anthropic.script.append(
+            Answer(text="one", input_tokens=32000, cache_read_tokens=30000, output_tokens=100)
+        )
+        # Turn 2: Claude is rate limited; GPT-4.1 serves the grown prompt cold.
+        anthropic.script.append(Fault(429, "slow down", headers={"retry-after": "30"}))
+        openai.script.append(Answer(text="two", input_tokens=33000, output_tokens=100))
+        headers = {**w.daemon.auth(), "x-detour-session": "agent-1"}
+        path, body = request_in("anthropic", "a-then-o", "hi", 500)
+        async with aiohttp.ClientSession(headers=headers) as s:
+            for expected in ("up-anthropic", "up-openai"):
+                async with s.post(w.daemon.url + path, json=body) as r:
+                    assert r.status == 200 and r.headers["x-detour-provider"] == expected
+            async with s.get(w.daemon.url + "/status") as r:
+                failovers = (await r.json())["failovers"]
+    [event] = failovers
+    assert (event["from"], event["to"]) == ("up-anthropic/claude-sonnet-4-5", "up-openai/gpt-4.1")
+    cold_gpt = genai_prices.calc_price(
+        genai_prices.Usage(input_tokens=33000, output_tokens=100), "gpt-4.1", provider_id="openai"
+    ).total_price
+    warm_claude = genai_prices.calc_price(
+        genai_prices.Usage(input_tokens=33000, cache_read_tokens=30000, output_tokens=100),
+        "claude-sonnet-4-5",
+        provider_id="anthropic",
+    ).total_price
+    assert event["cost_delta_usd"] == pytest.approx(float(cold_gpt - warm_claude))
