@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 from daemon.budget.spend import Admission, OverBudget, Spend
@@ -79,6 +79,12 @@ class Chain:
 
     async def complete(self, req: Request, resolved: Resolved, session: str = "") -> tuple[Response, Served]:
         attempts: list[Attempt] = []
+        with _attempts_shown(attempts):
+            return await self._complete(req, resolved, session, attempts)
+
+    async def _complete(
+        self, req: Request, resolved: Resolved, session: str, attempts: list[Attempt]
+    ) -> tuple[Response, Served]:
         async for slot in self._walk(req, resolved, session, attempts):
             retried = False
             while True:
@@ -105,6 +111,12 @@ class Chain:
 
     async def stream(self, req: Request, resolved: Resolved, session: str = "") -> LiveStream:
         attempts: list[Attempt] = []
+        with _attempts_shown(attempts):
+            return await self._stream(req, resolved, session, attempts)
+
+    async def _stream(
+        self, req: Request, resolved: Resolved, session: str, attempts: list[Attempt]
+    ) -> LiveStream:
         async for slot in self._walk(req, resolved, session, attempts):
             retried = False
             while True:
@@ -251,6 +263,18 @@ def all_failed(resolved: Resolved, attempts: list[Attempt]) -> ApiError:
             ]
         },
     )
+
+
+@contextlib.contextmanager
+def _attempts_shown(attempts: list[Attempt]) -> Iterator[None]:
+    """An error that ends the walk (a 400 passed through, all failed, over budget) still
+    tells the client which models were tried."""
+    try:
+        yield
+    except ApiError as err:
+        if attempts:
+            err.headers.setdefault("x-detour-attempts", ",".join(str(a) for a in attempts))
+        raise
 
 
 async def _close(events: AsyncIterator[StreamEvent]) -> None:

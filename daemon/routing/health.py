@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from daemon.config import Target
-from daemon.routing.failures import COUNTS_TOWARD_CIRCUIT, Failure, FailureKind
+from daemon.routing.failures import COUNTS_TOWARD_CIRCUIT, PROVIDER_WIDE, Failure, FailureKind
 
 
 class Circuit(StrEnum):
@@ -43,7 +43,7 @@ class TargetHealth:
 class Skip:
     """Why a target is passed over without a call."""
 
-    label: str  # for x-detour-attempts: "cooldown", "circuit_open", "auth"
+    label: str  # for x-detour-attempts: "cooldown", "circuit_open", "auth", "billing"
     detail: str
 
 
@@ -61,7 +61,8 @@ class Health:
         self._clock = clock
         self._on_circuit = on_circuit
         self._targets: dict[Target, TargetHealth] = {}
-        self._provider_until: dict[str, tuple[float, str]] = {}
+        # Provider id -> (until, label, why) for failures of every model behind its key.
+        self._provider_until: dict[str, tuple[float, str, str]] = {}
 
     def _get(self, target: Target) -> TargetHealth:
         h = self._targets.get(target)
@@ -74,7 +75,7 @@ class Health:
         now = self._clock()
         pu = self._provider_until.get(target.provider)
         if pu is not None and now < pu[0]:
-            return Skip("auth", pu[1])
+            return Skip(pu[1], pu[2])
         h = self._targets.get(target)
         if h is None:
             return None
@@ -112,11 +113,13 @@ class Health:
         h = self._get(target)
         h.probing = False
         h.last_failure = failure.label
-        if failure.kind is FailureKind.AUTH:
-            self._provider_until[target.provider] = (
-                now + failure.cooldown_s,
-                f"its key was rejected ({failure.label}); fix it with `detour keys set {target.provider}`",
+        if failure.kind in PROVIDER_WIDE:
+            why = (
+                f"its key was rejected ({failure.label}); fix it with `detour keys set {target.provider}`"
+                if failure.kind is FailureKind.AUTH
+                else f"its account is out of credit or quota ({failure.label}); top it up, restart detour"
             )
+            self._provider_until[target.provider] = (now + failure.cooldown_s, str(failure.kind), why)
             return
         if failure.cooldown_s > 0:
             h.cooldown_until = max(h.cooldown_until, now + failure.cooldown_s)
@@ -152,7 +155,7 @@ class Health:
                 "recent_failures": len(h.failures),
                 "last_failure": h.last_failure,
             }
-        for provider, (until, why) in self._provider_until.items():
+        for provider, (until, _, why) in self._provider_until.items():
             if until > now:
                 out[provider] = {
                     "circuit": "disabled",

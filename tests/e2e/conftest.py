@@ -50,8 +50,8 @@ def world_config(fakes: dict[str, FakeUpstream]) -> str:
     return "\n".join(lines)
 
 
-@pytest.fixture
-async def world(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
+async def start_fakes(monkeypatch: pytest.MonkeyPatch) -> dict[str, FakeUpstream]:
+    """One fake of each format, with the keys the daemon reads from the environment."""
     fakes: dict[str, FakeUpstream] = {
         "anthropic": await FakeAnthropic(key=KEYS["anthropic"]).start(),
         "openai": await FakeOpenAI(key=KEYS["openai"]).start(),
@@ -59,6 +59,12 @@ async def world(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
     }
     for fmt, key in KEYS.items():
         monkeypatch.setenv(f"DETOUR_TEST_KEY_{fmt.upper()}", key)
+    return fakes
+
+
+@pytest.fixture
+async def world(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
+    fakes = await start_fakes(monkeypatch)
     daemon = await start_daemon(world_config(fakes))
     yield World(daemon, fakes)
     await daemon.close()

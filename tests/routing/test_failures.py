@@ -41,3 +41,12 @@ def test_cooldowns() -> None:
     assert classify(ApiError(429, "rate_limit", "x")).cooldown_s == f.RATE_LIMIT_DEFAULT_S
     assert classify(ApiError(401, "authentication", "x")).cooldown_s == f.AUTH_COOLDOWN_S
     assert classify(ApiError(500, "server_error", "x")).cooldown_s == 0
+
+
+def test_an_exhausted_quota_is_billing_not_a_rate_limit() -> None:
+    quota = ApiError(429, "rate_limit", "quota", retry_after_s=1, details={"code": "insufficient_quota"})
+    failure = classify(quota)
+    assert (failure.kind, failure.action, failure.label) == (FailureKind.BILLING, Action.FAIL_OVER, "429")
+    assert failure.cooldown_s == f.BILLING_COOLDOWN_S  # the 1 s retry-after is not waited for
+    assert classify(ApiError(402, "permission", "credit spent")).kind is FailureKind.BILLING
+    assert classify(ApiError(402, "budget_exceeded", "a detour upstream's budget")).kind is not FailureKind.BILLING
