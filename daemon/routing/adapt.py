@@ -8,7 +8,9 @@ needs it whole); each target gets a shallow copy with:
 - the model skipped (``TooLong``) when its window cannot hold the prompt,
   counted conservatively (``routing.tokens``);
 - sampling parameters the model rejects dropped (OpenAI reasoning models take
-  no temperature/top_p; OpenAI takes no top_k; o3 and o4-mini take no stop).
+  no temperature/top_p; OpenAI takes no top_k; o3 and o4-mini take no stop);
+- reasoning settings dropped for an OpenAI model without reasoning that the
+  chain chose (a Chat client that names such a model itself keeps what it sent).
 
 Wire-level renames (``max_completion_tokens``, Anthropic's single sampling
 parameter, thinking without signed history) are each format encoder's job.
@@ -132,6 +134,13 @@ def adapt(req: Request, target: Target, provider: Provider, profiles: Profiles) 
             changes["top_p"] = None
         if req.stop and _NO_STOP_OPENAI.match(target.model):
             changes["stop"] = []
+    if (
+        provider.kind == "openai"
+        and req.reasoning is not None
+        and req.model != target.model
+        and not _REASONING_OPENAI.match(target.model)
+    ):
+        changes["reasoning"] = None  # gpt-4.1 and the like answer 400 to reasoning_effort
     if not changes:
         return req
     if log.isEnabledFor(logging.DEBUG):

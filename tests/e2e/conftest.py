@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -72,15 +73,23 @@ async def world(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
         await f.close()
 
 
-@pytest.fixture
-async def sdk(world: World) -> AsyncIterator[Callable[[str], Client]]:
+@contextlib.asynccontextmanager
+async def sdk_clients(daemon: Daemon) -> AsyncIterator[Callable[[str], Client]]:
     """Opens an official SDK client on the daemon by name; all are closed afterwards."""
     opened: list[Client] = []
 
     def open_client(name: str) -> Client:
-        opened.append(CLIENTS[name](world.daemon.url, world.daemon.token))
+        opened.append(CLIENTS[name](daemon.url, daemon.token))
         return opened[-1]
 
-    yield open_client
-    for c in opened:
-        await c.close()
+    try:
+        yield open_client
+    finally:
+        for c in opened:
+            await c.close()
+
+
+@pytest.fixture
+async def sdk(world: World) -> AsyncIterator[Callable[[str], Client]]:
+    async with sdk_clients(world.daemon) as open_client:
+        yield open_client

@@ -13,7 +13,7 @@ case also crosses a translation on the way in and out.
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -24,7 +24,8 @@ from daemon.routing.health import Health
 from daemon.server.inbound import GATEWAY
 from tests.daemon_harness import Daemon, start_daemon
 from tests.e2e import raw
-from tests.e2e.conftest import MODEL, start_fakes
+from tests.e2e.clients import Client
+from tests.e2e.conftest import MODEL, sdk_clients, start_fakes
 from tests.fakes.base import FakeUpstream
 
 FORMATS = ("anthropic", "openai", "gemini")
@@ -119,3 +120,10 @@ async def faults(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FaultWorld]:
     await daemon.close()
     for f in fakes.values():
         await f.close()
+
+
+@pytest.fixture
+async def fault_sdk(faults: FaultWorld) -> AsyncIterator[Callable[[str], Client]]:
+    """The official SDK clients, on the fault world's daemon."""
+    async with sdk_clients(faults.daemon) as open_client:
+        yield open_client

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 
@@ -9,7 +10,7 @@ import pytest
 
 from daemon.config import ProviderConfig, Target
 from daemon.formats import anthropic, openai_chat
-from daemon.ir import Message, Request, Response, StreamEvent, TextPart
+from daemon.ir import Message, Reasoning, Request, Response, StreamEvent, TextPart
 from daemon.providers.base import Provider
 from daemon.routing.adapt import Profiles, adapt
 
@@ -60,3 +61,13 @@ def test_other_openai_models_keep_stop_and_sampling(model: str) -> None:
 def test_newer_claude_gets_temperature_without_top_p(model: str) -> None:
     body = anthropic.encode_request(fitted("anthropic", model, request(temperature=0.3, top_p=0.8)), model)
     assert body["temperature"] == 0.3 and "top_p" not in body
+
+
+def test_reasoning_is_dropped_for_a_chosen_openai_model_without_it() -> None:
+    asked = request(reasoning=Reasoning(effort="medium"), source_format="openai_chat")
+    routed = fitted("openai", "gpt-4.1", asked)  # the route chose gpt-4.1, e.g. as a fallback
+    assert routed.reasoning is None
+    assert "reasoning_effort" not in openai_chat.encode_request(routed, "gpt-4.1")
+    assert fitted("openai", "o3", asked).reasoning == Reasoning(effort="medium")
+    named = dataclasses.replace(asked, model="gpt-4.1")  # the client chose the model itself
+    assert fitted("openai", "gpt-4.1", named).reasoning == Reasoning(effort="medium")
