@@ -3,6 +3,9 @@
 python bench/_servers.py upstream PORT      a fixed OpenAI chat completion, as fast as aiohttp goes
 python bench/_servers.py passthrough PORT UPSTREAM_PORT
                                             the bare aiohttp pass-through: the baseline proxy
+python bench/_servers.py refuse PORT STATUS RETRY_AFTER
+                                            an OpenAI error answer (429, 500...) at once, with
+                                            that retry-after ("-" for none)
 """
 
 from __future__ import annotations
@@ -47,6 +50,20 @@ def upstream(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
+def refuse(port: int, status: int, retry_after: str) -> None:
+    etype = "rate_limit_error" if status == 429 else "server_error"
+    body = orjson.dumps({"error": {"message": f"bench {status}", "type": etype, "param": None, "code": None}})
+    headers = {} if retry_after == "-" else {"retry-after": retry_after}
+
+    async def answer(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(body=body, status=status, content_type="application/json", headers=headers)
+
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/v1/chat/completions", answer)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
 def passthrough(port: int, upstream_port: int) -> None:
     target = f"http://127.0.0.1:{upstream_port}/v1/chat/completions"
     session_key = web.AppKey("session", aiohttp.ClientSession)
@@ -78,5 +95,7 @@ if __name__ == "__main__":
         pass
     if sys.argv[1] == "upstream":
         upstream(int(sys.argv[2]))
+    elif sys.argv[1] == "refuse":
+        refuse(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
     else:
         passthrough(int(sys.argv[2]), int(sys.argv[3]))

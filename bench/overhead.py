@@ -48,8 +48,7 @@ def free_port() -> int:
 @contextmanager
 def processes(tmp: Path) -> Iterator[dict[str, int]]:
     ports = {"upstream": free_port(), "passthrough": free_port(), "detour": free_port()}
-    (tmp / "config.toml").write_text(
-        f"""
+    config = f"""
 [providers.up]
 kind = "openai"
 base_url = "http://127.0.0.1:{ports["upstream"]}/v1"
@@ -59,7 +58,18 @@ api_key_env = "BENCH_KEY"
 name = "bench"
 chain = ["up/gpt-4.1"]
 """
-    )
+    servers = [
+        ["upstream", str(ports["upstream"])],
+        ["passthrough", str(ports["passthrough"]), str(ports["upstream"])],
+    ]
+    with detour_and(tmp, config, servers, ports["detour"]):
+        yield ports
+
+
+@contextmanager
+def detour_and(tmp: Path, config: str, servers: list[list[str]], detour_port: int) -> Iterator[None]:
+    """`detour serve` with ``config`` on ``detour_port``, and each bench/_servers.py command, as processes."""
+    (tmp / "config.toml").write_text(config)
     env = {
         **os.environ,
         "BENCH_KEY": "sk-bench",
@@ -69,13 +79,9 @@ chain = ["up/gpt-4.1"]
         "PYTHONPATH": str(ROOT),
     }
     (tmp / "keyring.json").write_text(json.dumps({"detour\0client-token": TOKEN}))
-    servers = ROOT / "bench" / "_servers.py"
-    procs = [
-        subprocess.Popen([sys.executable, str(servers), "upstream", str(ports["upstream"])], env=env),
-        subprocess.Popen(
-            [sys.executable, str(servers), "passthrough", str(ports["passthrough"]), str(ports["upstream"])],
-            env=env,
-        ),
+    script = ROOT / "bench" / "_servers.py"
+    procs = [subprocess.Popen([sys.executable, str(script), *args], env=env) for args in servers]
+    procs.append(
         subprocess.Popen(
             [
                 sys.executable,
@@ -85,16 +91,16 @@ chain = ["up/gpt-4.1"]
                 "--config",
                 str(tmp / "config.toml"),
                 "--port",
-                str(ports["detour"]),
+                str(detour_port),
                 "--log-level",
                 "WARNING",
             ],
             env=env,
             cwd=ROOT,
-        ),  # fmt: skip
-    ]
+        )  # fmt: skip
+    )
     try:
-        yield ports
+        yield
     finally:
         for p in procs:
             p.terminate()

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.e2e.faults import CLIENT, FALLBACK, FORMATS, HANG_S, FaultWorld, faults, target
+from tests.e2e.clients import CLIENTS, Client
+from tests.e2e.faults import CLIENT, FALLBACK, FORMATS, HANG_S, FaultWorld, fault_sdk, faults, target
 from tests.fakes.base import Answer, Fault, Reset, Slow, StreamFault
 
-__all__ = ["faults"]  # the fixture
+__all__ = ["fault_sdk", "faults"]  # the fixtures
 
 FALLBACK_TEXT = "Answer from the fallback."
 PRIMARY_TEXT = "Answer from the primary, in pieces."
@@ -219,3 +220,41 @@ async def test_all_failed_is_a_503_listing_every_attempt(
     message = out.error_message()
     assert f"{target(primary)}: 500" in message and "primary down" in message
     assert f"{target(fallback)}: {OVERLOADED[fallback]}" in message and "fallback overloaded" in message
+
+
+def status_of(e: BaseException) -> int | None:
+    """The HTTP status an SDK's error carries (openai/anthropic ``status_code``, google-genai ``code``)."""
+    return getattr(e, "status_code", None) or getattr(e, "code", None)
+
+
+@pytest.mark.parametrize("client", list(CLIENTS))
+async def test_sdks_raise_on_a_stream_cut_after_content(
+    faults: FaultWorld, fault_sdk: Callable[[str], Client], client: str
+) -> None:
+    """An official SDK reading the stream must raise, never return a truncated answer as finished."""
+    primary = next(p for p in FORMATS if p != client)
+    answer = Answer(PRIMARY_TEXT, chunks=6, fault=StreamFault(AFTER_CONTENT[primary], "cut"))
+    faults.fakes[primary].script.append(answer)
+    with pytest.raises(Exception) as raised:  # noqa: B017 - each SDK has its own error class
+        await fault_sdk(client).text(f"{primary}-first", "Say hello", True)
+    assert "stream" in str(raised.value).lower() or status_of(raised.value)
+    assert type(raised.value).__module__.split(".")[0] in ("openai", "anthropic", "google")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+@pytest.mark.parametrize("client", list(CLIENTS))
+async def test_sdks_get_the_fallbacks_answer_or_a_503(
+    faults: FaultWorld, fault_sdk: Callable[[str], Client], client: str, stream: bool
+) -> None:
+    primary = next(p for p in FORMATS if p != client and FALLBACK[p] != client)
+    fallback = FALLBACK[primary]
+    sdk = fault_sdk(client)
+    faults.fakes[primary].script.append(Fault(429, "slow down", {"retry-after": "3"}))
+    faults.fakes[fallback].script.append(Answer(FALLBACK_TEXT))
+    assert (await sdk.text(f"{primary}-first", "Say hello", stream)).text == FALLBACK_TEXT
+    faults.fakes[fallback].script.append(Fault(500, "fallback down"))
+    with pytest.raises(Exception) as raised:  # noqa: B017 - each SDK has its own error class
+        await sdk.text(f"{primary}-first", "Say hello", stream)
+    assert status_of(raised.value) == 503
+    assert f"{target(primary)}: cooldown" in str(raised.value)
+    assert f"{target(fallback)}: 500" in str(raised.value)
