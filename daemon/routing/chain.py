@@ -92,7 +92,7 @@ class Chain:
                 try:
                     resp = await slot.provider.complete(slot.request, slot.target.model)
                 except ApiError as err:
-                    failure = self._failed(slot, err, started, attempts)
+                    failure = self._failed(slot, err, started, attempts, retry_left=not retried)
                     if failure.action is Action.RETRY_SAME and not retried:
                         retried = True
                         continue
@@ -126,7 +126,7 @@ class Chain:
                     held = await self._first_content(events, self._first_byte_s(resolved, slot.provider))
                 except ApiError as err:
                     await _close(events)
-                    failure = self._failed(slot, err, started, attempts)
+                    failure = self._failed(slot, err, started, attempts, retry_left=not retried)
                     if failure.action is Action.RETRY_SAME and not retried:
                         retried = True
                         continue
@@ -215,10 +215,14 @@ class Chain:
             ) from None
         raise ApiError(502, "server_error", "the stream ended before any content", cause="stream_cut")
 
-    def _failed(self, slot: _Slot, err: ApiError, started: float, attempts: list[Attempt]) -> Failure:
+    def _failed(
+        self, slot: _Slot, err: ApiError, started: float, attempts: list[Attempt], retry_left: bool
+    ) -> Failure:
         failure = classify(err)
         self.health.failure(slot.target, failure)
-        if self.spend is not None and slot.admission is not None:
+        retrying = failure.action is Action.RETRY_SAME and retry_left
+        # A same-model retry keeps the reservation: released, the retry's answer would go unpaid.
+        if self.spend is not None and slot.admission is not None and not retrying:
             self.spend.release(slot.admission)
         latency = (time.perf_counter() - started) * 1000
         self._record(attempts, Attempt(slot.target, failure.label, failure.kind, latency, err.message))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from daemon.server.inbound import ACCOUNTS
 from tests.e2e.clients import CLIENTS, Client
 from tests.e2e.faults import CLIENT, FALLBACK, FORMATS, HANG_S, FaultWorld, fault_sdk, faults, target
 from tests.fakes.base import Answer, Fault, Reset, Slow, StreamFault
@@ -182,13 +183,18 @@ async def test_a_rejected_key_disables_the_provider(faults: FaultWorld, primary:
     assert faults.health.snapshot()[f"up-{primary}"]["circuit"] == "disabled"
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
 @pytest.mark.parametrize("primary", FORMATS)
-async def test_a_reset_is_retried_once_on_the_same_model(faults: FaultWorld, primary: str) -> None:
-    faults.fakes[primary].script.extend([Reset(), Answer(PRIMARY_TEXT)])
-    out = await faults.ask(CLIENT[primary], f"{primary}-first", True)
+async def test_a_reset_is_retried_once_on_the_same_model_and_paid_once(
+    faults: FaultWorld, primary: str, stream: bool
+) -> None:
+    faults.fakes[primary].script.extend([Reset(), Answer(PRIMARY_TEXT, input_tokens=100_000)])
+    out = await faults.ask(CLIENT[primary], f"{primary}-first", stream)
     assert out.text == PRIMARY_TEXT
     assert out.attempts == [f"{target(primary)}:connection_reset", f"{target(primary)}:ok"]
     assert len(faults.fakes[FALLBACK[primary]].received) == 0
+    report = await faults.daemon.runner.app[ACCOUNTS].report()
+    assert report["budgets"]["day"]["spent_usd"] > 0.01  # the retry's answer is on the ledger
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
