@@ -12,7 +12,7 @@ import pytest
 
 from daemon.server.inbound import ACCOUNTS
 from tests.e2e.clients import CLIENTS, Client
-from tests.e2e.faults import CLIENT, FALLBACK, FORMATS, HANG_S, FaultWorld, fault_sdk, faults, target
+from tests.e2e.faults import CLIENT, FALLBACK, FORMATS, HANG_S, IDLE_S, FaultWorld, fault_sdk, faults, target
 from tests.fakes.base import Answer, Fault, Reset, Slow, StreamFault
 
 __all__ = ["fault_sdk", "faults"]  # the fixtures
@@ -90,11 +90,12 @@ async def test_failover_before_content(faults: FaultWorld, case: Case, primary: 
     assert after[fallback] - before[fallback] == 1
 
 
+# fault -> (StreamFault action, what the client's error message says)
 AFTER = {
-    "cut": ("cut", "stream_cut"),
-    "stall": ("stall", "timeout"),
-    "in-band": ("error", "overloaded"),
-    "malformed-frame": ("malformed", "malformed"),
+    "cut": ("cut", "the stream was cut"),
+    "stall": ("stall", f"went silent for {IDLE_S:g}s mid-stream"),
+    "in-band": ("error", ""),  # the upstream's own words, passed through
+    "malformed-frame": ("malformed", "malformed stream frame"),
 }
 
 
@@ -105,7 +106,7 @@ async def test_failure_after_content_ends_with_an_error_in_the_clients_format(
 ) -> None:
     """Content already went out: no failover, a well-formed error event, never a clean finish."""
     fallback, client = FALLBACK[primary], CLIENT[primary]
-    action, _ = AFTER[fault]
+    action, says = AFTER[fault]
     answer = Answer(PRIMARY_TEXT, chunks=6, fault=StreamFault(AFTER_CONTENT[primary], action, stall_s=HANG_S))
     faults.fakes[primary].script.append(answer)
     before = faults.calls()
@@ -115,6 +116,7 @@ async def test_failure_after_content_ends_with_an_error_in_the_clients_format(
     assert out.text and PRIMARY_TEXT.startswith(out.text) and out.text != PRIMARY_TEXT
     assert not out.finished
     assert len(out.errors) == 1
+    assert out.error_message().startswith(f"up-{primary}") and says in out.error_message()
     last_event, last_data = out.frames[-1]
     if client == "openai":
         assert last_data == "[DONE]"
