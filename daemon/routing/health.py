@@ -1,10 +1,11 @@
 """Per provider+model health: cooldowns and circuit breakers.
 
-A cooldown (from retry-after, an overload, a rejected key) makes the chain skip
-the target until it ends. A circuit breaker counts failures that say the target
-is unwell; after ``threshold`` of them within ``window_s`` it opens and the
-target is skipped without a network call; after ``open_s`` it goes half-open and
-lets exactly one probe request through: success closes it, failure reopens it.
+A cooldown (from retry-after, an overload, a rejected key, an account out of
+credit) makes the chain skip the target until it ends. A circuit breaker counts
+failures that say the target is unwell; after ``threshold`` of them within
+``window_s`` it opens and the target is skipped without a network call; after
+``open_s`` it goes half-open and lets exactly one probe request through: success
+closes it, failure reopens it.
 
 All state lives on the event loop thread; nothing here awaits, so the
 check-and-claim of the half-open probe is atomic.

@@ -25,6 +25,12 @@ AFTER_CONTENT = {"anthropic": 4, "openai": 2, "gemini": 1}
 OVERLOADED = {"anthropic": 529, "openai": 503, "gemini": 503}
 
 Script = list[Answer | Fault | Reset | Slow]
+# Each provider's own words for a prompt over the model's window: a 400 that fails over.
+TOO_LONG = {
+    "anthropic": "prompt is too long: 210000 tokens > 200000 maximum",
+    "openai": "This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 tokens.",
+    "gemini": "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).",
+}
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ CASES = [
     Case("502", lambda f: [Fault(502, "bad gateway")], lambda f: "502"),
     Case("503", lambda f: [Fault(503, "unavailable")], lambda f: "503"),
     Case("401", lambda f: [Fault(401, "bad key")], lambda f: "401"),
+    Case("too-long", lambda f: [Fault(400, TOO_LONG[f])], lambda f: "400"),
     Case("reset", lambda f: [Reset(), Reset()], lambda f: "connection_reset", calls=2),
     Case("refused", lambda f: [], lambda f: "connect_refused", calls=0, route="dead-{fmt}-first"),
     Case("hang", lambda f: [Slow(HANG_S)], lambda f: "timeout_first_byte"),
