@@ -5,6 +5,7 @@ fallback speaks another format, dead providers on a closed port, short timeouts.
     openai-first      up-openai    -> up-gemini
     gemini-first      up-gemini    -> up-anthropic
     dead-<fmt>-first  dead-<fmt> (nothing listens) -> the same fallback as <fmt>-first
+    <a>-then-<b>      up-<a> -> up-<b>, for every pair of formats
 
 Requests are sent in the third format (neither primary nor fallback), so every
 case also crosses a translation on the way in and out.
@@ -71,6 +72,10 @@ def config(fakes: dict[str, FakeUpstream]) -> str:
         lines += ["[[routes]]", f'name = "{fmt}-first"', f'chain = ["{target(fmt)}", "{target(fb)}"]', ""]
         lines += ["[[routes]]", f'name = "dead-{fmt}-first"',
                   f'chain = ["{target(fmt, "dead")}", "{target(fb)}"]', ""]  # fmt: skip
+        for other in FORMATS:
+            if other != fmt:
+                lines += ["[[routes]]", f'name = "{fmt}-then-{other}"',
+                          f'chain = ["{target(fmt)}", "{target(other)}"]', ""]  # fmt: skip
     return "\n".join(lines)
 
 
