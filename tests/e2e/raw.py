@@ -32,6 +32,18 @@ class Outcome:
     def attempts(self) -> list[str]:
         return self.headers.get("x-detour-attempts", "").split(",")
 
+    def messages(self) -> int:
+        """How many answers the stream holds: a failover before content must leave exactly one."""
+        ids = set()
+        for event, data in self.frames:
+            if event == "message_start":
+                ids.add(json.loads(data)["message"]["id"])
+            elif event is None and data.startswith("{"):
+                obj = json.loads(data)
+                ids.add(obj.get("id") or obj.get("responseId"))
+        ids.discard(None)
+        return len(ids)
+
     def error_type(self, fmt: str) -> str:
         """The client-format error type: OpenAI/Anthropic ``type``, Gemini ``status``."""
         err = self.errors[0]["error"]

@@ -88,6 +88,7 @@ async def test_failover_before_content(faults: FaultWorld, case: Case, primary: 
     assert out.text == FALLBACK_TEXT
     assert not out.errors
     assert out.finished or not stream
+    assert out.messages() == (1 if stream else 0)
     provider = "dead" if route.startswith("dead") else "up"
     failed = [f"{target(primary, provider)}:{case.label(primary)}"] * max(case.calls, 1)
     assert out.attempts == [*failed, f"{target(fallback)}:ok"]
