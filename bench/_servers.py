@@ -10,6 +10,9 @@ python bench/_servers.py unbudgeted PORT CONFIG DATA_DIR
 python bench/_servers.py subscribers PORT N TOKEN
                                             N clients reading detour's /events, opened and
                                             closed on command ("on", "off" on stdin)
+python bench/_servers.py refuse PORT STATUS RETRY_AFTER
+                                            an OpenAI error answer (429, 500...) at once, with
+                                            that retry-after ("-" for none)
 """
 
 from __future__ import annotations
@@ -52,6 +55,20 @@ async def _answer(request: web.Request) -> web.Response:
 def upstream(port: int) -> None:
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_post("/v1/chat/completions", _answer)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+def refuse(port: int, status: int, retry_after: str) -> None:
+    etype = "rate_limit_error" if status == 429 else "server_error"
+    body = orjson.dumps({"error": {"message": f"bench {status}", "type": etype, "param": None, "code": None}})
+    headers = {} if retry_after == "-" else {"retry-after": retry_after}
+
+    async def answer(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(body=body, status=status, content_type="application/json", headers=headers)
+
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/v1/chat/completions", answer)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
@@ -151,5 +168,7 @@ if __name__ == "__main__":
         unbudgeted(int(sys.argv[2]), sys.argv[3], sys.argv[4])
     elif sys.argv[1] == "subscribers":
         subscribers(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
+    elif sys.argv[1] == "refuse":
+        refuse(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
     else:
         passthrough(int(sys.argv[2]), int(sys.argv[3]))

@@ -71,8 +71,7 @@ def free_port() -> int:
 @contextmanager
 def processes(tmp: Path) -> Iterator[dict[str, int]]:
     ports = {"upstream": free_port(), "passthrough": free_port(), "detour": free_port()}
-    (tmp / "config.toml").write_text(
-        f"""
+    config = f"""
 [providers.up]
 kind = "openai"
 base_url = "http://127.0.0.1:{ports["upstream"]}/v1"
@@ -82,7 +81,18 @@ api_key_env = "BENCH_KEY"
 name = "bench"
 chain = ["up/gpt-4.1"]
 """
-    )
+    servers = [
+        ["upstream", str(ports["upstream"])],
+        ["passthrough", str(ports["passthrough"]), str(ports["upstream"])],
+    ]
+    with detour_and(tmp, config, servers, ports["detour"]):
+        yield ports
+
+
+@contextmanager
+def detour_and(tmp: Path, config: str, servers: list[list[str]], detour_port: int) -> Iterator[None]:
+    """`detour serve` with ``config`` on ``detour_port``, and each bench/_servers.py command, as processes."""
+    (tmp / "config.toml").write_text(config)
     env = {
         **os.environ,
         "BENCH_KEY": "sk-bench",
@@ -93,13 +103,9 @@ chain = ["up/gpt-4.1"]
         "PYTHONPATH": str(ROOT),
     }
     (tmp / "keyring.json").write_text(json.dumps({"detour\0client-token": TOKEN}))
-    servers = ROOT / "bench" / "_servers.py"
-    procs = [
-        subprocess.Popen([sys.executable, str(servers), "upstream", str(ports["upstream"])], env=env),
-        subprocess.Popen(
-            [sys.executable, str(servers), "passthrough", str(ports["passthrough"]), str(ports["upstream"])],
-            env=env,
-        ),
+    script = ROOT / "bench" / "_servers.py"
+    procs = [subprocess.Popen([sys.executable, str(script), *args], env=env) for args in servers]
+    procs.append(
         subprocess.Popen(
             [
                 sys.executable,
@@ -109,17 +115,17 @@ chain = ["up/gpt-4.1"]
                 "--config",
                 str(tmp / "config.toml"),
                 "--port",
-                str(ports["detour"]),
+                str(detour_port),
                 "--log-level",
                 "WARNING",
             ],
             env=env,
             cwd=ROOT,
-        ),  # fmt: skip
-    ]
+        )  # fmt: skip
+    )
     try:
-        DETOUR_PID[0] = procs[2].pid
-        yield ports
+        DETOUR_PID[0] = procs[-1].pid
+        yield
     finally:
         for p in procs:
             p.terminate()

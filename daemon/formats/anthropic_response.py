@@ -15,6 +15,7 @@ from typing import Any, Final, assert_never
 import orjson
 
 from daemon.formats import ids
+from daemon.formats.retry import retry_after
 from daemon.ir import (
     ApiError,
     AssistantPart,
@@ -326,28 +327,6 @@ def _kind(status: int, etype: Any, message: str) -> ErrorKind:
     return kind
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is None:
-        value = next((v for k, v in headers.items() if k.lower() == name), None)
-    return value
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """``retry-after-ms`` first, as the SDK reads it; HTTP-date forms are not honoured."""
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = _header(headers, name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) * scale
-        except ValueError:
-            continue
-        if seconds >= 0:
-            return seconds
-    return None
-
-
 def _error_fields(body: Any, fallback: str) -> tuple[Any, str, dict[str, Any] | None]:
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
@@ -367,7 +346,7 @@ def decode_error(status: int, body: Any, headers: Mapping[str, str]) -> ApiError
         status,
         _kind(status, etype, message),
         message,
-        retry_after_s=_retry_after(headers),
+        retry_after_s=retry_after(headers),
         details=details,
         upstream=body,
     )

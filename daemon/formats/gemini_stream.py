@@ -26,6 +26,7 @@ from daemon import ir
 from daemon.formats import ids
 from daemon.formats.gemini_schema import Renames, property_renames
 from daemon.formats.json_keys import KeyRenamer
+from daemon.formats.retry import retry_after
 from daemon.formats.sse import frame
 from daemon.routing.reasoning import WRAP
 
@@ -480,7 +481,7 @@ def decode_error(status: int, body: Any, headers: Mapping[str, str]) -> ir.ApiEr
     reasons = {d.get("reason") for d in details if d.get("@type") == _ERROR_INFO}
     retry = _retry_delay(details)
     if retry is None:
-        retry = _retry_after(headers)
+        retry = retry_after(headers)
     return ir.ApiError(
         status,
         _error_kind(status, gstatus, message or "", reasons),
@@ -521,16 +522,4 @@ def _retry_delay(details: list[dict[str, Any]]) -> float | None:
                 return float(delay[:-1])
             except ValueError:
                 return None
-    return None
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    lowered = {k.lower(): v for k, v in headers.items()}
-    for key, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = lowered.get(key)
-        if value is not None:
-            try:
-                return float(value) / scale
-            except ValueError:
-                continue  # an HTTP date: the next hint, or none
     return None

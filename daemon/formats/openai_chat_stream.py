@@ -13,7 +13,6 @@ whether it asked or not.
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
 import re
 import time
@@ -22,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any, Final, Literal
 
 from daemon.formats.ids import synthesize
+from daemon.formats.retry import retry_after
 from daemon.formats.sse import frame
 from daemon.ir import (
     ApiError,
@@ -282,45 +282,6 @@ def stream_error(data: Any) -> ApiError:
     message, wire = _fields(data, "error in the OpenAI stream")
     kind = _kind(None, wire.get("type"), wire.get("code"), message)
     return ApiError(_STATUS_OF_KIND[kind], kind, message, details=wire or None, upstream=data)
-
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")
-_UNIT: Final = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
-
-
-def _duration(value: str) -> float | None:
-    """Go-style durations as in ``x-ratelimit-reset-tokens: 6m0s`` or ``12ms``."""
-    value = value.strip()
-    pieces = _DURATION.findall(value)
-    if not pieces or "".join(n + u for n, u in pieces) != value:
-        return None
-    return sum(float(n) * _UNIT[u] for n, u in pieces)
-
-
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    """``retry-after-ms``, then ``retry-after`` (seconds or an HTTP date), as the SDK reads
-    them; else the reset of whichever rate limit is used up."""
-    h = {k.lower(): v for k, v in headers.items()}
-    if (ms := h.get("retry-after-ms")) is not None:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
-    if (ra := h.get("retry-after")) is not None:
-        try:
-            return max(0.0, float(ra))
-        except ValueError:
-            try:
-                return max(0.0, email.utils.parsedate_to_datetime(ra).timestamp() - time.time())
-            except (TypeError, ValueError):
-                pass
-    resets: list[float] = []
-    for what in ("requests", "tokens"):
-        reset = h.get(f"x-ratelimit-reset-{what}")
-        seconds = _duration(reset) if reset else None
-        if seconds is not None and h.get(f"x-ratelimit-remaining-{what}") in (None, "0"):
-            resets.append(seconds)
-    return max(resets) if resets else None
 
 
 # --- streams: wire -> IR --------------------------------------------------------------------

@@ -60,6 +60,8 @@ class ApiError(Exception):
         # The transport-level cause where there was one (refused, reset, cut, a timeout's phase),
         # for routing.failures to classify; None for an HTTP error answer.
         self.cause = cause
+        # Response headers that go out with the error, e.g. x-detour-attempts of a failed walk.
+        self.headers: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"ApiError({self.status}, {self.kind!r}, {self.message!r})"

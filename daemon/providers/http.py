@@ -18,7 +18,7 @@ from daemon.config import ProviderConfig
 from daemon.formats.base import StreamDecoder, WireFormat
 from daemon.formats.registry import FORMATS
 from daemon.formats.sse import Frame, SSEParser
-from daemon.ir import ApiError, Request, Response, StreamEvent
+from daemon.ir import ApiError, Request, Response, StreamEvent, is_content
 from daemon.keys import Secret
 from daemon.providers.base import Provider
 from daemon.routing import failures, reasoning
@@ -91,10 +91,10 @@ class HttpProvider(Provider):
                     raise ApiError(
                         502, "server_error", f"{self.id} sent a malformed JSON body", cause=failures.MALFORMED
                     ) from None
+        except TimeoutError as e:  # before ClientError: aiohttp's ServerTimeoutError is both
+            raise self._timeout(e, self.config.timeout_first_byte_s) from None
         except aiohttp.ClientError as e:
             raise self._transport_error(e) from None
-        except TimeoutError as e:
-            raise self._timeout(e, self.config.timeout_first_byte_s) from None
         resp = self.format.decode_response(parsed, req)
         reasoning.from_provider_parts(resp.parts, self.id)
         return resp
@@ -102,9 +102,10 @@ class HttpProvider(Provider):
     async def stream(self, req: Request, model: str) -> AsyncIterator[StreamEvent]:
         req = reasoning.for_provider(req, self.id, self.format.name)
         body = self.format.encode_request(req, model)
-        timeout = aiohttp.ClientTimeout(
-            sock_connect=self.config.timeout_connect_s, sock_read=self.config.timeout_idle_s
-        )
+        # No socket read limit: until the first content, the chain's first-content timeout
+        # governs (a reasoning model may send a role chunk, then think for a minute); after
+        # it, the idle limit, timed here between chunks.
+        timeout = aiohttp.ClientTimeout(sock_connect=self.config.timeout_connect_s, sock_read=None)
         decoder = self.format.stream_decoder(req)
         parser = SSEParser()
         try:
@@ -112,25 +113,33 @@ class HttpProvider(Provider):
                 resp = await self._session.post(
                     self.url(model, True), data=orjson.dumps(body), headers=self.headers(), timeout=timeout
                 )
-        except aiohttp.ClientError as e:
-            raise self._transport_error(e) from None
         except TimeoutError as e:
             raise self._timeout(e, self.config.timeout_first_byte_s) from None
+        except aiohttp.ClientError as e:
+            raise self._transport_error(e) from None
         async with resp:
             if resp.status >= 400:
                 raise self._http_error(resp.status, await resp.read(), resp.headers)
+            chunks = resp.content.iter_any().__aiter__()
+            idle: float | None = None
             try:
-                async for chunk in resp.content.iter_any():
+                while True:
+                    async with asyncio.timeout(idle):
+                        chunk = await anext(chunks, None)
+                    if chunk is None:
+                        break
                     for fr in parser.feed(chunk):
                         for ev in self._decode(decoder, fr):
+                            if idle is None and is_content(ev):
+                                idle = self.config.timeout_idle_s
                             yield ev
                 for fr in parser.close():
                     for ev in self._decode(decoder, fr):
                         yield ev
-            except aiohttp.ClientError as e:
-                raise self._transport_error(e, streaming=True) from None
             except TimeoutError as e:
                 raise self._timeout(e, self.config.timeout_idle_s, streaming=True) from None
+            except aiohttp.ClientError as e:
+                raise self._transport_error(e, streaming=True) from None
             try:
                 tail = decoder.close()
             except ApiError as err:

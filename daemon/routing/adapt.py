@@ -8,7 +8,9 @@ needs it whole); each target gets a shallow copy with:
 - the model skipped (``TooLong``) when its window cannot hold the prompt,
   counted conservatively (``routing.tokens``);
 - sampling parameters the model rejects dropped (OpenAI reasoning models take
-  no temperature/top_p; OpenAI takes no top_k);
+  no temperature/top_p; OpenAI takes no top_k; o3 and o4-mini take no stop);
+- reasoning settings dropped for an OpenAI model without reasoning that the
+  chain chose (a Chat client that names such a model itself keeps what it sent);
 - a JSON answer asked for the way this target can give it (``routing.structured``).
 
 Wire-level renames (``max_completion_tokens``, Anthropic's single sampling
@@ -51,6 +53,7 @@ _MAX_OUTPUT = (
     (re.compile(r"deepseek-"), 8_192),
 )
 _REASONING_OPENAI = re.compile(r"(o\d|gpt-5)")
+_NO_STOP_OPENAI = re.compile(r"o3|o4-mini")
 _PRICE_PROVIDER = {"anthropic": "anthropic", "openai": "openai", "gemini": "google"}
 MIN_OUTPUT = 256  # below this an answer is useless: skip the model rather than clamp
 
@@ -142,6 +145,15 @@ def adapt(
         if _REASONING_OPENAI.match(target.model) and (req.temperature is not None or req.top_p is not None):
             changes["temperature"] = None
             changes["top_p"] = None
+        if req.stop and _NO_STOP_OPENAI.match(target.model):
+            changes["stop"] = []
+    if (
+        provider.kind == "openai"
+        and req.reasoning is not None
+        and req.model != target.model
+        and not _REASONING_OPENAI.match(target.model)
+    ):
+        changes["reasoning"] = None  # gpt-4.1 and the like answer 400 to reasoning_effort
     if not changes:
         return req
     if log.isEnabledFor(logging.DEBUG):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 from daemon.budget.spend import Admission, OverBudget, Spend
@@ -82,6 +82,12 @@ class Chain:
 
     async def complete(self, req: Request, resolved: Resolved, session: str = "") -> tuple[Response, Served]:
         attempts: list[Attempt] = []
+        with _attempts_shown(attempts):
+            return await self._complete(req, resolved, session, attempts)
+
+    async def _complete(
+        self, req: Request, resolved: Resolved, session: str, attempts: list[Attempt]
+    ) -> tuple[Response, Served]:
         async for slot in self._walk(req, resolved, session, attempts):
             retried = False
             while True:
@@ -90,7 +96,7 @@ class Chain:
                     resp = await slot.provider.complete(slot.request, slot.target.model)
                     resp = structured.check(slot.request, resp)
                 except ApiError as err:
-                    failure = self._failed(slot, err, started, attempts)
+                    failure = self._failed(slot, err, started, attempts, retry_left=not retried)
                     if failure.action is Action.RETRY_SAME and not retried:
                         retried = True
                         continue
@@ -109,6 +115,12 @@ class Chain:
 
     async def stream(self, req: Request, resolved: Resolved, session: str = "") -> LiveStream:
         attempts: list[Attempt] = []
+        with _attempts_shown(attempts):
+            return await self._stream(req, resolved, session, attempts)
+
+    async def _stream(
+        self, req: Request, resolved: Resolved, session: str, attempts: list[Attempt]
+    ) -> LiveStream:
         async for slot in self._walk(req, resolved, session, attempts):
             retried = False
             while True:
@@ -118,7 +130,7 @@ class Chain:
                     held = await self._first_content(events, self._first_byte_s(resolved, slot.provider))
                 except ApiError as err:
                     await _close(events)
-                    failure = self._failed(slot, err, started, attempts)
+                    failure = self._failed(slot, err, started, attempts, retry_left=not retried)
                     if failure.action is Action.RETRY_SAME and not retried:
                         retried = True
                         continue
@@ -213,10 +225,14 @@ class Chain:
     def _returns(self, resolved: Resolved, failure: Failure) -> bool:
         return failure.kind is FailureKind.INVALID_JSON and resolved.route in self.invalid_json_returns
 
-    def _failed(self, slot: _Slot, err: ApiError, started: float, attempts: list[Attempt]) -> Failure:
+    def _failed(
+        self, slot: _Slot, err: ApiError, started: float, attempts: list[Attempt], retry_left: bool
+    ) -> Failure:
         failure = classify(err)
         self.health.failure(slot.target, failure)
-        if self.spend is not None and slot.admission is not None:
+        retrying = failure.action is Action.RETRY_SAME and retry_left
+        # A same-model retry keeps the reservation: released, the retry's answer would go unpaid.
+        if self.spend is not None and slot.admission is not None and not retrying:
             if isinstance(err, structured.InvalidJson):
                 self.spend.settle(slot.admission, slot.target, err.usage)  # answered, so paid for
             else:
@@ -264,6 +280,18 @@ def all_failed(resolved: Resolved, attempts: list[Attempt]) -> ApiError:
             ]
         },
     )
+
+
+@contextlib.contextmanager
+def _attempts_shown(attempts: list[Attempt]) -> Iterator[None]:
+    """An error that ends the walk (a 400 passed through, all failed, over budget) still
+    tells the client which models were tried."""
+    try:
+        yield
+    except ApiError as err:
+        if attempts:
+            err.headers.setdefault("x-detour-attempts", ",".join(str(a) for a in attempts))
+        raise
 
 
 async def _close(events: AsyncIterator[StreamEvent]) -> None:

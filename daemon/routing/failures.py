@@ -15,7 +15,9 @@ decided action::
     │   │                     (routing.structured)                  on_invalid_json = "return" stops
     │   └── context_too_long  the prompt exceeds this model        skip to a model that fits, no cooldown
     ├── the provider is misconfigured -> skip it, alert, never retry it
-    │   └── auth              401, 403                             long cooldown for every model of it
+    │   ├── auth              401, 403                             long cooldown for every model of it
+    │   └── billing           402, OpenAI insufficient_quota 429   an hour for every model of it,
+    │                                                              whatever retry-after says
     └── the client's own request is at fault -> stop, pass the upstream's message through
         ├── bad_request       400, 404, 413, 422 and other 4xx
         └── content_policy    a safety refusal of the request
@@ -43,6 +45,7 @@ class FailureKind(StrEnum):
     INVALID_JSON = "invalid_json"
     CONTEXT_TOO_LONG = "context_too_long"
     AUTH = "auth"
+    BILLING = "billing"
     BAD_REQUEST = "bad_request"
     CONTENT_POLICY = "content_policy"
 
@@ -67,6 +70,10 @@ INVALID_JSON = "invalid_json"
 OVERLOAD_COOLDOWN_S = 5.0
 RATE_LIMIT_DEFAULT_S = 10.0
 AUTH_COOLDOWN_S = 300.0
+# Waiting does not refill a quota or add credit; someone has to act on the account.
+BILLING_COOLDOWN_S = 3600.0
+# Provider-wide failures: every model behind the same key is out.
+PROVIDER_WIDE = frozenset({FailureKind.AUTH, FailureKind.BILLING})
 # Failures that say the provider is unwell, as opposed to busy or misused.
 COUNTS_TOWARD_CIRCUIT = frozenset(
     {FailureKind.SERVER_ERROR, FailureKind.TIMEOUT, FailureKind.CONNECTION, FailureKind.BROKEN_STREAM,
@@ -98,6 +105,8 @@ def classify(err: ApiError) -> Failure:
             return Failure(kind, Action.RETRY_SAME, 0.0, label)
         case FailureKind.AUTH:
             return Failure(kind, Action.FAIL_OVER, AUTH_COOLDOWN_S, label)
+        case FailureKind.BILLING:
+            return Failure(kind, Action.FAIL_OVER, BILLING_COOLDOWN_S, label)
         case FailureKind.BAD_REQUEST | FailureKind.CONTENT_POLICY:
             return Failure(kind, Action.STOP, 0.0, label)
         case _:
@@ -111,6 +120,8 @@ def _kind(err: ApiError) -> FailureKind:
         return FailureKind.TIMEOUT
     if err.cause == INVALID_JSON:
         return FailureKind.INVALID_JSON
+    if _out_of_credit(err):
+        return FailureKind.BILLING
     match err.kind:
         case "rate_limit":
             return FailureKind.RATE_LIMITED
@@ -134,3 +145,12 @@ def _kind(err: ApiError) -> FailureKind:
             return FailureKind.SERVER_ERROR
         case _:
             assert_never(err.kind)
+
+
+def _out_of_credit(err: ApiError) -> bool:
+    """A 402 from a provider (prepaid credit spent), or OpenAI's quota 429, which the
+    format keeps in ``details`` as ``code``/``type`` ``insufficient_quota``."""
+    if err.status == 402 and err.kind != "budget_exceeded":
+        return True
+    d = err.details or {}
+    return "insufficient_quota" in (d.get("code"), d.get("type"))

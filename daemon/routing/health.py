@@ -1,10 +1,11 @@
 """Per provider+model health: cooldowns and circuit breakers.
 
-A cooldown (from retry-after, an overload, a rejected key) makes the chain skip
-the target until it ends. A circuit breaker counts failures that say the target
-is unwell; after ``threshold`` of them within ``window_s`` it opens and the
-target is skipped without a network call; after ``open_s`` it goes half-open and
-lets exactly one probe request through: success closes it, failure reopens it.
+A cooldown (from retry-after, an overload, a rejected key, an account out of
+credit) makes the chain skip the target until it ends. A circuit breaker counts
+failures that say the target is unwell; after ``threshold`` of them within
+``window_s`` it opens and the target is skipped without a network call; after
+``open_s`` it goes half-open and lets exactly one probe request through: success
+closes it, failure reopens it.
 
 All state lives on the event loop thread; nothing here awaits, so the
 check-and-claim of the half-open probe is atomic.
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from daemon.config import Target
-from daemon.routing.failures import COUNTS_TOWARD_CIRCUIT, Failure, FailureKind
+from daemon.routing.failures import COUNTS_TOWARD_CIRCUIT, PROVIDER_WIDE, Failure, FailureKind
 
 
 class Circuit(StrEnum):
@@ -43,7 +44,7 @@ class TargetHealth:
 class Skip:
     """Why a target is passed over without a call."""
 
-    label: str  # for x-detour-attempts: "cooldown", "circuit_open", "auth"
+    label: str  # for x-detour-attempts: "cooldown", "circuit_open", "auth", "billing"
     detail: str
 
 
@@ -61,7 +62,8 @@ class Health:
         self._clock = clock
         self._on_circuit = on_circuit
         self._targets: dict[Target, TargetHealth] = {}
-        self._provider_until: dict[str, tuple[float, str]] = {}
+        # Provider id -> (until, label, why) for failures of every model behind its key.
+        self._provider_until: dict[str, tuple[float, str, str]] = {}
 
     def _get(self, target: Target) -> TargetHealth:
         h = self._targets.get(target)
@@ -74,7 +76,7 @@ class Health:
         now = self._clock()
         pu = self._provider_until.get(target.provider)
         if pu is not None and now < pu[0]:
-            return Skip("auth", pu[1])
+            return Skip(pu[1], pu[2])
         h = self._targets.get(target)
         if h is None:
             return None
@@ -112,11 +114,13 @@ class Health:
         h = self._get(target)
         h.probing = False
         h.last_failure = failure.label
-        if failure.kind is FailureKind.AUTH:
-            self._provider_until[target.provider] = (
-                now + failure.cooldown_s,
-                f"its key was rejected ({failure.label}); fix it with `detour keys set {target.provider}`",
+        if failure.kind in PROVIDER_WIDE:
+            why = (
+                f"its key was rejected ({failure.label}); fix it with `detour keys set {target.provider}`"
+                if failure.kind is FailureKind.AUTH
+                else f"its account is out of credit or quota ({failure.label}); top it up, restart detour"
             )
+            self._provider_until[target.provider] = (now + failure.cooldown_s, str(failure.kind), why)
             return
         if failure.cooldown_s > 0:
             h.cooldown_until = max(h.cooldown_until, now + failure.cooldown_s)
@@ -152,7 +156,7 @@ class Health:
                 "recent_failures": len(h.failures),
                 "last_failure": h.last_failure,
             }
-        for provider, (until, why) in self._provider_until.items():
+        for provider, (until, _, why) in self._provider_until.items():
             if until > now:
                 out[provider] = {
                     "circuit": "disabled",

@@ -45,7 +45,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as err:
-        return error_response(request.path, err)
+        return error_response(request.path, err, err.headers or None)
     except web.HTTPRequestEntityTooLarge:
         return error_response(
             request.path,

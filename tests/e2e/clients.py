@@ -53,8 +53,15 @@ class OpenAIClient:
     async def close(self) -> None:
         await self.sdk.close()
 
-    async def ask(self, model: str, messages: list[dict[str, Any]], stream: bool, tools: bool) -> Reply:
-        kw: dict[str, Any] = {"model": model, "messages": messages}
+    async def ask(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        stream: bool,
+        tools: bool,
+        extra: dict[str, Any] | None = None,
+    ) -> Reply:
+        kw: dict[str, Any] = {"model": model, "messages": messages, **(extra or {})}
         if tools:
             kw["tools"] = [{"type": "function", "function": WEATHER_TOOL}]
         if stream:
@@ -102,8 +109,16 @@ class AnthropicClient:
     async def close(self) -> None:
         await self.sdk.close()
 
-    async def ask(self, model: str, messages: list[dict[str, Any]], stream: bool, tools: bool) -> Reply:
+    async def ask(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        stream: bool,
+        tools: bool,
+        extra: dict[str, Any] | None = None,
+    ) -> Reply:
         kw: dict[str, Any] = {"model": model, "max_tokens": 1024, "messages": messages, "system": SYSTEM}
+        kw.update(extra or {})
         if tools:
             t = WEATHER_TOOL
             kw["tools"] = [
@@ -148,8 +163,15 @@ class GeminiClient:
     async def close(self) -> None:
         await self.sdk.aio.aclose()
 
-    async def ask(self, model: str, contents: list[gtypes.Content], stream: bool, tools: bool) -> Reply:
-        config = gtypes.GenerateContentConfig(system_instruction=SYSTEM)
+    async def ask(
+        self,
+        model: str,
+        contents: list[gtypes.Content],
+        stream: bool,
+        tools: bool,
+        extra: dict[str, Any] | None = None,
+    ) -> Reply:
+        config = gtypes.GenerateContentConfig(system_instruction=SYSTEM, **(extra or {}))
         if tools:
             decl = gtypes.FunctionDeclaration(
                 name=WEATHER_TOOL["name"],

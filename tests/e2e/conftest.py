@@ -51,9 +51,8 @@ def world_config(fakes: dict[str, FakeUpstream]) -> str:
     return "\n".join(lines)
 
 
-@contextlib.asynccontextmanager
-async def open_world(monkeypatch: pytest.MonkeyPatch, extra_config: str = "") -> AsyncIterator[World]:
-    """The three fakes and a daemon routed to them; ``extra_config`` is appended to its TOML."""
+async def start_fakes(monkeypatch: pytest.MonkeyPatch) -> dict[str, FakeUpstream]:
+    """One fake of each format, with the keys the daemon reads from the environment."""
     fakes: dict[str, FakeUpstream] = {
         "anthropic": await FakeAnthropic(key=KEYS["anthropic"]).start(),
         "openai": await FakeOpenAI(key=KEYS["openai"]).start(),
@@ -61,6 +60,13 @@ async def open_world(monkeypatch: pytest.MonkeyPatch, extra_config: str = "") ->
     }
     for fmt, key in KEYS.items():
         monkeypatch.setenv(f"DETOUR_TEST_KEY_{fmt.upper()}", key)
+    return fakes
+
+
+@contextlib.asynccontextmanager
+async def open_world(monkeypatch: pytest.MonkeyPatch, extra_config: str = "") -> AsyncIterator[World]:
+    """The three fakes and a daemon routed to them; ``extra_config`` is appended to its TOML."""
+    fakes = await start_fakes(monkeypatch)
     daemon = await start_daemon(world_config(fakes) + extra_config)
     try:
         yield World(daemon, fakes)
@@ -76,15 +82,23 @@ async def world(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
         yield w
 
 
-@pytest.fixture
-async def sdk(world: World) -> AsyncIterator[Callable[[str], Client]]:
+@contextlib.asynccontextmanager
+async def sdk_clients(daemon: Daemon) -> AsyncIterator[Callable[[str], Client]]:
     """Opens an official SDK client on the daemon by name; all are closed afterwards."""
     opened: list[Client] = []
 
     def open_client(name: str) -> Client:
-        opened.append(CLIENTS[name](world.daemon.url, world.daemon.token))
+        opened.append(CLIENTS[name](daemon.url, daemon.token))
         return opened[-1]
 
-    yield open_client
-    for c in opened:
-        await c.close()
+    try:
+        yield open_client
+    finally:
+        for c in opened:
+            await c.close()
+
+
+@pytest.fixture
+async def sdk(world: World) -> AsyncIterator[Callable[[str], Client]]:
+    async with sdk_clients(world.daemon) as open_client:
+        yield open_client

@@ -101,3 +101,29 @@ def tool_names(fmt: str, body: dict[str, Any]) -> list[str]:
     if fmt == "openai":
         return [t["function"]["name"] for t in body.get("tools", [])]
     return [d["name"] for t in body.get("tools", []) for d in t.get("functionDeclarations", [])]
+
+
+def tool_calls(fmt: str, body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(name, arguments) of every tool call in the assistant history, in order."""
+    if fmt == "gemini":
+        return [
+            (p["functionCall"]["name"], p["functionCall"].get("args", {}))
+            for c in body["contents"]
+            if c.get("role") == "model"
+            for p in c["parts"]
+            if "functionCall" in p
+        ]
+    if fmt == "anthropic":
+        return [
+            (b["name"], b["input"])
+            for m in body["messages"]
+            if m["role"] == "assistant" and isinstance(m["content"], list)
+            for b in m["content"]
+            if b["type"] == "tool_use"
+        ]
+    return [
+        (c["function"]["name"], json.loads(c["function"]["arguments"]))
+        for m in body["messages"]
+        if m["role"] == "assistant"
+        for c in m.get("tool_calls") or []
+    ]

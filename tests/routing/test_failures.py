@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
+from daemon.formats.retry import retry_after
 from daemon.ir import ApiError
 from daemon.routing import failures as f
 from daemon.routing.failures import Action, FailureKind, classify
@@ -41,3 +44,58 @@ def test_cooldowns() -> None:
     assert classify(ApiError(429, "rate_limit", "x")).cooldown_s == f.RATE_LIMIT_DEFAULT_S
     assert classify(ApiError(401, "authentication", "x")).cooldown_s == f.AUTH_COOLDOWN_S
     assert classify(ApiError(500, "server_error", "x")).cooldown_s == 0
+
+
+def test_an_exhausted_quota_is_billing_not_a_rate_limit() -> None:
+    quota = ApiError(429, "rate_limit", "quota", retry_after_s=1, details={"code": "insufficient_quota"})
+    failure = classify(quota)
+    assert (failure.kind, failure.action, failure.label) == (FailureKind.BILLING, Action.FAIL_OVER, "429")
+    assert failure.cooldown_s == f.BILLING_COOLDOWN_S  # the 1 s retry-after is not waited for
+    assert classify(ApiError(402, "permission", "credit spent")).kind is FailureKind.BILLING
+    assert (
+        classify(ApiError(402, "budget_exceeded", "a detour upstream's budget")).kind
+        is not FailureKind.BILLING
+    )
+
+
+NOW = datetime(2027, 1, 15, 8, 0, 0, tzinfo=UTC).timestamp()  # a Friday
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"retry-after-ms": "250", "retry-after": "9"}, 0.25),
+        ({"Retry-After": "7"}, 7.0),
+        ({"retry-after": "Fri, 15 Jan 2027 08:00:30 GMT"}, 30.0),
+        ({"anthropic-ratelimit-tokens-remaining": "0",
+          "anthropic-ratelimit-tokens-reset": "2027-01-15T08:00:42Z",
+          "anthropic-ratelimit-requests-remaining": "40",
+          "anthropic-ratelimit-requests-reset": "2027-01-15T08:05:00Z"}, 42.0),
+        ({"anthropic-ratelimit-input-tokens-reset": "2027-01-15T08:00:05Z"}, 5.0),
+        ({"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "6m0s"}, 360.0),
+        ({"x-ratelimit-reset": "12"}, 12.0),
+        ({"x-ratelimit-reset": str(int(NOW + 20) * 1000)}, 20.0),
+        ({"ratelimit-remaining": "3", "ratelimit-reset": "30"}, None),
+        ({"retry-after": "soon"}, None),
+        ({}, None),
+    ],
+)  # fmt: skip
+def test_retry_hints_from_headers(headers: dict[str, str], seconds: float | None) -> None:
+    got = retry_after(headers, now=NOW)
+    assert got == seconds if seconds is None else got == pytest.approx(seconds)
+
+
+def test_every_format_reads_the_hint_into_the_cooldown() -> None:
+    from daemon.formats import anthropic_response, gemini_stream, openai_chat_stream
+
+    rate = {"error": {"type": "rate_limit_error", "message": "slow"}}
+    got = anthropic_response.decode_error(429, rate, {"retry-after-ms": "1500"})
+    assert classify(got).cooldown_s == 1.5
+    got = openai_chat_stream.decode_error(
+        429, {"error": {"message": "slow", "type": "tokens"}}, {"retry-after": "4"}
+    )
+    assert classify(got).cooldown_s == 4
+    body = {"error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED", "details": [
+        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "34.4s"}]}}  # fmt: skip
+    got = gemini_stream.decode_error(429, body, {"retry-after": "2"})
+    assert classify(got).cooldown_s == 34.4
