@@ -8,7 +8,9 @@ prints what the agent printed and what the fallback received.
 
 Run it with the loopback as the only network, so the agent's telemetry cannot
 leave: ``unshare -n bash -c 'ip link set lo up; .venv/bin/python -m tests.agents.trial claude'``
-(agents: claude, gemini; their binaries are looked up on PATH).
+(agents: claude, gemini; their binaries are looked up on PATH; ``gemini --router``
+lets Gemini CLI make its JSON-schema routing call first, ``claude --title`` lets Claude
+Code ask for a session title as JSON).
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ class ReadingFallback(FakeOpenAI):
         self.tool, self.arg, self.path = tool, arg, path
 
     def next_reply(self) -> Any:
+        fmt = self.last.body.get("response_format") or {}
+        if fmt.get("type") == "json_schema":  # a side request wanting JSON (Gemini CLI's router)
+            return Answer(text=json.dumps(example(fmt["json_schema"].get("schema", {}))))
         messages = self.last.body.get("messages", [])
         tools = {t["function"]["name"] for t in self.last.body.get("tools", [])}
         results = [m for m in messages if m.get("role") == "tool"]
@@ -50,7 +55,26 @@ class ReadingFallback(FakeOpenAI):
         return Answer(text="Reading it.", tool_calls=[ToolCall(self.tool, {self.arg: str(self.path)})])
 
 
-async def trial(agent: str) -> int:
+def example(schema: dict[str, Any]) -> Any:
+    """The plainest value that holds against ``schema``."""
+    if "enum" in schema:
+        return schema["enum"][0]
+    match str(schema.get("type", "object")).lower():
+        case "object":
+            props = schema.get("properties", {})
+            return {k: example(props[k]) for k in schema.get("required", props)}
+        case "array":
+            return []
+        case "string":
+            return "flash"
+        case "number" | "integer":
+            return max(1, schema.get("minimum", 1))
+        case "boolean":
+            return False
+    return None
+
+
+async def trial(agent: str, pick_model: bool, side_requests: bool) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="detour-trial-"))
     work = tmp / "project"
     work.mkdir()
@@ -84,10 +108,11 @@ chain = ["anthropic/claude-sonnet-4-5", "openai/gpt-4.1"]
         env |= {
             "ANTHROPIC_BASE_URL": daemon.url,
             "ANTHROPIC_API_KEY": token,
-            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
             "DISABLE_TELEMETRY": "1",
             "DISABLE_AUTOUPDATER": "1",
         }
+        if not side_requests:  # otherwise it also asks for a title, as JSON (output_config.format)
+            env["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] = "1"
         cmd = ["claude", "-p", prompt, "--allowedTools", "Read"]
     else:
         settings = tmp / "home" / ".gemini"
@@ -100,7 +125,9 @@ chain = ["anthropic/claude-sonnet-4-5", "openai/gpt-4.1"]
             "GEMINI_API_KEY": token,
             "GEMINI_CLI_TRUST_WORKSPACE": "true",
         }
-        cmd = ["gemini", "-m", "gemini-3-flash-preview", "-p", prompt, "--yolo"]
+        # Without -m, Gemini CLI first asks a router model for a JSON routing decision.
+        model = ["-m", "gemini-3-flash-preview"] if pick_model else []
+        cmd = ["gemini", *model, "-p", prompt, "--yolo"]
     proc = await asyncio.create_subprocess_exec(
         *cmd, cwd=work, env=env, stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
@@ -114,8 +141,10 @@ chain = ["anthropic/claude-sonnet-4-5", "openai/gpt-4.1"]
     for rec in fallback.received:
         msgs = rec.body.get("messages", [])
         roles = [m.get("role") for m in msgs]
+        json_mode = (rec.body.get("response_format") or {}).get("type", "text")
         print(
-            f"  model={rec.body.get('model')} stream={rec.body.get('stream')} tools={len(rec.body.get('tools', []))} roles={roles}"
+            f"  model={rec.body.get('model')} stream={rec.body.get('stream')} "
+            f"tools={len(rec.body.get('tools', []))} format={json_mode} roles={roles}"
         )
     log = await stop(daemon)
     print("--- daemon log (last lines):\n" + "\n".join(log.splitlines()[-8:]))
@@ -127,4 +156,5 @@ chain = ["anthropic/claude-sonnet-4-5", "openai/gpt-4.1"]
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(trial(sys.argv[1] if len(sys.argv) > 1 else "claude")))
+    args = sys.argv[1:]
+    sys.exit(asyncio.run(trial(args[0] if args else "claude", "--router" not in args, "--title" in args)))
