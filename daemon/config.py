@@ -6,6 +6,7 @@ name = provider id) or in the environment variable its ``api_key_env`` names.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
@@ -450,6 +451,7 @@ class _Reader:
         return tuple(out)
 
 
+@functools.lru_cache(maxsize=64)  # asked on every request, of the few Host values a machine uses
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from daemon.budget import windows
-from daemon.budget.journal import DirectoryLock, Journal, read
+from daemon.budget.journal import ROTATE_BYTES, DirectoryLock, Journal, read
 from daemon.budget.ledger import AttemptRow, Ledger, Settlement, Write
 from daemon.ir import ApiError, Usage
 
@@ -109,7 +109,9 @@ class Accounts:
         self.reconciled = 0
         self._journal = Journal(path.parent)
         self._lock = DirectoryLock(path.parent)
-        self._queued: list[tuple[Write, asyncio.Future[None]]] = []
+        self._queued: list[Write] = []
+        self._batch_written: asyncio.Future[None] | None = None  # shared by the queued writes
+        self._unsaved = False  # a batch failed: the journal must outlive this run
         self._last_id = 0
         self._writer: asyncio.Task[None] | None = None
 
@@ -143,7 +145,7 @@ class Accounts:
             await self._writer  # every queued write reaches the ledger before it closes
         if self._ledger is not None:
             last = self._journal.close()
-            if last is not None:  # holds nothing SQLite lacks: the writer is done
+            if last is not None and not self._unsaved:  # SQLite has all it holds
                 await self._run(self._commit, [], last)
             await self._run(self._ledger.close)
         self._lock.release()
@@ -154,38 +156,40 @@ class Accounts:
         for path in self._journal.leftovers():
             self._commit(list(read(path)), path)
 
-    def _commit(self, writes: list[Write], journal_file: Path) -> None:
+    def _commit(self, writes: list[Write], journal_file: Path | None) -> None:
         if writes:
             self.ledger.apply(writes)
-        journal_file.unlink(missing_ok=True)
+        if journal_file is not None:
+            journal_file.unlink(missing_ok=True)
 
     def _write(self, w: Write) -> asyncio.Future[None]:
         self._journal.append(w)
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queued.append((w, done))
+        self._queued.append(w)
+        if self._batch_written is None:
+            self._batch_written = asyncio.get_running_loop().create_future()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_batches(), name="detour-ledger-writer")
-        return done
+        return self._batch_written
 
     async def _write_batches(self) -> None:
         while self._queued:
             await asyncio.sleep(FLUSH_S)  # let the writes of this moment gather
-            # No await between taking the batch and rotating: the old journal file holds
-            # exactly this batch, and may go once it is committed.
+            # No await between taking the batch and rotating: an old journal file holds
+            # nothing newer than this batch, so it may go once the batch is committed.
             batch, self._queued = self._queued, []
-            journal_file = self._journal.rotate()
+            written, self._batch_written = self._batch_written, None
+            full = self._journal.rotate() if self._journal.size > ROTATE_BYTES else None
             try:
-                await self._run(self._commit, [w for w, _ in batch], journal_file)
+                await self._run(self._commit, batch, full)
             except Exception as e:
-                # The journal file stays: the next start replays it.
+                # The journal keeps the writes: the next start replays them.
                 log.error("the spend ledger could not be written: %s", e)
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(e)
+                self._unsaved = True
+                if written is not None and not written.done():
+                    written.set_exception(e)
                 continue
-            for _, done in batch:
-                if not done.done():
-                    done.set_result(None)
+            if written is not None and not written.done():
+                written.set_result(None)
 
     async def _reload(self) -> None:
         now = self._now()

@@ -28,6 +28,8 @@ from daemon.budget.ledger import AttemptRow, Settlement, Write
 from daemon.ir import Usage
 
 PREFIX = "journal-"
+# A file is replaced once this big; what it holds that SQLite already has replays harmlessly.
+ROTATE_BYTES = 1 << 20
 LOCK = "detour.lock"
 
 
@@ -73,6 +75,7 @@ class Journal:
         self._fd = -1
         self._path: Path | None = None
         self._seq = 0
+        self.size = 0  # bytes in the current file
 
     def leftovers(self) -> list[Path]:
         """Journal files a previous run did not get to delete, oldest first."""
@@ -88,11 +91,12 @@ class Journal:
         self._seq += 1
         self._path = self.dir / f"{PREFIX}{self._seq:010d}.jsonl"
         self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self.size = 0
 
     def append(self, w: Write) -> None:
         # One write() of one line: appends of this size land whole, and the kernel
         # keeps them if the process dies the next instant.
-        os.write(self._fd, encode(w))
+        self.size += os.write(self._fd, encode(w))
 
     def rotate(self) -> Path:
         """Switch to a new file; the old one may go once what it holds is in SQLite."""

@@ -124,48 +124,49 @@ class Ledger:
         return int(self.db.execute("SELECT COALESCE(MAX(id), 0) FROM attempts").fetchone()[0])
 
     def start(self, row: AttemptRow) -> None:
-        self.db.execute(
-            # OR IGNORE: replaying the journal after a crash may meet rows already written.
-            "INSERT OR IGNORE INTO attempts (id, ts, session, route, provider, model, state, reserved_usd)"
-            " VALUES (?, ?, ?, ?, ?, ?, 'reserved', ?)",
-            (
-                row.id,
-                row.ts or self._clock(),
-                row.session,
-                row.route,
-                row.provider,
-                row.model,
-                row.reserved_usd,
-            ),
-        )
+        self.apply([row])
 
     def settle(self, s: Settlement) -> None:
-        usage = s.usage
-        self.db.execute(
-            "UPDATE attempts SET state = 'settled', usd = ?, source = ?, input_tokens = ?, output_tokens = ?,"
-            " cache_read_tokens = ?, cache_write_tokens = ?, reasoning_tokens = ?"
-            " WHERE id = ? AND state = 'reserved'",
-            (
-                s.usd,
-                s.source,
-                usage.input_tokens,
-                usage.output_tokens,
-                usage.cache_read_tokens,
-                usage.cache_write_tokens,
-                usage.reasoning_tokens,
-                s.id,
-            ),
-        )
+        self.apply([s])
 
     def apply(self, writes: list[Write]) -> None:
-        """Several writes in one transaction, in order: under load one commit serves many."""
+        """Several writes in one transaction: under load one commit serves many.
+
+        Starts go first: a settlement's start is in this batch or an earlier one."""
+        starts = [
+            (w.id, w.ts or self._clock(), w.session, w.route, w.provider, w.model, w.reserved_usd)
+            for w in writes
+            if isinstance(w, AttemptRow)
+        ]
+        settles = [
+            (
+                w.usd,
+                w.source,
+                w.usage.input_tokens,
+                w.usage.output_tokens,
+                w.usage.cache_read_tokens,
+                w.usage.cache_write_tokens,
+                w.usage.reasoning_tokens,
+                w.id,
+            )
+            for w in writes
+            if isinstance(w, Settlement)
+        ]
         self.db.execute("BEGIN")
         try:
-            for w in writes:
-                if isinstance(w, AttemptRow):
-                    self.start(w)
-                else:
-                    self.settle(w)
+            # OR IGNORE: replaying the journal after a crash may meet rows already written.
+            self.db.executemany(
+                "INSERT OR IGNORE INTO attempts"
+                " (id, ts, session, route, provider, model, state, reserved_usd)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'reserved', ?)",
+                starts,
+            )
+            self.db.executemany(
+                "UPDATE attempts SET state = 'settled', usd = ?, source = ?, input_tokens = ?,"
+                " output_tokens = ?, cache_read_tokens = ?, cache_write_tokens = ?, reasoning_tokens = ?"
+                " WHERE id = ? AND state = 'reserved'",
+                settles,
+            )
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
