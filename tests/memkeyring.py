@@ -27,7 +27,10 @@ class MemoryKeyring(keyring.backend.KeyringBackend):
     def _save(self, data: dict[str, str]) -> None:
         path = os.environ.get("DETOUR_TEST_KEYRING_FILE")
         if path:
-            Path(path).write_text(json.dumps(data))
+            # Atomically: another process (the daemon, `detour token`) may be reading it.
+            tmp = Path(f"{path}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(data))
+            os.replace(tmp, path)
         else:
             type(self).store = data
 

@@ -97,9 +97,16 @@ async def test_fresh_start_writes_config_and_serves_simulated(tmp_path: Path) ->
             sys.executable, "-m", "daemon.cli", "serve", "--port", str(port),
             env=env, stdout=out, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
-    token = (await client_token(tmp_path)).strip()
     reply = ""
     async with aiohttp.ClientSession() as s:
+        # The daemon makes the client token on its first start: ask for it once it serves.
+        for _ in range(200):
+            try:
+                async with s.get(f"http://127.0.0.1:{port}/health") as r:
+                    break
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.05)
+        token = (await client_token(tmp_path)).strip()
         for _ in range(200):
             try:
                 body = {
