@@ -1,5 +1,6 @@
 """USD prices from genai-prices' bundled table (never a hand-written list), or the config's
-``[providers.ID.models."NAME"]`` prices for a model genai-prices does not know."""
+``[providers.ID.models."NAME"]`` prices for a model genai-prices does not know.
+Simulated models are free unless the config prices them (``detour demo`` does, to show spend)."""
 
 from __future__ import annotations
 
@@ -28,9 +29,9 @@ class Prices:
     def usd(self, target: Target, usage: Usage) -> float | None:
         """What the usage costs at the target, or None where no price is known."""
         kind = self._kinds.get(target.provider, "sim")
-        if kind == "sim":
-            return 0.0
         override = self._overrides.get(target)
+        if override is None and kind == "sim":
+            return 0.0
         if override is not None:
             uncached = usage.input_tokens - usage.cache_read_tokens
             # Without a cache price, cache reads are charged as input: never under-charged.
