@@ -117,6 +117,7 @@ class Dashboard:
     simulated: bool = False
     has_status: bool = False
     priced_responses: bool = False  # spend is drawn from response events once they come
+    _costed: dict[str, None] = field(default_factory=dict)  # response ids already in ``spend``, oldest first
     alerts: list[str] = field(default_factory=list)
 
     # --- snapshots ---------------------------------------------------------------------
@@ -124,7 +125,8 @@ class Dashboard:
     def load_status(self, status: Status) -> None:
         now = self.clock()
         self.has_status = True
-        self.simulated = status["simulated"]
+        kinds = {p["kind"] for p in status["providers"]}
+        self.simulated = status["simulated"] or kinds == {"sim"}
         self.providers = [ProviderRow(p["id"], p["kind"], p["has_key"]) for p in status["providers"]]
         self.targets = {}
         for p in status["providers"]:
@@ -212,7 +214,11 @@ class Dashboard:
         row.target, row.attempts, row.status, row.error = e["target"], e["attempts"], e["status"], e["error"]
         row.tokens_in, row.tokens_out, row.cost_usd = e["tokens_in"], e["tokens_out"], e["cost_usd"]
         row.latency_ms, row.ttft_ms = e["latency_ms"], e["ttft_ms"]
-        if e["cost_usd"]:
+        if e["cost_usd"] and e["id"] not in self._costed:
+            # /status repeats recent responses at every poll: each is counted once.
+            self._costed[e["id"]] = None
+            if len(self._costed) > 4 * MAX_REQUESTS:
+                del self._costed[next(iter(self._costed))]
             self.priced_responses = True
             self._spent(e["ts"], e["cost_usd"])
         self._trim()

@@ -45,7 +45,7 @@ def duration(seconds: float) -> str:
 class ProvidersPanel(DataTable[Text | str]):
     def on_mount(self) -> None:
         self.cursor_type = "none"
-        self.add_columns("target", "state", "cooldown", "p50", "p95", "failed", "why")
+        self.add_columns("target", "state", "p50/p95", "failed", "why")
 
     def show(self, board: Dashboard) -> None:
         self.clear()
@@ -53,12 +53,11 @@ class ProvidersPanel(DataTable[Text | str]):
             state = board.state_of(row)
             left = board.cooldown_left(row)
             rate = row.error_rate
+            latency = "-" if row.p50_ms is None else f"{row.p50_ms:.0f}/{ms(row.p95_ms)}"
             self.add_row(
                 row.name,
-                Text(state, style=STATE_STYLE.get(state, "")),
-                Text(f"{left:4.0f}s", style="yellow") if left > 0 else "",
-                ms(row.p50_ms),
-                ms(row.p95_ms),
+                Text(state + (f" {left:.0f}s" if left > 0 else ""), style=STATE_STYLE.get(state, "")),
+                latency,
                 "-"
                 if rate is None
                 else Text(f"{row.errors}/{row.requests}", style="red" if rate > 0.2 else ""),
@@ -69,7 +68,7 @@ class ProvidersPanel(DataTable[Text | str]):
 class RequestsTable(DataTable[Text | str]):
     def on_mount(self) -> None:
         self.cursor_type = "none"
-        self.add_columns("", "route", "served by", "attempts", "tokens in/out", "cost", "TTFT", "latency")
+        self.add_columns("", "route", "served by", "tokens in/out", "cost", "TTFT", "latency", "attempts")
 
     def show(self, board: Dashboard) -> None:
         self.clear()
@@ -89,12 +88,24 @@ class RequestsTable(DataTable[Text | str]):
                 mark,
                 r.route,
                 served,
-                Text(r.attempts, style="dim", overflow="ellipsis", no_wrap=True),
                 "" if r.inflight else f"{r.tokens_in}/{r.tokens_out}",
                 "" if r.inflight else usd(r.cost_usd, 5),
                 ms(r.ttft_ms) if r.stream or r.ttft_ms is not None else "",
                 ms(r.latency_ms) if r.latency_ms is not None else "",
+                steps(r.attempts),
             )
+
+
+def steps(attempts: str) -> Text:
+    """``a/m1:429,b/m2:ok`` as ``a 429 › b ok``: the model that answered is in "served by"."""
+    out = Text(overflow="ellipsis", no_wrap=True)
+    for i, step in enumerate(s for s in attempts.split(",") if s):
+        target, _, outcome = step.rpartition(":")
+        if i:
+            out.append(" › ", style="dim")
+        out.append(target.partition("/")[0] + " ")
+        out.append(outcome, style="green" if outcome == "ok" else "yellow")
+    return out
 
 
 class FailoverFeed(DataTable[Text | str]):
@@ -161,6 +172,4 @@ def _bar(scope: str, w: Window, now: float) -> Text:
         line.append(f" {usd(w.spent_usd)} of {usd(w.limit_usd, 2)}")
     if w.resets_at is not None:
         line.append(f"  ↻ {duration(w.resets_at.timestamp() - now)}", style="dim")
-    elif scope == "session":
-        line.append("  ↻ new session", style="dim")
     return line
