@@ -73,9 +73,7 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
         }
         real = [p for p in providers.values() if p.kind != "sim"]
         simulated: Provider | None = None
-        # Real providers and no key: everything goes to one simulated provider. A config of
-        # simulated providers only (``detour demo``) keeps its chains, faults and failovers.
-        if not any(p.usable for p in real) and (real or not providers):
+        if not any(p.usable for p in real):
             simulated = next((p for p in providers.values() if p.kind == "sim"), None)
             if simulated is None:
                 simulated = build(_implicit_sim(), None, session, redact)
