@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from daemon.config import parse
 from daemon.demo import DEMO_CONFIG, Demo
@@ -58,3 +59,21 @@ def test_the_tui_imports_nothing_of_the_daemon_but_the_schema() -> None:
         "assert not loaded, loaded\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_tui_command_finds_the_daemon_from_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tui.app
+    from daemon import cli, keys
+
+    launched: list[tuple[str, str]] = []
+    monkeypatch.setattr(tui.app, "run", lambda url, token: launched.append((url, token)))
+    config = tmp_path / "config.toml"
+    config.write_text('[server]\nport = 9123\n\n[providers.sim]\nkind = "sim"\n')
+    assert cli.main(["tui", "--config", str(config)]) == 0
+    assert cli.main(["tui", "--url", "http://127.0.0.1:1"]) == 0
+    assert launched == [
+        ("http://127.0.0.1:9123", keys.client_token()),
+        ("http://127.0.0.1:1", keys.client_token()),
+    ]

@@ -164,7 +164,12 @@ class DetourApp(App[None]):
         self._show_link()
 
     def on_status_loaded(self, message: StatusLoaded) -> None:
-        self.board.load_status(message.status)
+        try:
+            self.board.load_status(message.status)
+        except (KeyError, TypeError, ValueError) as e:
+            # A daemon of another version: say so rather than take the dashboard down.
+            self.notify(f"/status has a shape this dashboard does not know ({e!r})", severity="error")
+            return
         self.redraw()
 
     def on_budget_loaded(self, message: BudgetLoaded) -> None:
@@ -177,6 +182,8 @@ class DetourApp(App[None]):
             self.board.apply(event)
         except (KeyError, TypeError, ValueError):
             return  # an event of a newer or broken shape must not take the dashboard down
+        if event["type"] == "dropped":
+            self.poll()  # events were lost: the snapshot puts the picture right
         if event["type"] == "alert":
             alert: AlertEvent = event  # type: ignore[assignment]
             if alert["state"] == "firing":

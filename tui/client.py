@@ -82,6 +82,8 @@ class Daemon:
                 data = await resp.json()
         except (aiohttp.ClientConnectionError, TimeoutError) as e:
             raise Unreachable(_unreachable(self.url, e)) from None
+        except (aiohttp.ClientError, ValueError) as e:
+            raise DaemonError(f"{path}: the daemon's answer is not JSON ({type(e).__name__})") from None
         if not isinstance(data, dict):
             raise DaemonError(f"{path} answered {type(data).__name__}, not a JSON object")
         return data

@@ -68,7 +68,9 @@ class ProvidersPanel(DataTable[Text | str]):
 class RequestsTable(DataTable[Text | str]):
     def on_mount(self) -> None:
         self.cursor_type = "none"
-        self.add_columns("", "route", "served by", "tokens in/out", "cost", "TTFT", "latency", "attempts")
+        self.add_columns(
+            "", "route", "session", "served by", "tokens in/out", "cost", "TTFT", "latency", "attempts"
+        )
 
     def show(self, board: Dashboard) -> None:
         self.clear()
@@ -87,6 +89,7 @@ class RequestsTable(DataTable[Text | str]):
             self.add_row(
                 mark,
                 r.route,
+                Text(r.session, overflow="ellipsis", no_wrap=True),
                 served,
                 "" if r.inflight else f"{r.tokens_in}/{r.tokens_out}",
                 "" if r.inflight else usd(r.cost_usd, 5),

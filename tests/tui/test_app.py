@@ -11,7 +11,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
-from daemon.telemetry.schema import BudgetEvent, RequestEvent
+from daemon.telemetry.schema import AlertEvent, BudgetEvent, DroppedEvent, RequestEvent
 from tests.daemon_harness import Daemon
 from tests.tui.fake_daemon import NOW, TOKEN, FakeDaemon, failover, response
 from tui.app import DetourApp
@@ -71,7 +71,7 @@ async def test_starts_from_status_then_goes_live(fake: FakeDaemon) -> None:
         )
         assert any("gemini/gemini-2.5-pro open" in r for r in providers)
         requests = cells(app, "#requests")
-        assert requests[0].startswith("… coder waiting on openai/gpt-4.1")  # in flight first
+        assert requests[0].startswith("… coder aider waiting on openai/gpt-4.1")  # in flight first
         assert "● live" in link_text(app)
 
 
@@ -249,3 +249,27 @@ async def test_budget_edit_reaches_the_real_daemon(sim_daemon: Daemon) -> None:
         budgets = (await r.json())["budgets"]
     assert budgets["day"]["limit_usd"] == 3.0
     assert budgets["week"]["limit_usd"] == 12.5
+
+
+async def test_a_firing_alert_pops_up(fake: FakeDaemon, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = app_for(fake.url)
+    shown: list[str] = []
+    monkeypatch.setattr(app, "notify", lambda message, **kw: shown.append(message))
+    async with app.run_test() as pilot:
+        await until(pilot, lambda: app.link.state == "live")
+        alert: AlertEvent = {
+            "ts": NOW, "type": "alert", "session": "", "condition": "failover_burst", "state": "firing",
+            "message": "anthropic failed over 5 times in 10 minutes", "provider": "anthropic",
+        }  # fmt: skip
+        fake.emit(alert)
+        await until(pilot, lambda: shown == ["anthropic failed over 5 times in 10 minutes"])
+
+
+async def test_lost_events_bring_a_fresh_snapshot(fake: FakeDaemon) -> None:
+    app = app_for(fake.url)
+    async with app.run_test() as pilot:
+        await until(pilot, lambda: app.link.state == "live")
+        fake.status["budgets"]["day"]["spent_usd"] = 3.0
+        dropped: DroppedEvent = {"ts": NOW, "type": "dropped", "session": "", "count": 12}
+        fake.emit(dropped)
+        await until(pilot, lambda: "$3.0000 of $5.00" in bars_text(app))
