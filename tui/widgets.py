@@ -81,11 +81,7 @@ class RequestsTable(DataTable[Text | str]):
                 mark = Text("✓", style="green")
             else:
                 mark = Text(str(r.status), style="red")
-            served = r.target or "-"
-            if r.inflight:
-                served = f"waiting on {served}"
-            elif r.error:
-                served = r.error
+            served = r.error if r.error and not r.inflight else r.target or "-"
             self.add_row(
                 mark,
                 r.route,

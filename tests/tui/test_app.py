@@ -71,7 +71,7 @@ async def test_starts_from_status_then_goes_live(fake: FakeDaemon) -> None:
         )
         assert any("gemini/gemini-2.5-pro open" in r for r in providers)
         requests = cells(app, "#requests")
-        assert requests[0].startswith("… coder aider waiting on openai/gpt-4.1")  # in flight first
+        assert requests[0].startswith("… coder aider openai/gpt-4.1")  # in flight first
         assert "● live" in link_text(app)
 
 
