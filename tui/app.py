@@ -137,8 +137,7 @@ class DetourApp(App[None]):
             except DaemonError as e:
                 wait = BACKOFF[min(tries, len(BACKOFF) - 1)]
                 tries += 1
-                state: Literal["unreachable"] = "unreachable"
-                self.post_message(LinkChanged(Link(state, str(e), self._clock() + wait)))
+                self.post_message(LinkChanged(Link("unreachable", str(e), self._clock() + wait)))
                 await asyncio.sleep(wait)
 
     async def _snapshot(self) -> None:
@@ -208,7 +207,9 @@ class DetourApp(App[None]):
         text = {
             "connecting": "◌ connecting to the daemon…",
             "live": "● live" + (" · simulated providers" if self.board.simulated else ""),
-            "no_events": f"◐ {link.detail}: showing budgets from /budget only "
+            "no_events": f"◐ {link.detail}: refreshing from /status every few seconds"
+            if self.board.has_status
+            else f"◐ {link.detail}: showing budgets from /budget only "
             "(requests, failovers and providers need a daemon with /events and /status)",
             "unreachable": f"✖ {link.detail}",
             "refused": f"✖ {link.detail}",

@@ -118,7 +118,6 @@ class Dashboard:
     has_status: bool = False
     priced_responses: bool = False  # spend is drawn from response events once they come
     _costed: dict[str, None] = field(default_factory=dict)  # response ids already in ``spend``, oldest first
-    alerts: list[str] = field(default_factory=list)
 
     # --- snapshots ---------------------------------------------------------------------
 
