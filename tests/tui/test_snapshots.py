@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from tests.tui.fake_daemon import NOW, TOKEN, FakeDaemon, failover
 from tui.app import DetourApp
@@ -86,5 +87,8 @@ def test_screen(snap_compare: Compare, threaded_fake: FakeDaemon, utc: None, key
         if key:
             await pilot.press(key)
             await pilot.pause(0.2)
+            for field in pilot.app.screen.query(Input):
+                field.cursor_blink = False  # a blinking cursor would make the picture depend on timing
+            await pilot.pause()
 
     assert snap_compare(frozen_app(threaded_fake), terminal_size=SIZE, run_before=open_screen)
