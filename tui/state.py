@@ -197,8 +197,8 @@ class Dashboard:
         row = self.requests.get(e["id"])
         if row is not None:
             step = f"{e['target']}:{e['outcome']}"
+            # Not row.target: an attempt event says where the walk has been, not where it waits now.
             row.attempts = f"{row.attempts},{step}" if row.attempts else step
-            row.target = e["target"]
         target = self.targets.get(e["target"])
         if target is not None and e["called"]:
             target.requests += 1
