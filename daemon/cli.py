@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Coroutine
 from dataclasses import replace
 from pathlib import Path
@@ -85,6 +87,17 @@ def _parser() -> argparse.ArgumentParser:
 
     tok = sub.add_parser("token", help="print the local client token (the API key for your tools)")
     tok.set_defaults(func=_token)
+
+    tui = sub.add_parser("tui", help="the live dashboard of the running daemon")
+    tui.add_argument("--config", help="config file naming the daemon's host and port")
+    tui.add_argument("--url", help="the daemon's URL (default: from the config)")
+    tui.set_defaults(func=_tui)
+
+    demo = sub.add_parser("demo", help="daemon + dashboard on simulated providers with injected faults")
+    demo.add_argument(
+        "--no-tui", action="store_true", help="only run the daemon and its traffic; print the URL and token"
+    )
+    demo.set_defaults(func=_demo)
     return p
 
 
@@ -230,6 +243,48 @@ def _print_budget(report: dict[str, Any]) -> None:
 
 def _token(args: argparse.Namespace) -> int:
     print(keys.client_token())
+    return 0
+
+
+def _tui(args: argparse.Namespace) -> int:
+    if args.url:
+        url = args.url
+    else:
+        server = _config(args.config).server
+        host = f"[{server.host}]" if ":" in server.host else server.host
+        url = f"http://{host}:{server.port}"
+    token = keys.client_token()
+    # Imported here: the daemon itself never loads Textual.
+    from tui.app import run
+
+    run(url, token)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from daemon.demo import Demo
+
+    with tempfile.TemporaryDirectory(prefix="detour-demo-") as tmp:
+        # The daemon's warnings would draw over the dashboard: they go to a file instead.
+        handler = logging.FileHandler(Path(tmp) / "daemon.log")
+        logging.basicConfig(level=logging.INFO, handlers=[handler])
+        demo = Demo(Path(tmp))
+        url = demo.start()
+        try:
+            if args.no_tui:
+                print(f"demo daemon on {url}\ntoken {demo.token}\nlog {handler.baseFilename}")
+                print("Ctrl-C stops it", flush=True)
+                with contextlib.suppress(KeyboardInterrupt):
+                    threading.Event().wait()
+            else:
+                from tui.app import run
+
+                run(url, demo.token)
+        finally:
+            demo.stop()
+            handler.close()
     return 0
 
 

@@ -19,6 +19,8 @@ import platformdirs
 
 APP = "detour"
 KINDS = ("anthropic", "openai", "gemini", "openai-compatible", "sim")
+# 429 bursts, a first byte that never comes, refused connections.
+FAULT_KINDS = ("rate_limit", "stall", "outage")
 DEFAULT_BASE_URLS = {
     "anthropic": "https://api.anthropic.com",
     "openai": "https://api.openai.com/v1",
@@ -54,6 +56,26 @@ class ModelConfig:
 
 
 @dataclass(slots=True, frozen=True)
+class Fault:
+    """A scripted failure of a simulated provider, so ``detour demo`` can show failovers:
+    active from ``at_s`` seconds after start for ``for_s`` seconds, again every ``every_s``."""
+
+    kind: str  # one of FAULT_KINDS
+    at_s: float
+    for_s: float
+    every_s: float | None = None
+
+    def active(self, elapsed_s: float) -> float:
+        """Seconds of this fault left at ``elapsed_s`` after start; 0 when it is not active."""
+        since = elapsed_s - self.at_s
+        if since < 0:
+            return 0.0
+        if self.every_s:
+            since %= self.every_s
+        return max(0.0, self.for_s - since)
+
+
+@dataclass(slots=True, frozen=True)
 class ProviderConfig:
     id: str
     kind: str
@@ -63,6 +85,9 @@ class ProviderConfig:
     timeout_first_byte_s: float = 60.0
     timeout_idle_s: float = 30.0
     models: dict[str, ModelConfig] = field(default_factory=dict)
+    # Simulated providers only: scripted faults and the time each answer takes.
+    faults: tuple[Fault, ...] = ()
+    latency_ms: float = 0.0
 
 
 @dataclass(slots=True, frozen=True)
@@ -350,15 +375,19 @@ class _Reader:
             kind = table.get("kind")
             if kind not in KINDS:
                 raise self.fail(f"{header} needs kind = one of {', '.join(KINDS)} (got {kind!r})", header)
-            unknown = set(table) - {
-                "kind",
-                "base_url",
-                "api_key_env",
-                "timeout_connect_s",
-                "timeout_first_byte_s",
-                "timeout_idle_s",
-                "models",
-            }
+            unknown = (
+                set(table)
+                - {
+                    "kind",
+                    "base_url",
+                    "api_key_env",
+                    "timeout_connect_s",
+                    "timeout_first_byte_s",
+                    "timeout_idle_s",
+                    "models",
+                }
+                - ({"faults", "latency_ms"} if kind == "sim" else set())
+            )
             if unknown:
                 raise self.fail(
                     f"{header}: unknown setting {sorted(unknown)[0]!r}", header, sorted(unknown)[0]
@@ -375,8 +404,34 @@ class _Reader:
                 timeout_first_byte_s=self.typed(table, "timeout_first_byte_s", float, 60.0, header),
                 timeout_idle_s=self.typed(table, "timeout_idle_s", float, 30.0, header),
                 models=self.models(table.get("models", {}), header),
+                faults=self.faults(table.get("faults", []), header),
+                latency_ms=self.typed(table, "latency_ms", float, 0.0, header),
             )
         return out
+
+    def faults(self, raw: Any, header: str) -> tuple[Fault, ...]:
+        where = f"[[{header[1:-1]}.faults]]"
+        if not isinstance(raw, list):
+            raise self.fail(f"{header}: faults must be written as {where} tables", header, "faults")
+        out: list[Fault] = []
+        for table in raw:
+            kind = table.get("kind") if isinstance(table, dict) else None
+            if kind not in FAULT_KINDS:
+                raise self.fail(f"{where}: kind must be one of {', '.join(FAULT_KINDS)}", where)
+            unknown = set(table) - {"kind", "at_s", "for_s", "every_s"}
+            if unknown:
+                raise self.fail(f"{where}: unknown setting {sorted(unknown)[0]!r}", where)
+            every = self.typed(table, "every_s", float, None, where) if "every_s" in table else None
+            fault = Fault(
+                kind,
+                self.typed(table, "at_s", float, 0.0, where),
+                self.typed(table, "for_s", float, 0.0, where),
+                every,
+            )
+            if fault.at_s < 0 or fault.for_s <= 0 or (every is not None and every < fault.for_s):
+                raise self.fail(f"{where}: needs at_s >= 0, for_s > 0 and every_s >= for_s", where)
+            out.append(fault)
+        return tuple(out)
 
     def models(self, raw: Any, header: str) -> dict[str, ModelConfig]:
         if not isinstance(raw, dict):

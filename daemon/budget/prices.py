@@ -9,6 +9,8 @@ linear in each kind of token, and tiers switch on the prompt size alone
 ``calc_price`` itself, once per tier, and a request's price is four products;
 tests/budget/test_prices.py checks the result against ``calc_price`` across
 models, tiers and cache mixes.
+
+Simulated models are free unless the config prices them (``detour demo`` does, to show spend).
 """
 
 from __future__ import annotations
@@ -39,15 +41,13 @@ class Prices:
     def usd(self, target: Target, usage: Usage) -> float | None:
         """What the usage costs at the target, or None where no price is known."""
         kind = self._kinds.get(target.provider, "sim")
-        if kind == "sim":
-            return 0.0
         override = self._overrides.get(target)
+        if override is None and kind == "sim":
+            return 0.0
         if override is not None:
-            uncached = usage.input_tokens - usage.cache_read_tokens
-            # Without a cache price, cache reads are charged as input: never under-charged.
-            return (uncached + usage.cache_read_tokens) * override[0] / 1e6 + usage.output_tokens * override[
-                1
-            ] / 1e6
+            # Without a cache price, cached tokens are charged as input: never under-charged.
+            input_usd, output_usd = override
+            return (usage.input_tokens * input_usd + usage.output_tokens * output_usd) / 1e6
         provider = _PRICE_PROVIDER.get(kind)
         model_price = _model_price(provider, target.model)
         if model_price is None:

@@ -5,17 +5,25 @@ answer that it is simulated. It behaves like a tool-using model: asked with
 tools, it calls the one the user names (or the first, when a tool is required);
 given tool results, it reports them; otherwise it answers in text. Streams come
 word by word.
+
+Its config may script faults (``[[providers.ID.faults]]``): bursts of 429 with a
+retry-after lasting to the end of the burst, stalls that send nothing until the
+first-byte timeout, and outages that refuse the connection. They fail exactly as
+a real provider's would, so the chain fails over, cools down and opens circuits.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from daemon.config import ProviderConfig
 from daemon.ir import (
+    ApiError,
     ArgumentsDelta,
     AssistantPart,
     Message,
@@ -34,23 +42,28 @@ from daemon.ir import (
     Usage,
 )
 from daemon.providers.base import Provider
+from daemon.routing.failures import CONNECT_REFUSED, TIMEOUT_FIRST_BYTE
 from daemon.routing.tokens import request_tokens, text_tokens
 
 PREFIX = "[simulated] "
 
 
 class SimProvider(Provider):
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, config: ProviderConfig, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(config)
+        self._clock = clock
+        self._started = clock()
 
     @property
     def usable(self) -> bool:
         return True
 
     async def complete(self, req: Request, model: str) -> Response:
+        await self._arrive()
         return answer(req, model)
 
     async def stream(self, req: Request, model: str) -> AsyncIterator[StreamEvent]:
+        await self._arrive()
         resp = answer(req, model)
         yield StreamStart(resp.id, resp.model, Usage(input_tokens=resp.usage.input_tokens))
         for i, part in enumerate(resp.parts):
@@ -63,6 +76,38 @@ class SimProvider(Provider):
                 yield ArgumentsDelta(i, part.arguments)
             yield PartEnd(i)
         yield StreamEnd(resp.finish, None, resp.usage)
+
+    async def _arrive(self) -> None:
+        """What happens before the first byte: the configured latency, or a scripted fault."""
+        if self.config.latency_ms:
+            await asyncio.sleep(self.config.latency_ms / 1000)
+        elapsed = self._clock() - self._started
+        for fault in self.config.faults:
+            left = fault.active(elapsed)
+            if not left:
+                continue
+            match fault.kind:
+                case "rate_limit":
+                    raise ApiError(
+                        429,
+                        "rate_limit",
+                        f"{self.id}: simulated rate limit burst",
+                        retry_after_s=round(left, 1),
+                    )
+                case "stall":
+                    wait = self.config.timeout_first_byte_s
+                    await asyncio.sleep(wait)
+                    raise ApiError(
+                        504, "timeout", f"{self.id}: simulated stall, no content within {wait:g}s",
+                        cause=TIMEOUT_FIRST_BYTE,
+                    )  # fmt: skip
+                case "outage":
+                    raise ApiError(
+                        502, "server_error", f"{self.id}: simulated outage, connection refused",
+                        cause=CONNECT_REFUSED,
+                    )  # fmt: skip
+                case _:
+                    raise ValueError(f"unknown fault kind {fault.kind!r}")
 
 
 def answer(req: Request, model: str) -> Response:

@@ -50,10 +50,18 @@ class Gateway:
 
     def resolve(self, requested: str) -> Resolved:
         resolved = self.routes.resolve(requested)
-        if self.simulated is not None:
+        # The simulated provider stands in for real ones that have no key; a chain of simulated
+        # providers only (``detour demo``) is walked as written, scripted faults and all.
+        if self.simulated is not None and not self._all_simulated(resolved):
             sim = self.simulated.id
             return Resolved(resolved.route, tuple(Target(sim, t.model) for t in resolved.chain[:1]))
         return resolved
+
+    def _all_simulated(self, resolved: Resolved) -> bool:
+        providers = self.chain.providers
+        return bool(resolved.chain) and all(
+            t.provider in providers and providers[t.provider].kind == "sim" for t in resolved.chain
+        )
 
 
 async def relay(
