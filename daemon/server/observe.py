@@ -17,7 +17,7 @@ BUS = web.AppKey("bus", Bus)
 RECORDER = web.AppKey("recorder", Recorder)
 METRICS = web.AppKey("metrics", Metrics)
 HEARTBEAT_S = 15.0  # a comment line this often, so a vanished client is noticed
-BATCH_S = 0.05  # events are sent at most this late, in one write
+BATCH_S = 0.1  # a watcher sees events at most this late; a screen needs no fresher
 routes = web.RouteTableDef()
 
 try:
