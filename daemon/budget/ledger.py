@@ -86,6 +86,16 @@ class Settlement:
 Write = AttemptRow | Settlement
 
 
+def _settled(row: AttemptRow | None, s: Settlement) -> tuple[object, ...]:
+    """(state, reserved_usd, usd, source, tokens...) of a settled attempt."""
+    u = s.usage
+    reserved = row.reserved_usd if row is not None else None
+    return (
+        "settled", reserved, s.usd, s.source,
+        u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens, u.reasoning_tokens,
+    )  # fmt: skip
+
+
 class Ledger:
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,40 +142,36 @@ class Ledger:
     def apply(self, writes: list[Write]) -> None:
         """Several writes in one transaction: under load one commit serves many.
 
-        Starts go first: a settlement's start is in this batch or an earlier one."""
-        starts = [
-            (w.id, w.ts or self._clock(), w.session, w.route, w.provider, w.model, w.reserved_usd)
-            for w in writes
-            if isinstance(w, AttemptRow)
-        ]
-        settles = [
-            (
-                w.usd,
-                w.source,
-                w.usage.input_tokens,
-                w.usage.output_tokens,
-                w.usage.cache_read_tokens,
-                w.usage.cache_write_tokens,
-                w.usage.reasoning_tokens,
-                w.id,
-            )
-            for w in writes
-            if isinstance(w, Settlement)
-        ]
+        An attempt that started and ended within the batch becomes one settled row;
+        other settlements update rows written by an earlier batch."""
+        settled = {w.id: w for w in writes if isinstance(w, Settlement)}
+        rows = []
+        for w in writes:
+            if isinstance(w, AttemptRow):
+                s = settled.pop(w.id, None)
+                rows.append(
+                    (w.id, w.ts or self._clock(), w.session, w.route, w.provider, w.model)
+                    + (
+                        ("reserved", w.reserved_usd, None, None, 0, 0, 0, 0, 0)
+                        if s is None
+                        else _settled(w, s)
+                    )
+                )
+        updates = [_settled(None, s)[2:] + (s.id,) for s in settled.values()]
         self.db.execute("BEGIN")
         try:
             # OR IGNORE: replaying the journal after a crash may meet rows already written.
             self.db.executemany(
-                "INSERT OR IGNORE INTO attempts"
-                " (id, ts, session, route, provider, model, state, reserved_usd)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'reserved', ?)",
-                starts,
+                "INSERT OR IGNORE INTO attempts (id, ts, session, route, provider, model, state,"
+                " reserved_usd, usd, source, input_tokens, output_tokens, cache_read_tokens,"
+                " cache_write_tokens, reasoning_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
             )
             self.db.executemany(
-                "UPDATE attempts SET state = 'settled', usd = ?, source = ?, input_tokens = ?,"
-                " output_tokens = ?, cache_read_tokens = ?, cache_write_tokens = ?, reasoning_tokens = ?"
+                "UPDATE attempts SET usd = ?, source = ?, input_tokens = ?, output_tokens = ?,"
+                " cache_read_tokens = ?, cache_write_tokens = ?, reasoning_tokens = ?, state = 'settled'"
                 " WHERE id = ? AND state = 'reserved'",
-                settles,
+                updates,
             )
             self.db.execute("COMMIT")
         except BaseException:

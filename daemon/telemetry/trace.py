@@ -55,6 +55,9 @@ class Trace:
             self.ttft_ms = (time.perf_counter() - self.started) * 1000
 
 
+BUDGET_EVERY_S = 0.5
+
+
 class Telemetry:
     """The request path's side of telemetry; everything it learns goes onto the bus."""
 
@@ -68,6 +71,7 @@ class Telemetry:
         # Set by the gateway once spend exists: (session, primary, served, usage) -> delta,
         # pricing the primary with the prompt cache it held for the session.
         self.failover_delta: Callable[[str, Target, Target, Usage], float | None] | None = None
+        self._budget_sent: dict[tuple[str, str], tuple[float, int]] = {}  # (session, scope) -> (ts, level)
 
     def begin(
         self,
@@ -221,18 +225,31 @@ class Telemetry:
         return None if would is None else round(cost_usd - would, 8)
 
     def _budgets(self, session: str, now: float, scopes: Iterable[str], exhausted: bool = False) -> None:
+        """Spend per window, at most every BUDGET_EVERY_S per window and session unless it
+        crosses 80% or 100% of its limit: a busy agent would otherwise triple the events."""
         assert self.accounts is not None
         totals = self.accounts.totals(session)
         for scope in scopes:
             if scope not in totals:
                 continue
+            limit = self.accounts.limits.of(scope)
+            level = (
+                0 if not limit else 2 if totals[scope] >= limit else 1 if totals[scope] >= 0.8 * limit else 0
+            )
+            key = (session, scope)
+            last = self._budget_sent.get(key)
+            if not exhausted and last is not None and last[1] == level and now - last[0] < BUDGET_EVERY_S:
+                continue
+            if len(self._budget_sent) >= 4096:
+                self._budget_sent.clear()  # forgetting only means one event sent early
+            self._budget_sent[key] = (now, level)
             event: BudgetEvent = {
                 "ts": now,
                 "type": "budget",
                 "session": session,
                 "scope": scope,  # type: ignore[typeddict-item]
                 "spent": round(totals[scope], 8),
-                "limit": self.accounts.limits.of(scope),
+                "limit": limit,
             }
             if exhausted:
                 event["exhausted"] = True
