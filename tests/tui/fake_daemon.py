@@ -1,9 +1,11 @@
-"""A real aiohttp server on 127.0.0.1 that stands in for the daemon's watch endpoints.
+"""A real aiohttp server on 127.0.0.1 that stands in for the daemon's watch endpoints, so
+a test can script exactly what the dashboard sees (states, clocks, failures) where the real
+daemon would need real traffic; tests/tui/test_app.py also drives the real daemon.
 
-Stands in for:
-  GET /status   (not in the daemon yet: the events branch builds it; shape = telemetry.schema.Status)
-  GET /events   (not in the daemon yet: the events branch builds it; SSE, one JSON event per data: line)
-  GET /budget, PUT /budget   (these exist: daemon/server/inbound.py; same shapes, same validation)
+Stands in for (same shapes as daemon/server/observe.py and inbound.py):
+  GET /status   shape = telemetry.schema.Status
+  GET /events   SSE, one JSON event per data: line
+  GET /budget, PUT /budget   same validation
 
 Tests script it: ``emit`` pushes an event to every open feed, ``stop``/``start`` on the
 same port is a daemon restart, ``has_events=False`` is a daemon built before /events.
@@ -148,7 +150,7 @@ class FakeDaemon:
 
     async def _status(self, request: web.Request) -> web.Response:
         if not self.has_events:
-            raise web.HTTPNotFound()  # a daemon built before the events branch has neither
+            raise web.HTTPNotFound()  # an older daemon, without /status and /events
         return web.json_response(copy.deepcopy(self.status))
 
     async def _events(self, request: web.Request) -> web.StreamResponse:

@@ -1,4 +1,5 @@
-"""The dashboard driven by Pilot against a fake daemon over real HTTP (see fake_daemon)."""
+"""The dashboard driven by Pilot over real HTTP: against a scripted fake daemon (see
+fake_daemon) and against the real one on simulated providers."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
 from daemon.telemetry.schema import AlertEvent, BudgetEvent, DroppedEvent, RequestEvent
-from tests.daemon_harness import Daemon
+from tests.daemon_harness import Daemon, start_daemon
 from tests.tui.fake_daemon import NOW, TOKEN, FakeDaemon, failover, response
 from tui.app import DetourApp
 
@@ -235,7 +236,7 @@ async def test_a_daemon_without_events_still_shows_budgets() -> None:
 
 
 async def test_budget_edit_reaches_the_real_daemon(sim_daemon: Daemon) -> None:
-    """The real daemon on sim providers: it has /budget today; /status and /events come with the events branch."""
+    """The real daemon on sim providers: an edit made on the budget screen is the daemon's limit."""
     app = app_for(sim_daemon.url, sim_daemon.token)
     async with app.run_test() as pilot:
         await until(pilot, lambda: app.link.state in ("no_events", "live"))
@@ -273,3 +274,57 @@ async def test_lost_events_bring_a_fresh_snapshot(fake: FakeDaemon) -> None:
         dropped: DroppedEvent = {"ts": NOW, "type": "dropped", "session": "", "count": 12}
         fake.emit(dropped)
         await until(pilot, lambda: "$3.0000 of $5.00" in bars_text(app))
+
+
+REAL_FAILOVER = """
+[providers.primary]
+kind = "sim"
+[[providers.primary.faults]]
+kind = "rate_limit"
+at_s = 0
+for_s = 3600
+[providers.primary.models."claude-sonnet-4-5"]
+input_usd_mtok = 3.0
+output_usd_mtok = 15.0
+
+[providers.fallback]
+kind = "sim"
+[providers.fallback.models."gpt-4.1"]
+input_usd_mtok = 2.0
+output_usd_mtok = 8.0
+
+[[routes]]
+name = "coder"
+chain = ["primary/claude-sonnet-4-5", "fallback/gpt-4.1"]
+
+[budget]
+daily_usd = 1.0
+"""
+
+
+async def test_a_real_failover_and_its_spend_reach_the_dashboard() -> None:
+    """The real daemon, its primary rate limited: one request from an agent shows up as a
+    failover in the feed and moves the day's budget bar."""
+    daemon = await start_daemon(REAL_FAILOVER)
+    try:
+        app = app_for(daemon.url, daemon.token)
+        async with app.run_test() as pilot:
+            await until(pilot, lambda: app.link.state == "live")
+            await until(pilot, lambda: "$0.0000 of $1.00" in bars_text(app))
+            body = {
+                "model": "coder",
+                "max_tokens": 200,
+                "messages": [{"role": "user", "content": "hi " * 300}],
+            }
+            async with (
+                aiohttp.ClientSession(headers=daemon.auth()) as http,
+                http.post(daemon.url + "/v1/messages", json=body) as r,
+            ):
+                assert r.status == 200
+                assert r.headers["x-detour-attempts"].startswith("primary/claude-sonnet-4-5:429,")
+            await until(pilot, lambda: len(cells(app, "#failovers")) == 1)
+            assert "primary/claude-sonnet-4-5 → fallback/gpt-4.1 rate_limited" in cells(app, "#failovers")[0]
+            await until(pilot, lambda: "$0.0000 of $1.00" not in bars_text(app))
+            assert "of $1.00" in bars_text(app)
+    finally:
+        await daemon.close()
