@@ -229,6 +229,10 @@ class Chain:
         self, slot: _Slot, err: ApiError, started: float, attempts: list[Attempt], retry_left: bool
     ) -> Failure:
         failure = classify(err)
+        if failure.kind is FailureKind.MODEL_UNAVAILABLE and slot.request.model == slot.target.model:
+            # The client named this model itself: its 404 is the client's to see, not a reason
+            # to answer from another model or to keep others off this one.
+            failure = Failure(FailureKind.BAD_REQUEST, Action.STOP, 0.0, failure.label)
         self.health.failure(slot.target, failure)
         retrying = failure.action is Action.RETRY_SAME and retry_left
         # A same-model retry keeps the reservation: released, the retry's answer would go unpaid.

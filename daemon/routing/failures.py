@@ -16,10 +16,13 @@ decided action::
     │   └── context_too_long  the prompt exceeds this model        skip to a model that fits, no cooldown
     ├── the provider is misconfigured -> skip it, alert, never retry it
     │   ├── auth              401, 403                             long cooldown for every model of it
-    │   └── billing           402, OpenAI insufficient_quota 429   an hour for every model of it,
-    │                                                              whatever retry-after says
+    │   ├── billing           402, OpenAI insufficient_quota 429   an hour for every model of it,
+    │   │                                                          whatever retry-after says
+    │   └── model_unavailable 404 for a model the route chose      that model is skipped for ten
+    │                         (retired, renamed, not on this key)  minutes; a model the client
+    │                                                              named itself is bad_request
     └── the client's own request is at fault -> stop, pass the upstream's message through
-        ├── bad_request       400, 404, 413, 422 and other 4xx
+        ├── bad_request       400, 413, 422 and other 4xx
         └── content_policy    a safety refusal of the request
 
 A failure *after* content reached the client cannot fail over: the stream ends
@@ -46,6 +49,7 @@ class FailureKind(StrEnum):
     CONTEXT_TOO_LONG = "context_too_long"
     AUTH = "auth"
     BILLING = "billing"
+    MODEL_UNAVAILABLE = "model_unavailable"
     BAD_REQUEST = "bad_request"
     CONTENT_POLICY = "content_policy"
 
@@ -72,6 +76,8 @@ RATE_LIMIT_DEFAULT_S = 10.0
 AUTH_COOLDOWN_S = 300.0
 # Waiting does not refill a quota or add credit; someone has to act on the account.
 BILLING_COOLDOWN_S = 3600.0
+# A retired or renamed model stays so; ten minutes keeps a fixed config from waiting long.
+MODEL_UNAVAILABLE_COOLDOWN_S = 600.0
 # Provider-wide failures: every model behind the same key is out.
 PROVIDER_WIDE = frozenset({FailureKind.AUTH, FailureKind.BILLING})
 # Failures that say the provider is unwell, as opposed to busy or misused.
@@ -107,6 +113,8 @@ def classify(err: ApiError) -> Failure:
             return Failure(kind, Action.FAIL_OVER, AUTH_COOLDOWN_S, label)
         case FailureKind.BILLING:
             return Failure(kind, Action.FAIL_OVER, BILLING_COOLDOWN_S, label)
+        case FailureKind.MODEL_UNAVAILABLE:
+            return Failure(kind, Action.FAIL_OVER, MODEL_UNAVAILABLE_COOLDOWN_S, label)
         case FailureKind.BAD_REQUEST | FailureKind.CONTENT_POLICY:
             return Failure(kind, Action.STOP, 0.0, label)
         case _:
@@ -139,6 +147,8 @@ def _kind(err: ApiError) -> FailureKind:
             if err.cause in (STREAM_CUT, MALFORMED, IN_BAND):
                 return FailureKind.BROKEN_STREAM
             return FailureKind.SERVER_ERROR
+        case "not_found" if err.status == 404:
+            return FailureKind.MODEL_UNAVAILABLE
         case "invalid_request" | "not_found" | "request_too_large":
             return FailureKind.BAD_REQUEST
         case "budget_exceeded" | "all_providers_failed":

@@ -8,6 +8,10 @@ between, so a flapping provider cannot flood anyone.
                     recovered after a whole window without one
     key_rejected    a provider answered 401/403 (its key is wrong or revoked);
                     recovered when a call to it succeeds again
+    out_of_credit   a provider's account has no credit or quota left (402,
+                    insufficient_quota); recovered likewise
+    model_gone      a model in a route's chain does not exist there (404): retired,
+                    renamed, or not open to this key; recovered when it answers
     budget_80       a budget window is 80% spent
     budget_100      a budget window is spent, or a request was refused for it (402);
                     both recover when the window resets or its limit is raised
@@ -35,6 +39,13 @@ BUDGET_LEVELS = ((1.0, "budget_100"), (0.8, "budget_80"))
 class _Firing:
     limit: float | None = None
     spent: float = 0.0
+
+
+_RECOVERED = {
+    "key_rejected": "{provider} accepts its API key again",
+    "out_of_credit": "{provider} answers again: the account has credit",
+    "model_gone": "{target} answers again",
+}
 
 
 class Alerts:
@@ -102,18 +113,49 @@ class Alerts:
     def _attempt(self, ev: AttemptEvent) -> None:
         if not ev["called"]:
             return
-        provider = ev["target"].partition("/")[0]
-        key = ("key_rejected", provider, "")
-        if ev["failure"] == "auth":
-            if key not in self._firing:
-                self._fire(
-                    key,
-                    f"{provider} rejected its API key ({ev['outcome']}); its models are skipped until "
-                    f"it is fixed: `detour keys set {provider}`",
-                    provider=provider,
+        provider, _, model = ev["target"].partition("/")
+        if ev["outcome"] == "ok":
+            for key in (
+                ("key_rejected", provider, ""),
+                ("out_of_credit", provider, ""),
+                ("model_gone", ev["target"], ""),
+            ):
+                if key in self._firing:
+                    self._recover(
+                        key,
+                        _RECOVERED[key[0]].format(provider=provider, target=ev["target"]),
+                        provider=provider,
+                    )
+            return
+        match ev["failure"]:
+            case "auth":
+                key, why = (
+                    ("key_rejected", provider, ""),
+                    (
+                        f"{provider} rejected its API key ({ev['outcome']}); its models are skipped until "
+                        f"it is fixed: `detour keys set {provider}`"
+                    ),
                 )
-        elif ev["outcome"] == "ok" and key in self._firing:
-            self._recover(key, f"{provider} accepts its API key again", provider=provider)
+            case "billing":
+                key, why = (
+                    ("out_of_credit", provider, ""),
+                    (
+                        f"{provider} says the account is out of credit or quota ({ev['outcome']}); "
+                        "its models are skipped for an hour, or until it answers again"
+                    ),
+                )
+            case "model_unavailable":
+                key, why = (
+                    ("model_gone", ev["target"], ""),
+                    (
+                        f"{provider} does not serve {model} ({ev['outcome']}: retired, renamed or not open "
+                        "to this key); it is skipped for ten minutes: fix the route's chain in the config"
+                    ),
+                )
+            case _:
+                return
+        if key not in self._firing:
+            self._fire(key, why, provider=provider)
 
     def _budget(self, ev: BudgetEvent) -> None:
         limit, spent, scope = ev["limit"], ev["spent"], ev["scope"]

@@ -105,6 +105,27 @@ async def test_bad_request_stops_without_failover() -> None:
     assert e.value.status == 400 and b.calls == 0
 
 
+async def test_a_routed_model_that_is_gone_is_skipped_for_a_while() -> None:
+    gone = ApiError(404, "not_found", "model: claude-3-sonnet-20240229 does not exist")
+    a, b = Scripted("a", [gone]), Scripted("b", [])
+    chain, resolved = chain_of(a, b)
+    _, served = await chain.complete(REQ, resolved)
+    assert [str(x) for x in served.attempts] == ["a/m:404", "b/m:ok"]
+    assert served.attempts[0].kind is f.FailureKind.MODEL_UNAVAILABLE
+    _, served = await chain.complete(REQ, resolved)
+    assert a.calls == 1 and str(served.attempts[0]) == "a/m:cooldown"
+
+
+async def test_a_model_the_client_named_itself_passes_its_404_through() -> None:
+    a, b = Scripted("a", [ApiError(404, "not_found", "no such model")]), Scripted("b", [])
+    chain, resolved = chain_of(a, b)
+    with pytest.raises(ApiError) as e:
+        await chain.complete(Request("m", REQ.messages, max_tokens=10), resolved)  # asked for "m" by name
+    assert e.value.status == 404 and b.calls == 0
+    _, served = await chain.complete(REQ, resolved)  # and the model is not cooled down for others
+    assert [str(x) for x in served.attempts] == ["a/m:ok"]
+
+
 async def test_one_retry_on_connection_reset() -> None:
     a = Scripted("a", [ApiError(502, "server_error", "reset", cause=f.CONNECTION_RESET), "second try"])
     chain, resolved = chain_of(a, Scripted("b", []))

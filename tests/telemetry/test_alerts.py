@@ -91,6 +91,29 @@ async def test_a_rejected_key_recovers_on_the_next_success() -> None:
     ]
 
 
+async def test_a_model_gone_from_its_provider_and_an_empty_account_are_named() -> None:
+    alerts, seen, _ = setup()
+    alerts(attempt("404", "model_unavailable", target="a/claude-3-opus"))
+    alerts(attempt("404", "model_unavailable", target="a/claude-3-opus"))
+    alerts(attempt("insufficient_quota", "billing", target="b/gpt-4.1"))
+    alerts(attempt("ok", None, target="a/claude-sonnet-4-5"))  # another model of a: not a recovery
+    await settle()
+    assert [(a["condition"], a["state"]) for a in seen] == [
+        ("model_gone", "firing"),
+        ("out_of_credit", "firing"),
+    ]
+    assert (
+        "does not serve claude-3-opus" in seen[0]["message"] and "fix the route's chain" in seen[0]["message"]
+    )
+    alerts(attempt("ok", None, target="a/claude-3-opus"))
+    alerts(attempt("ok", None, target="b/gpt-4.1"))
+    await settle()
+    assert [(a["condition"], a["state"]) for a in seen[2:]] == [
+        ("model_gone", "recovered"),
+        ("out_of_credit", "recovered"),
+    ]
+
+
 async def test_budget_thresholds_per_window_and_session() -> None:
     alerts, seen, _ = setup()
     alerts(budget("day", 7.9, 10.0))
