@@ -24,6 +24,20 @@ from daemon.providers.base import Provider
 from daemon.routing import failures, reasoning
 
 ANTHROPIC_VERSION = "2023-06-01"  # the version whose request shape formats.anthropic writes
+# A non-streamed answer arrives whole, so its "first content" is its last byte: a long one
+# would look like a hang to the first-byte limit, be abandoned after the provider billed it,
+# and be asked again elsewhere. The first-byte limit covers answers up to COVERED_TOKENS;
+# beyond that, allow for the rest at a slow pace, as the Anthropic SDK sizes its own
+# non-streaming timeout from max_tokens (an hour for 128k tokens).
+COVERED_TOKENS = 4096
+SLOW_TOKENS_PER_S = 128_000 / 3600
+UNSAID_MAX_TOKENS = 8192  # a request that sets no limit gets the model's, often this or more
+
+
+def whole_answer_allowance(max_tokens: int | None) -> float:
+    """Seconds a non-streamed answer of up to ``max_tokens`` may take beyond the first-byte limit."""
+    tokens = UNSAID_MAX_TOKENS if max_tokens is None else max_tokens
+    return max(0, tokens - COVERED_TOKENS) / SLOW_TOKENS_PER_S
 
 
 class HttpProvider(Provider):
@@ -75,9 +89,8 @@ class HttpProvider(Provider):
     async def complete(self, req: Request, model: str) -> Response:
         req = reasoning.for_provider(req, self.id, self.format.name)
         body = self.format.encode_request(req, model)
-        timeout = aiohttp.ClientTimeout(
-            sock_connect=self.config.timeout_connect_s, sock_read=self.config.timeout_first_byte_s
-        )
+        limit = self.config.timeout_first_byte_s + whole_answer_allowance(req.max_tokens)
+        timeout = aiohttp.ClientTimeout(sock_connect=self.config.timeout_connect_s, sock_read=limit)
         try:
             async with self._session.post(
                 self.url(model, False), data=orjson.dumps(body), headers=self.headers(), timeout=timeout
@@ -92,7 +105,7 @@ class HttpProvider(Provider):
                         502, "server_error", f"{self.id} sent a malformed JSON body", cause=failures.MALFORMED
                     ) from None
         except TimeoutError as e:  # before ClientError: aiohttp's ServerTimeoutError is both
-            raise self._timeout(e, self.config.timeout_first_byte_s) from None
+            raise self._timeout(e, limit) from None
         except aiohttp.ClientError as e:
             raise self._transport_error(e) from None
         resp = self.format.decode_response(parsed, req)
