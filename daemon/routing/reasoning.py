@@ -39,15 +39,17 @@ from daemon.ir import (
 WRAP = "dtr1."
 FOREIGN = "foreign:"
 _Convert = Callable[[Opaque], Opaque]
+# A tuple, not a union: isinstance with a union builds it on every call (hot path).
+_CARRIERS = (TextPart, ThinkingPart, ToolCallPart)
 
 
 def _has_opaque(part: Part) -> bool:
-    return isinstance(part, TextPart | ThinkingPart | ToolCallPart) and part.opaque is not None
+    return isinstance(part, _CARRIERS) and part.opaque is not None
 
 
 def _map_request(req: Request, convert: _Convert) -> Request:
     """A copy of the request with every opaque blob converted; untouched messages are shared."""
-    if not any(_has_opaque(p) for m in req.messages for p in m.parts):
+    if not _any_opaque(req.messages):
         return req
     messages = [
         Message(m.role, [_convert_part(p, convert) for p in m.parts])
@@ -58,8 +60,16 @@ def _map_request(req: Request, convert: _Convert) -> Request:
     return dataclasses.replace(req, messages=messages)
 
 
+def _any_opaque(messages: list[Message]) -> bool:
+    for m in messages:
+        for p in m.parts:
+            if isinstance(p, _CARRIERS) and p.opaque is not None:
+                return True
+    return False
+
+
 def _convert_part(part: Part, convert: _Convert) -> Part:
-    if isinstance(part, TextPart | ThinkingPart | ToolCallPart) and part.opaque is not None:
+    if isinstance(part, _CARRIERS) and part.opaque is not None:
         return dataclasses.replace(part, opaque=convert(part.opaque))
     return part
 
