@@ -247,12 +247,7 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _tui(args: argparse.Namespace) -> int:
-    if args.url:
-        url = args.url
-    else:
-        server = _config(args.config).server
-        host = f"[{server.host}]" if ":" in server.host else server.host
-        url = f"http://{host}:{server.port}"
+    url = args.url or _config(args.config).server.url
     token = keys.client_token()
     # Imported here: the daemon itself never loads Textual.
     from tui.app import run

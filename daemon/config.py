@@ -44,6 +44,12 @@ class ServerConfig:
     port: int = 8787
     allow_remote: bool = False
 
+    @property
+    def url(self) -> str:
+        """Where a local client reaches the daemon: a wildcard bind is reached on loopback."""
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+
 
 @dataclass(slots=True, frozen=True)
 class ModelConfig:
@@ -277,15 +283,19 @@ class _Reader:
         alerts = self.alerts(data.get("alerts", {}))
         return Config(self.path, server, providers, routes, budget, log_content, alerts)
 
+    def only(self, table: dict[str, Any], known: set[str], header: str) -> None:
+        """Refuse a setting the table does not have, naming the ones it does."""
+        for key in table:
+            if key not in known:
+                raise self.fail(
+                    f"{header}: unknown setting {key!r}; known: {', '.join(sorted(known))}", header, key
+                )
+
     def alerts(self, raw: Any) -> AlertsConfig:
         if not isinstance(raw, dict):
             raise self.fail("[alerts] must be a table", "alerts")
         known = {"failovers", "window_s", "webhook_url", "statsd", "desktop"}
-        for key in raw:
-            if key not in known:
-                raise self.fail(
-                    f"[alerts]: unknown setting {key!r}; known: {', '.join(sorted(known))}", "[alerts]", key
-                )
+        self.only(raw, known, "[alerts]")
         failovers = self.typed(raw, "failovers", int, 5, "[alerts]")
         if failovers < 1:
             raise self.fail("[alerts]: failovers must be at least 1", "[alerts]", "failovers")
@@ -315,11 +325,7 @@ class _Reader:
         if not isinstance(raw, dict):
             raise self.fail("[budget] must be a table", "budget")
         known = {"weekly_usd", "daily_usd", "session_usd", "on_exhausted"}
-        for key in raw:
-            if key not in known:
-                raise self.fail(
-                    f"[budget]: unknown setting {key!r}; known: {', '.join(sorted(known))}", "[budget]", key
-                )
+        self.only(raw, known, "[budget]")
         limits = {
             k: self.typed(raw, k, float, None, "[budget]") if k in raw else None
             for k in known - {"on_exhausted"}

@@ -84,6 +84,7 @@ class DetourApp(App[None]):
         self.daemon = Daemon(url, token)
         self.board = Dashboard(clock)
         self.link = Link("connecting")
+        self._redraw_due = False
         self._clock = clock
         self._poll_s, self._tick_s = poll_s, tick_s
         self.sub_title = label if label is not None else url
@@ -187,6 +188,13 @@ class DetourApp(App[None]):
             alert: AlertEvent = event  # type: ignore[assignment]
             if alert["state"] == "firing":
                 self.notify(alert["message"], title="detour alert", severity="warning", timeout=8)
+        # A request brings several events at once: draw once they are all applied.
+        if not self._redraw_due:
+            self._redraw_due = True
+            self.call_later(self._redraw_now)
+
+    def _redraw_now(self) -> None:
+        self._redraw_due = False
         self.redraw()
 
     def tick(self) -> None:

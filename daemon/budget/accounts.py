@@ -307,9 +307,8 @@ class Accounts:
             setattr(self.limits, scope, value)
             await self._run(self.ledger.set_limit, scope, value)
 
-    async def report(self, session: str | None = None) -> dict[str, Any]:
-        """Spend, limit, remaining and reset per window, plus this week's costliest models."""
-        t = self._current()
+    def windows(self, session: str | None = None) -> dict[str, Any]:
+        """Spend, limit, remaining and reset per window (the session's only if one is named)."""
         scopes: dict[str, Any] = {}
         for scope in SCOPES:
             if scope == "session" and session is None:
@@ -323,6 +322,12 @@ class Accounts:
                 "remaining_usd": None if limit is None else round(max(0.0, limit - spent), 6),
                 "resets_at": resets.isoformat() if resets else None,
             }
+        return scopes
+
+    async def report(self, session: str | None = None) -> dict[str, Any]:
+        """The windows, plus this week's costliest models (a ledger query)."""
+        t = self._current()
+        scopes = self.windows(session)
         top = await self._run(self.ledger.top_models, t.week_start.timestamp())
         return {
             "budgets": scopes,

@@ -25,8 +25,7 @@ class Unreachable(Exception):
 def _daemon(
     config: Config, method: str, path: str, body: dict[str, Any] | None = None
 ) -> dict[str, Any] | None:
-    host = "127.0.0.1" if config.server.host in ("0.0.0.0", "::") else config.server.host
-    url = f"http://{host}:{config.server.port}{path}"
+    url = config.server.url + path
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method)
     req.add_header("Authorization", f"Bearer {keys.client_token()}")
@@ -50,9 +49,8 @@ async def _offline(config: Config, session: str | None, limits: dict[str, float 
         await accounts.open()
     except LedgerBusy:
         await accounts.close()
-        host, port = config.server.host, config.server.port
         raise Unreachable(
-            f"detour is running but did not answer on http://{host}:{port}; "
+            f"detour is running but did not answer on {config.server.url}; "
             "is that the port it serves on (`--port` overrides the config)?"
         ) from None
     try:

@@ -86,12 +86,13 @@ class Settlement:
 Write = AttemptRow | Settlement
 
 
-def _settled(row: AttemptRow | None, s: Settlement) -> tuple[object, ...]:
-    """(state, reserved_usd, usd, source, tokens...) of a settled attempt."""
+def _outcome(s: Settlement | None) -> tuple[object, ...]:
+    """(usd, source, tokens...) of a settlement; an open reservation has none yet."""
+    if s is None:
+        return (None, None, 0, 0, 0, 0, 0)
     u = s.usage
-    reserved = row.reserved_usd if row is not None else None
     return (
-        "settled", reserved, s.usd, s.source,
+        s.usd, s.source,
         u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens, u.reasoning_tokens,
     )  # fmt: skip
 
@@ -133,12 +134,6 @@ class Ledger:
     def last_id(self) -> int:
         return int(self.db.execute("SELECT COALESCE(MAX(id), 0) FROM attempts").fetchone()[0])
 
-    def start(self, row: AttemptRow) -> None:
-        self.apply([row])
-
-    def settle(self, s: Settlement) -> None:
-        self.apply([s])
-
     def apply(self, writes: list[Write]) -> None:
         """Several writes in one transaction: under load one commit serves many.
 
@@ -149,15 +144,10 @@ class Ledger:
         for w in writes:
             if isinstance(w, AttemptRow):
                 s = settled.pop(w.id, None)
-                rows.append(
-                    (w.id, w.ts or self._clock(), w.session, w.route, w.provider, w.model)
-                    + (
-                        ("reserved", w.reserved_usd, None, None, 0, 0, 0, 0, 0)
-                        if s is None
-                        else _settled(w, s)
-                    )
-                )
-        updates = [_settled(None, s)[2:] + (s.id,) for s in settled.values()]
+                state = "reserved" if s is None else "settled"
+                head = (w.id, w.ts or self._clock(), w.session, w.route, w.provider, w.model, state)
+                rows.append((*head, w.reserved_usd, *_outcome(s)))
+        updates = [(*_outcome(s), s.id) for s in settled.values()]
         self.db.execute("BEGIN")
         try:
             # OR IGNORE: replaying the journal after a crash may meet rows already written.

@@ -31,6 +31,7 @@ from typing import Any, Final, Literal, assert_never
 
 from daemon.formats import ids
 from daemon.formats.anthropic_response import ORIGIN, arguments_object, tool_name
+from daemon.formats.media import sniff_mime, split_data_url
 from daemon.formats.schema_dialects import for_anthropic
 from daemon.ir import (
     ImagePart,
@@ -70,14 +71,6 @@ ANTHROPIC_EFFORT: Final = {
     "max": "max",
 }
 _MEDIA: Final = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
-# Base64 openings of each type's magic bytes, for images that came without a media type.
-_SNIFF: Final = (
-    ("iVBORw0KGgo", "image/png"),
-    ("/9j/", "image/jpeg"),
-    ("R0lGOD", "image/gif"),
-    ("UklGR", "image/webp"),
-)
-_DATA_URL = re.compile(r"^data:([^;,]+);base64,(.*)$", re.DOTALL)
 _NO_THINKING = re.compile(r"claude-(instant|2|3-(?!7))")
 _BUDGET_ONLY = re.compile(r"claude-3-7|claude-(opus|sonnet|haiku)-4(-[0-5])?$")
 _DATE_SUFFIX = re.compile(r"-(\d{8}|latest)$")
@@ -112,13 +105,13 @@ def _text_block(p: TextPart) -> dict[str, Any]:
 def _image_block(p: ImagePart, path: str) -> dict[str, Any]:
     media, data = p.media_type, p.data
     if data is None and p.url:
-        m = _DATA_URL.match(p.url)
-        if m is None:
+        inline = split_data_url(p.url)
+        if inline is None:
             return {"type": "image", "source": {"type": "url", "url": p.url}}
-        media, data = m.group(1), m.group(2)
+        media, data = inline
     if not data:
         raise invalid(f"{path}: an image needs base64 data or a url")
-    media = (media or next((t for prefix, t in _SNIFF if data.startswith(prefix)), "")).lower()
+    media = (media or sniff_mime(data) or "").lower()
     media = "image/jpeg" if media == "image/jpg" else media
     if media not in _MEDIA:
         raise invalid(

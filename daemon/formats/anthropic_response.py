@@ -7,7 +7,6 @@ and the lookup tables.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from typing import Any, Final, assert_never
@@ -15,6 +14,7 @@ from typing import Any, Final, assert_never
 import orjson
 
 from daemon.formats import ids
+from daemon.formats.fields import json_object
 from daemon.formats.retry import retry_after
 from daemon.ir import (
     ApiError,
@@ -29,6 +29,7 @@ from daemon.ir import (
     ToolCallPart,
     Usage,
 )
+from daemon.ir.errors import STATUS_OF_KIND
 
 ORIGIN: Final = "anthropic"
 
@@ -36,33 +37,22 @@ ORIGIN: Final = "anthropic"
 # go upstream as an object: they travel whole under this key.
 RAW_ARGUMENTS: Final = "_raw"
 
-_NAME_OK = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
-_NAME_BAD = re.compile(r"[^a-zA-Z0-9_-]")
+TOOL_NAME_MAX: Final = 128
 
 
 def tool_name(name: str) -> str:
-    """A tool name Anthropic accepts (``^[a-zA-Z0-9_-]{1,128}$``); Gemini's may hold ``.``
-    and ``:``. Deterministic, with a hash so two names that differ only in replaced
-    characters stay apart; ``original_names`` maps answers back."""
-    if _NAME_OK.match(name):
-        return name
-    digest = hashlib.blake2b(name.encode(), digest_size=4).hexdigest()
-    return f"{_NAME_BAD.sub('_', name)[:119]}_{digest}"
+    """A tool name Anthropic accepts (``^[a-zA-Z0-9_-]{1,128}$``); ``original_names`` maps
+    answers back."""
+    return ids.fit_name(name, TOOL_NAME_MAX)
 
 
 def original_names(req: Request) -> dict[str, str]:
     """Renamed tool name -> the name the client gave, for the tools that needed renaming."""
-    return {tool_name(t.name): t.name for t in req.tools if tool_name(t.name) != t.name}
+    return ids.renamed((t.name for t in req.tools), TOOL_NAME_MAX)
 
 
 def arguments_object(text: str) -> dict[str, Any]:
-    if not text.strip():
-        return {}
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return {RAW_ARGUMENTS: text}
-    return value if isinstance(value, dict) else {RAW_ARGUMENTS: text}
+    return json_object(text, RAW_ARGUMENTS)
 
 
 def arguments_text(value: Mapping[str, Any]) -> str:
@@ -284,21 +274,7 @@ _KIND_OF_STATUS: Final[dict[int, ErrorKind]] = {
     529: "overloaded",
 }
 # For errors that arrive inside a stream, where the HTTP status was 200.
-_STATUS_OF_KIND: Final[dict[ErrorKind, int]] = {
-    "invalid_request": 400,
-    "authentication": 401,
-    "permission": 403,
-    "not_found": 404,
-    "request_too_large": 413,
-    "context_too_long": 400,
-    "budget_exceeded": 402,
-    "all_providers_failed": 503,
-    "rate_limit": 429,
-    "overloaded": 529,
-    "server_error": 500,
-    "timeout": 504,
-    "content_policy": 400,
-}
+_STATUS_OF_KIND: Final[dict[ErrorKind, int]] = {**STATUS_OF_KIND, "overloaded": 529}
 _TOO_LONG = re.compile(
     r"prompt is too long|exceed(s|ed)? (the )?context|context (limit|window|length)|too many (input )?tokens",
     re.IGNORECASE,

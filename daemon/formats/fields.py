@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from daemon.ir import invalid
 
 
@@ -75,3 +77,15 @@ def opt_bool(value: Any, path: str) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
     raise invalid(f"{path}: expected true or false, got {json_type(value)}")
+
+
+def json_object(text: str, raw_key: str) -> dict[str, Any]:
+    """Call arguments (JSON text, maybe broken: models do write invalid JSON) as the object a
+    provider's wire form must hold; text that is not a JSON object travels whole under ``raw_key``."""
+    if not text.strip():
+        return {}
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return {raw_key: text}
+    return value if isinstance(value, dict) else {raw_key: text}

@@ -11,18 +11,17 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, assert_never
 
 from daemon import ir
 from daemon.formats.gemini_schema import Renames
-from daemon.formats.gemini_stream import SKIP_SIGNATURE, args_object, made_up_id, own_signature
+from daemon.formats.gemini_stream import SKIP_SIGNATURE, args_object, own_signature
+from daemon.formats.ids import made_up_id
+from daemon.formats.media import sniff_mime, split_data_url
 
 # The text of a user turn Gemini needs where the IR has none: as short as can be.
 _FILLER_TEXT = "."
-_DATA_URL = re.compile(r"data:([^;,]+);base64,(.*)", re.S)
-_MAGIC = {"iVBORw0KGgo": "image/png", "/9j/": "image/jpeg", "R0lGOD": "image/gif", "UklGR": "image/webp"}
 _EXTENSIONS = {
     "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp",
     "heic": "image/heic", "heif": "image/heif",
@@ -187,18 +186,15 @@ def _signed(part: dict[str, Any], sig: str | None) -> dict[str, Any]:
 
 def _image_out(part: ir.ImagePart, path: str) -> dict[str, Any]:
     if part.data is not None:
-        return {"inlineData": {"mimeType": part.media_type or _sniff_mime(part.data), "data": part.data}}
+        mime = part.media_type or sniff_mime(part.data) or "image/jpeg"
+        return {"inlineData": {"mimeType": mime, "data": part.data}}
     if part.url is None:
         raise ir.invalid(f"{path}: an image needs data or a url")
-    inline = _DATA_URL.fullmatch(part.url)
+    inline = split_data_url(part.url)
     if inline is not None:
-        return {"inlineData": {"mimeType": inline.group(1), "data": inline.group(2)}}
+        return {"inlineData": {"mimeType": inline[0], "data": inline[1]}}
     # Gemini fetches only URIs it knows (uploaded files, some public URLs): a documented gap.
     return {"fileData": {"mimeType": part.media_type or guess_mime(part.url), "fileUri": part.url}}
-
-
-def _sniff_mime(data: str) -> str:
-    return next((mime for magic, mime in _MAGIC.items() if data.startswith(magic)), "image/jpeg")
 
 
 def guess_mime(url: str) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +23,7 @@ import orjson
 
 from daemon import ir
 from daemon.formats import ids
+from daemon.formats.fields import json_object
 from daemon.formats.gemini_schema import Renames, property_renames
 from daemon.formats.json_keys import KeyRenamer
 from daemon.formats.retry import retry_after
@@ -36,7 +36,6 @@ SKIP_SIGNATURE = "skip_thought_signature_validator"
 PLACEHOLDER_SIGNATURES = frozenset({SKIP_SIGNATURE, "context_engineering_is_the_way_to_go"})
 # Where call arguments that are not a JSON object go, so Gemini's `args` object can hold them.
 RAW_ARGUMENTS = "_raw_arguments"
-_MADE_UP = re.compile(r"call_[0-9a-f]{20}_\d+")
 # base64 of "dtr1.": how a wrapped blob starts once `to_client_signature` encoded it.
 _WRAPPED_B64 = base64.urlsafe_b64encode(WRAP.encode()).decode()[:6]
 
@@ -111,20 +110,9 @@ def from_client_signature(sig: str) -> str:
     return text if text.startswith(WRAP) else sig
 
 
-def made_up_id(call_id: str) -> bool:
-    """Whether detour synthesized this id (``ids.synthesize``) for a call that came without one."""
-    return _MADE_UP.fullmatch(call_id) is not None
-
-
 def args_object(arguments: str) -> dict[str, Any]:
     """IR arguments (JSON text, maybe broken) as the object Gemini's ``args`` must be."""
-    if not arguments.strip():
-        return {}
-    try:
-        value = orjson.loads(arguments)
-    except orjson.JSONDecodeError:
-        value = None
-    return value if isinstance(value, dict) else {RAW_ARGUMENTS: arguments}
+    return json_object(arguments, RAW_ARGUMENTS)
 
 
 # -- upstream answers -> IR ----------------------------------------------------------------------
@@ -324,7 +312,7 @@ def _signed(part: dict[str, Any], opaque: ir.Opaque | None) -> dict[str, Any]:
 
 def _call_out(part: ir.ToolCallPart, arguments: str, opaque: ir.Opaque | None) -> dict[str, Any]:
     fc: dict[str, Any] = {"name": part.name, "args": args_object(arguments)}
-    if not made_up_id(part.id):
+    if not ids.made_up_id(part.id):
         fc["id"] = part.id  # another provider's id: the client echoes it, so pairing survives
     return _signed({"functionCall": fc}, opaque)
 

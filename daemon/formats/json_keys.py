@@ -80,14 +80,11 @@ class KeyRenamer:
             if ch == ":":
                 literal = "".join(self._held).rstrip()
                 blanks = "".join(self._held)[len(literal) :]
-                out.append(self._renames.get(literal, literal) + blanks)
+                out.append(self._renames.get(literal, literal) + blanks + ch)
                 self._held = []
                 self._state = _OUT
             else:
                 out.append(self.flush())
-            if ch == ":":
-                out.append(ch)
-            else:
                 self._char(ch, out)
         elif state == _PASS:
             out.append(ch)

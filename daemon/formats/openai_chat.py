@@ -85,9 +85,6 @@ _REASONING_MODEL = re.compile(r"(^|/)(o\d|gpt-5)")
 _DATA_URL = re.compile(r"data:([^;,]+)[^,]*;base64,(.*)", re.S)
 _UNSUPPORTED_PARTS: Final = frozenset({"input_audio", "file"})
 
-# --- small readers that name the path of what is wrong ------------------------------------
-
-
 # --- requests: wire -> IR -----------------------------------------------------------------
 
 

@@ -13,14 +13,13 @@ whether it asked or not.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 import uuid
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
-from daemon.formats.ids import synthesize
+from daemon.formats.ids import fit_name, renamed, synthesize
 from daemon.formats.retry import retry_after
 from daemon.formats.sse import frame
 from daemon.ir import (
@@ -43,6 +42,7 @@ from daemon.ir import (
     Usage,
     UsageUpdate,
 )
+from daemon.ir.errors import STATUS_OF_KIND
 
 DONE: Final = "[DONE]"
 
@@ -132,22 +132,18 @@ def encode_usage(usage: Usage) -> dict[str, Any]:
 
 # --- ids and tool names ---------------------------------------------------------------------
 
-_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
-_NOT_NAME_CHAR = re.compile(r"[^a-zA-Z0-9_-]")
+TOOL_NAME_MAX: Final = 64
 
 
 def wire_name(name: str) -> str:
     """Function names must match ``^[a-zA-Z0-9_-]{1,64}$``; others (Gemini's ``a.b``, long
     MCP names) get a deterministic stand-in that answers map back with ``tool_names``."""
-    if _NAME.fullmatch(name):
-        return name
-    digest = hashlib.blake2b(name.encode(), digest_size=4).hexdigest()
-    return f"{_NOT_NAME_CHAR.sub('_', name)[:55]}_{digest}"
+    return fit_name(name, TOOL_NAME_MAX)
 
 
 def tool_names(req: Request) -> dict[str, str]:
     """Wire name -> the client's name, for the tools that were renamed."""
-    return {wire_name(t.name): t.name for t in req.tools if wire_name(t.name) != t.name}
+    return renamed((t.name for t in req.tools), TOOL_NAME_MAX)
 
 
 def text_of(content: Any) -> str:
@@ -183,12 +179,6 @@ _TYPE_OF_KIND: Final[dict[ErrorKind, tuple[str, str | None]]] = {
     "timeout": ("server_error", "timeout"),
     "content_policy": ("invalid_request_error", "content_policy_violation"),
 }
-_STATUS_OF_KIND: Final[dict[ErrorKind, int]] = {
-    "invalid_request": 400, "authentication": 401, "permission": 403, "not_found": 404,
-    "request_too_large": 413, "context_too_long": 400, "budget_exceeded": 402,
-    "all_providers_failed": 503, "rate_limit": 429, "overloaded": 503, "server_error": 500,
-    "timeout": 504, "content_policy": 400,
-}  # fmt: skip
 # Codes and types say more than the status: OpenAI answers a bad key with 401 and type
 # invalid_request_error, and an exhausted quota (insufficient_quota) with 429 like a rate limit.
 _KIND_OF_CODE: Final[dict[str, ErrorKind]] = {
@@ -281,7 +271,7 @@ def stream_error(data: Any) -> ApiError:
     """A ``data: {"error": ...}`` frame: the HTTP status was 200, so it comes from the kind."""
     message, wire = _fields(data, "error in the OpenAI stream")
     kind = _kind(None, wire.get("type"), wire.get("code"), message)
-    return ApiError(_STATUS_OF_KIND[kind], kind, message, details=wire or None, upstream=data)
+    return ApiError(STATUS_OF_KIND[kind], kind, message, details=wire or None, upstream=data)
 
 
 # --- streams: wire -> IR --------------------------------------------------------------------
@@ -298,8 +288,8 @@ class ChatStreamDecoder:
     ``reasoning_content``) and each tool call (keyed by its ``index``) in turn."""
 
     __slots__ = (
-        "_names", "_id", "_started", "_index", "_open", "_call", "_calls", "_any_calls",
-        "_refusal", "_finished", "_raw_finish", "_usage", "_ended",
+        "_names", "_id", "_started", "_index", "_open", "_call", "_calls", "_refusal", "_raw_finish",
+        "_usage", "_ended",
     )  # fmt: skip
 
     def __init__(self, req: Request) -> None:
@@ -310,9 +300,7 @@ class ChatStreamDecoder:
         self._open: _Open | None = None
         self._call = -1  # wire index of the open tool call
         self._calls: dict[int, str] = {}  # wire index -> call id
-        self._any_calls = False
         self._refusal = False
-        self._finished = False
         self._raw_finish: str | None = None
         self._usage = Usage()
         self._ended = False
@@ -340,18 +328,19 @@ class ChatStreamDecoder:
                 self._delta(delta, out)
             if (raw := choice.get("finish_reason")) is not None:
                 self._close(out)
-                self._finished, self._raw_finish = True, str(raw)
+                self._raw_finish = str(raw)
         usage = data.get("usage")
         if isinstance(usage, dict):
             self._usage = decode_usage(usage)
-            if self._finished:  # some servers report usage on every chunk; the contract wants it last
+            # Some servers report usage on every chunk; the contract wants it after the finish.
+            if self._raw_finish is not None:
                 out.append(UsageUpdate(self._usage))
         return out
 
     def close(self) -> list[StreamEvent]:
         if self._ended:
             return []
-        if not self._finished:
+        if self._raw_finish is None:
             raise ApiError(502, "server_error", "stream cut before its end: no finish_reason and no [DONE]")
         return self._end()
 
@@ -360,7 +349,7 @@ class ChatStreamDecoder:
         if not self._started:
             raise ApiError(502, "server_error", "stream cut: [DONE] came before any chunk")
         self._close(out)
-        finish = finish_of(self._raw_finish, tool_calls=self._any_calls, refusal=self._refusal)
+        finish = finish_of(self._raw_finish, tool_calls=bool(self._calls), refusal=self._refusal)
         out.append(StreamEnd(finish, self._raw_finish, self._usage))
         self._ended = True
         return out
@@ -418,7 +407,7 @@ class ChatStreamDecoder:
             raise _malformed(f"tool call {wire} without a function name in its first fragment")
         self._close(out)
         self._index += 1
-        self._open, self._call, self._any_calls = "tool", wire, True
+        self._open, self._call = "tool", wire
         cid = call_id if isinstance(call_id, str) and call_id else synthesize(self._id or "chat", self._index)
         self._calls[wire] = cid
         out.append(PartStart(self._index, ToolCallPart(cid, self._names.get(name, name), "")))

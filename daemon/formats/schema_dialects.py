@@ -15,10 +15,10 @@ something else:
 
 from __future__ import annotations
 
-import re
 from typing import Any, Final
 
 from daemon.formats.gemini_schema import map_subschemas, sanitize, subschemas
+from daemon.formats.ids import NOT_NAME_CHAR
 
 Schema = dict[str, Any]
 
@@ -30,15 +30,19 @@ _ANTHROPIC_KEEP: Final = frozenset(
 _ANTHROPIC_FORMATS: Final = frozenset(
     {"date-time", "time", "date", "duration", "email", "hostname", "uri", "ipv4", "ipv6", "uuid"}
 )
-_NAME_BAD = re.compile(r"[^a-zA-Z0-9_-]")
 DEFAULT_NAME: Final = "response"
 
 
 def for_anthropic(schema: Any) -> Any:
     """The schema as ``output_config.format.schema`` takes it."""
+    return _for_anthropic(sanitize(schema))
+
+
+def _for_anthropic(schema: Any) -> Any:
+    """``for_anthropic`` of a schema ``sanitize`` already cleaned, subtrees included."""
     if not isinstance(schema, dict):
         return schema
-    out = map_subschemas(sanitize(schema), for_anthropic)
+    out = map_subschemas(schema, _for_anthropic)
     if "oneOf" in out:
         out["anyOf"] = out.pop("oneOf")
     if out.get("type") == "object" or "properties" in out:
@@ -71,4 +75,4 @@ def openai_name(name: str | None) -> str:
     """A ``json_schema.name`` OpenAI accepts."""
     if not name:
         return DEFAULT_NAME
-    return _NAME_BAD.sub("_", name)[:64]
+    return NOT_NAME_CHAR.sub("_", name)[:64]

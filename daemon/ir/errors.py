@@ -31,6 +31,24 @@ ErrorKind = Literal[
     "content_policy",
 ]
 
+# The HTTP status of each kind, for errors that arrive without one (inside a stream, where the
+# status was 200). Anthropic says 529 for overloaded.
+STATUS_OF_KIND: dict[ErrorKind, int] = {
+    "invalid_request": 400,
+    "authentication": 401,
+    "permission": 403,
+    "not_found": 404,
+    "request_too_large": 413,
+    "context_too_long": 400,
+    "budget_exceeded": 402,
+    "all_providers_failed": 503,
+    "rate_limit": 429,
+    "overloaded": 503,
+    "server_error": 500,
+    "timeout": 504,
+    "content_policy": 400,
+}
+
 
 class ApiError(Exception):
     """An error with an HTTP status, a kind every format can name, and a message a person can act on.

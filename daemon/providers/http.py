@@ -15,6 +15,7 @@ import aiohttp
 import orjson
 
 from daemon.config import ProviderConfig
+from daemon.formats.anthropic import API_VERSION
 from daemon.formats.base import StreamDecoder, WireFormat
 from daemon.formats.registry import FORMATS
 from daemon.formats.sse import Frame, SSEParser
@@ -23,7 +24,6 @@ from daemon.keys import Secret
 from daemon.providers.base import Provider
 from daemon.routing import failures, reasoning
 
-ANTHROPIC_VERSION = "2023-06-01"  # the version whose request shape formats.anthropic writes
 # A non-streamed answer arrives whole, so its "first content" is its last byte: a long one
 # would look like a hang to the first-byte limit, be abandoned after the provider billed it,
 # and be asked again elsewhere. The first-byte limit covers answers up to COVERED_TOKENS;
@@ -79,7 +79,7 @@ class HttpProvider(Provider):
         match self.kind:
             case "anthropic":
                 h["x-api-key"] = key
-                h["anthropic-version"] = ANTHROPIC_VERSION
+                h["anthropic-version"] = API_VERSION
             case "gemini":
                 h["x-goog-api-key"] = key
             case _:

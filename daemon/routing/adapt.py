@@ -10,8 +10,10 @@ needs it whole); each target gets a shallow copy with:
 - sampling parameters the model rejects dropped (OpenAI reasoning models take
   no temperature/top_p; OpenAI takes no top_k; o3 and o4-mini take no stop);
 - reasoning settings dropped for an OpenAI model without reasoning that the
-  chain chose (a Chat client that names such a model itself keeps what it sent);
-- a JSON answer asked for the way this target can give it (``routing.structured``).
+  chain chose (a Chat client that names such a model itself keeps what it sent).
+
+A JSON answer is asked for the way each target can give it by ``routing.structured``,
+which the chain applies first.
 
 Wire-level renames (``max_completion_tokens``, Anthropic's single sampling
 parameter, thinking without signed history) are each format encoder's job.
@@ -31,7 +33,6 @@ import genai_prices
 from daemon.config import Config, Target
 from daemon.ir import Request
 from daemon.providers.base import Provider
-from daemon.routing import structured
 from daemon.routing.tokens import request_tokens
 
 log = logging.getLogger(__name__)
@@ -118,9 +119,6 @@ def adapt(
     req: Request, target: Target, provider: Provider, profiles: Profiles, prompt: int | None = None
 ) -> Request:
     """``req`` fitted to the target; ``prompt`` is its token count, if already counted."""
-    planned = structured.plan(req, provider.kind, target.model)
-    if planned is not req:  # a forced tool carries the schema: count again
-        req, prompt = planned, None
     profile = profiles.get(target, provider.kind)
     changes: dict[str, object] = {}
     max_tokens = req.max_tokens

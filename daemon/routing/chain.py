@@ -162,8 +162,11 @@ class Chain:
             if not provider.usable:
                 self._skip(attempts, target, "no_key", "no API key configured")
                 continue
+            planned = structured.plan(req, provider.kind, target.model)
+            # A forced tool carries the schema the client asked for: that request is longer.
+            counted = prompt if planned is req else request_tokens(planned)
             try:
-                fitted = adapt(req, target, provider, self.profiles, prompt)
+                fitted = adapt(planned, target, provider, self.profiles, counted)
             except TooLong as e:
                 self._skip(attempts, target, "context_too_long", str(e), FailureKind.CONTEXT_TOO_LONG)
                 continue
@@ -175,8 +178,6 @@ class Chain:
             if self.spend is not None:
                 profile = self.profiles.get(target, provider.kind)
                 try:
-                    # A structured-output plan may have added a forced tool: count that one again.
-                    counted = prompt if fitted.response_format is None else None
                     admission = self.spend.admit(fitted, target, session, profile.max_output, counted)
                 except OverBudget as e:
                     self.health.release(target)
@@ -228,11 +229,7 @@ class Chain:
     def _failed(
         self, slot: _Slot, err: ApiError, started: float, attempts: list[Attempt], retry_left: bool
     ) -> Failure:
-        failure = classify(err)
-        if failure.kind is FailureKind.MODEL_UNAVAILABLE and slot.request.model == slot.target.model:
-            # The client named this model itself: its 404 is the client's to see, not a reason
-            # to answer from another model or to keep others off this one.
-            failure = Failure(FailureKind.BAD_REQUEST, Action.STOP, 0.0, failure.label)
+        failure = classify(err, named=slot.request.model == slot.target.model)
         self.health.failure(slot.target, failure)
         retrying = failure.action is Action.RETRY_SAME and retry_left
         # A same-model retry keeps the reservation: released, the retry's answer would go unpaid.

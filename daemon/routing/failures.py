@@ -97,8 +97,9 @@ class Failure:
     label: str
 
 
-def classify(err: ApiError) -> Failure:
-    kind = _kind(err)
+def classify(err: ApiError, *, named: bool = False) -> Failure:
+    """``named``: the client asked for the failing model by name, so a 404 is its own to see."""
+    kind = _kind(err, named)
     label = str(err.status) if err.cause is None and err.status >= 400 else str(err.cause or kind)
     match kind:
         case FailureKind.RATE_LIMITED:
@@ -121,7 +122,7 @@ def classify(err: ApiError) -> Failure:
             return Failure(kind, Action.FAIL_OVER, 0.0, label)
 
 
-def _kind(err: ApiError) -> FailureKind:
+def _kind(err: ApiError, named: bool) -> FailureKind:
     if err.cause in (CONNECT_REFUSED, CONNECTION_RESET):
         return FailureKind.CONNECTION
     if err.cause in (TIMEOUT_CONNECT, TIMEOUT_FIRST_BYTE, TIMEOUT_IDLE):
@@ -147,7 +148,7 @@ def _kind(err: ApiError) -> FailureKind:
             if err.cause in (STREAM_CUT, MALFORMED, IN_BAND):
                 return FailureKind.BROKEN_STREAM
             return FailureKind.SERVER_ERROR
-        case "not_found" if err.status == 404:
+        case "not_found" if err.status == 404 and not named:
             return FailureKind.MODEL_UNAVAILABLE
         case "invalid_request" | "not_found" | "request_too_large":
             return FailureKind.BAD_REQUEST

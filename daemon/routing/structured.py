@@ -140,7 +140,9 @@ def _native(rf: ResponseFormat, kind: str, model: str) -> bool:
         case "openai-compatible":
             return rf.kind == "json_object"
         case "anthropic":
-            return rf.kind == "json_schema" and not _ANTHROPIC_OLD.match(model) and anthropic_takes(rf.schema)
+            if rf.kind != "json_schema" or _ANTHROPIC_OLD.match(model):
+                return False
+            return rf.schema is None or validator(rf.schema).closed_ok
         case _:
             return False
 
@@ -155,6 +157,9 @@ class Validator:
 
     full: Any
     fast: Check | None
+    # Whether Anthropic's closed objects can say this schema (no maps): asked per attempt,
+    # so known once per schema like the rest.
+    closed_ok: bool
 
     def error(self, value: Any) -> str | None:
         if self.fast(value) if self.fast is not None else self.full.is_valid(value):
@@ -173,7 +178,7 @@ def _compiled(canonical: bytes) -> Validator:
         cls.check_schema(schema)
     except schema_errors.SchemaError as e:
         raise invalid(f"the response schema is not valid JSON Schema: {e.message}") from None
-    return Validator(cls(schema), compile_check(schema))
+    return Validator(cls(schema), compile_check(schema), anthropic_takes(schema))
 
 
 def validator(schema: dict[str, Any]) -> Validator:

@@ -86,7 +86,7 @@ async def _telemetry(app: web.Application) -> AsyncIterator[None]:
     event_log = EventLog(app[EVENT_LOG_DIR])
     for listener in (app[RECORDER], app[METRICS], alerts, notifier, event_log):
         bus.listen(listener)
-    app[TELEMETRY] = Telemetry(bus, Prices(config), app[ACCOUNTS], config.log_content)
+    app[TELEMETRY] = Telemetry(bus, app[ACCOUNTS], config.log_content)
     await notifier.open()
     async with aiohttp.ClientSession() as session:
         tasks = [

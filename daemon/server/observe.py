@@ -62,7 +62,7 @@ async def events(request: web.Request) -> web.StreamResponse:
 @routes.get("/status")
 async def status_json(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
-    body = await status(
+    body = status(
         version=VERSION,
         recorder=request.app[RECORDER],
         providers=gateway.chain.providers,

@@ -9,7 +9,7 @@ with a well-formed error event in the client's format.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -36,7 +36,6 @@ from daemon.routing.failures import classify
 from daemon.routing.routes import Resolved, Routes
 from daemon.server.guard import presented_token
 from daemon.server.sessions import Sessions
-from daemon.telemetry.bus import Bus
 from daemon.telemetry.trace import CLIENT_GONE, Telemetry, Trace
 
 
@@ -46,7 +45,7 @@ class Gateway:
     chain: Chain
     sessions: Sessions
     simulated: Provider | None  # set when no real provider has a key: everything goes there
-    telemetry: Telemetry = field(default_factory=lambda: Telemetry(Bus(), None, None))
+    telemetry: Telemetry
 
     def resolve(self, requested: str) -> Resolved:
         resolved = self.routes.resolve(requested)

@@ -102,8 +102,7 @@ class Recorder:
         self.recent.append(ev)
         s = self.sessions.pop(ev["session"], None)  # re-inserted: the dict stays in order of use
         if s is None:
-            s = {"id": ev["session"], "spent_usd": 0.0, "requests": 0, "last_ts": ev["ts"]}
-        s["spent_usd"] = round(s["spent_usd"] + ev["cost_usd"], 8)
+            s = {"id": ev["session"], "spent_usd": 0.0, "requests": 0, "last_ts": ev["ts"]}  # see status()
         s["requests"] += 1
         s["last_ts"] = ev["ts"]
         self.sessions[ev["session"]] = s
@@ -130,22 +129,23 @@ def _percentiles(xs: Iterable[float]) -> tuple[float | None, float | None]:
     return round(statistics.median(data), 3), round(q[18], 3)
 
 
-async def status(
+def status(
     *,
     version: str,
     recorder: Recorder,
     providers: dict[str, Provider],
     health: Health,
-    accounts: Accounts | None,
+    accounts: Accounts,
     session: str | None,
     simulated: bool,
 ) -> Status:
-    budgets: dict[str, WindowStatus] = {}
-    sessions = sorted(recorder.sessions.values(), key=lambda s: -s["last_ts"])
-    if accounts is not None:
-        budgets = (await accounts.report(session))["budgets"]
-        # The ledger's figure: it counts what this process's events never saw (earlier runs).
-        sessions = [{**s, "spent_usd": round(accounts.spent("session", s["id"]), 6)} for s in sessions]
+    budgets: dict[str, WindowStatus] = accounts.windows(session)
+    # Spend per session from the accounts: they count what this process's events never
+    # saw (earlier runs, reservations still open).
+    sessions: list[SessionStatus] = [
+        {**s, "spent_usd": round(accounts.spent("session", s["id"]), 6)}
+        for s in sorted(recorder.sessions.values(), key=lambda s: -s["last_ts"])
+    ]
     return {
         "version": version,
         "simulated": simulated,

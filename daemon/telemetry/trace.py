@@ -17,7 +17,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from daemon.budget.accounts import SCOPES, Accounts
-from daemon.budget.prices import Prices
 from daemon.config import Target
 from daemon.ir import ApiError, Usage
 from daemon.routing.chain import Attempt
@@ -61,11 +60,8 @@ BUDGET_EVERY_S = 0.5
 class Telemetry:
     """The request path's side of telemetry; everything it learns goes onto the bus."""
 
-    def __init__(
-        self, bus: Bus, prices: Prices | None, accounts: Accounts | None, log_content: bool = False
-    ) -> None:
+    def __init__(self, bus: Bus, accounts: Accounts | None, log_content: bool = False) -> None:
         self.bus = bus
-        self.prices = prices
         self.accounts = accounts
         self.log_content = log_content
         # Set by the gateway once spend exists: (session, primary, served, usage) -> delta,
@@ -186,25 +182,30 @@ class Telemetry:
         self, trace: Trace, served: Target | None, usage: Usage, cost_usd: float | None, now: float
     ) -> list[FailoverEvent]:
         """One event per hop of the walk to another model (a same-model retry is no failover)."""
-        out: list[FailoverEvent] = []
         attempts = trace.attempts
-        for i, a in enumerate(attempts):
-            if a.outcome == "ok" or i + 1 >= len(attempts) or attempts[i + 1].target == a.target:
-                continue
-            out.append(
-                {
-                    "ts": now,
-                    "type": "failover",
-                    "session": trace.session,
-                    "id": trace.id,
-                    "route": trace.route,
-                    "from": str(a.target),
-                    "to": str(attempts[i + 1].target),
-                    "reason": str(a.kind) if a.kind is not None else a.outcome,
-                    "cost_delta_usd": self._delta(trace.session, trace.primary, served, usage, cost_usd),
-                }
-            )
-        return out
+        hops = [
+            (a, attempts[i + 1])
+            for i, a in enumerate(attempts[:-1])
+            if a.outcome != "ok" and attempts[i + 1].target != a.target
+        ]
+        if not hops:
+            return []
+        # One figure for every hop: what was served, against what the primary would have cost.
+        delta = self._delta(trace.session, trace.primary, served, usage, cost_usd)
+        return [
+            {
+                "ts": now,
+                "type": "failover",
+                "session": trace.session,
+                "id": trace.id,
+                "route": trace.route,
+                "from": str(a.target),
+                "to": str(nxt.target),
+                "reason": str(a.kind) if a.kind is not None else a.outcome,
+                "cost_delta_usd": delta,
+            }
+            for a, nxt in hops
+        ]
 
     def _delta(
         self,
@@ -217,12 +218,9 @@ class Telemetry:
         """What serving elsewhere cost beyond what the primary would have charged for the same usage."""
         if served is None or primary is None or cost_usd is None:
             return None
-        if self.failover_delta is not None:
-            return self.failover_delta(session, primary, served, usage)
-        if self.prices is None:
+        if self.failover_delta is None:
             return None
-        would = self.prices.usd(primary, usage)
-        return None if would is None else round(cost_usd - would, 8)
+        return self.failover_delta(session, primary, served, usage)
 
     def _budgets(self, session: str, now: float, scopes: Iterable[str], exhausted: bool = False) -> None:
         """Spend per window, at most every BUDGET_EVERY_S per window and session unless it
