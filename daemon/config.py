@@ -115,6 +115,13 @@ class RouteConfig:
     timeout_first_byte_s: float | None = None
     # An answer that is not the JSON the client asked for: try the next model, or return an error.
     on_invalid_json: str = "next"  # next | return
+    # Every target cooling down or ejected: wait this long for the soonest (None: [routing]'s).
+    max_wait_s: float | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class RoutingConfig:
+    max_wait_s: float = 10.0
 
 
 @dataclass(slots=True, frozen=True)
@@ -143,6 +150,7 @@ class Config:
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     log_content: bool = False  # request and response bodies in events and the event log
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
 
 
 def default_path() -> Path:
@@ -195,10 +203,15 @@ name = "coder"                           # a model name clients may ask for
 match = ["claude-*", "gpt-*"]            # other requested names that take this route
 chain = ["anthropic/claude-sonnet-4-5", "openai/gpt-4.1", "gemini/gemini-2.5-pro"]
 # on_invalid_json = "next"               # JSON that fails its schema: "next" model, or "return" an error
+# max_wait_s = 10                        # every model cooling down: wait this long for the soonest
 
 [[routes]]
 name = "default"                         # where requests for unknown models go
 chain = ["anthropic/claude-sonnet-4-5", "openai/gpt-4.1", "gemini/gemini-2.5-flash"]
+
+[routing]
+max_wait_s = 10             # every model of a chain cooling down: wait this long for the soonest,
+                            # then try them anyway rather than refuse
 
 [budget]
 # weekly_usd = 50.0         # resets Monday 00:00 local time
@@ -269,7 +282,7 @@ class _Reader:
         return found
 
     def config(self, data: dict[str, Any]) -> Config:
-        known = {"server", "providers", "routes", "budget", "alerts", "log_content"}
+        known = {"server", "providers", "routes", "routing", "budget", "alerts", "log_content"}
         for key in data:
             if key not in known:
                 raise self.fail(f"unknown setting {key!r}; known: {', '.join(sorted(known))}", key)
@@ -281,7 +294,17 @@ class _Reader:
         if not isinstance(log_content, bool):
             raise self.fail("log_content must be true or false", "log_content")
         alerts = self.alerts(data.get("alerts", {}))
-        return Config(self.path, server, providers, routes, budget, log_content, alerts)
+        routing = self.routing(data.get("routing", {}))
+        return Config(self.path, server, providers, routes, budget, log_content, alerts, routing)
+
+    def routing(self, raw: Any) -> RoutingConfig:
+        if not isinstance(raw, dict):
+            raise self.fail("[routing] must be a table", "routing")
+        self.only(raw, {"max_wait_s"}, "[routing]")
+        max_wait = self.typed(raw, "max_wait_s", float, 10.0, "[routing]")
+        if max_wait < 0:
+            raise self.fail("[routing]: max_wait_s must not be negative", "[routing]", "max_wait_s")
+        return RoutingConfig(max_wait)
 
     def only(self, table: dict[str, Any], known: set[str], header: str) -> None:
         """Refuse a setting the table does not have, naming the ones it does."""
@@ -506,8 +529,18 @@ class _Reader:
                     *anchor,
                     "on_invalid_json",
                 )
+            wait = table.get("max_wait_s")
+            if wait is not None and (isinstance(wait, bool) or not isinstance(wait, int | float) or wait < 0):
+                raise self.fail(f"route {name!r}: max_wait_s must be a number of seconds, 0 or more", *anchor)
             out.append(
-                RouteConfig(name, tuple(chain), tuple(match), float(ttfb) if ttfb else None, on_invalid)
+                RouteConfig(
+                    name,
+                    tuple(chain),
+                    tuple(match),
+                    float(ttfb) if ttfb else None,
+                    on_invalid,
+                    None if wait is None else float(wait),
+                )
             )
         return tuple(out)
 

@@ -33,6 +33,7 @@ from daemon.ir.stream import (
     ThinkingDelta,
     UsageUpdate,
     is_content,
+    replay,
 )
 
 __all__ = [
@@ -70,4 +71,5 @@ __all__ = [
     "UsageUpdate",
     "invalid",
     "is_content",
+    "replay",
 ]

@@ -1,4 +1,7 @@
-"""What the router needs of a provider: answer an IR request, whole or as a stream."""
+"""What the router needs of a provider: answer an IR request as a stream.
+
+Every call is a stream, whatever the client asked for (``routing.chain``): the
+first-content and idle limits then mean the same for every answer."""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 
 from daemon.config import ProviderConfig
-from daemon.ir import Request, Response, StreamEvent
+from daemon.ir import Request, StreamEvent
 
 
 class Provider(ABC):
@@ -32,9 +35,6 @@ class Provider(ABC):
     @abstractmethod
     def usable(self) -> bool:
         """Whether it can be called at all (it has a key, or needs none)."""
-
-    @abstractmethod
-    async def complete(self, req: Request, model: str) -> Response: ...
 
     @abstractmethod
     def stream(self, req: Request, model: str) -> AsyncIterator[StreamEvent]:

@@ -8,6 +8,7 @@ message naming the provider, never the key.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -19,25 +20,10 @@ from daemon.formats.anthropic import API_VERSION
 from daemon.formats.base import StreamDecoder, WireFormat
 from daemon.formats.registry import FORMATS
 from daemon.formats.sse import Frame, SSEParser
-from daemon.ir import ApiError, Request, Response, StreamEvent, is_content
+from daemon.ir import ApiError, Request, StreamEvent, is_content
 from daemon.keys import Secret
 from daemon.providers.base import Provider
 from daemon.routing import failures, reasoning
-
-# A non-streamed answer arrives whole, so its "first content" is its last byte: a long one
-# would look like a hang to the first-byte limit, be abandoned after the provider billed it,
-# and be asked again elsewhere. The first-byte limit covers answers up to COVERED_TOKENS;
-# beyond that, allow for the rest at a slow pace, as the Anthropic SDK sizes its own
-# non-streaming timeout from max_tokens (an hour for 128k tokens).
-COVERED_TOKENS = 4096
-SLOW_TOKENS_PER_S = 128_000 / 3600
-UNSAID_MAX_TOKENS = 8192  # a request that sets no limit gets the model's, often this or more
-
-
-def whole_answer_allowance(max_tokens: int | None) -> float:
-    """Seconds a non-streamed answer of up to ``max_tokens`` may take beyond the first-byte limit."""
-    tokens = UNSAID_MAX_TOKENS if max_tokens is None else max_tokens
-    return max(0, tokens - COVERED_TOKENS) / SLOW_TOKENS_PER_S
 
 
 class HttpProvider(Provider):
@@ -62,14 +48,13 @@ class HttpProvider(Provider):
     def format_name(self) -> str:
         return self.format.name
 
-    def url(self, model: str, stream: bool) -> str:
+    def url(self, model: str) -> str:
         base = self.config.base_url
         match self.kind:
             case "anthropic":
                 return f"{base}/v1/messages"
             case "gemini":
-                method = "streamGenerateContent?alt=sse" if stream else "generateContent"
-                return f"{base}/v1beta/models/{model}:{method}"
+                return f"{base}/v1beta/models/{model}:streamGenerateContent?alt=sse"
             case _:
                 return f"{base}/chat/completions"
 
@@ -86,33 +71,9 @@ class HttpProvider(Provider):
                 h["authorization"] = f"Bearer {key}"
         return h
 
-    async def complete(self, req: Request, model: str) -> Response:
-        req = reasoning.for_provider(req, self.id, self.format.name)
-        body = self.format.encode_request(req, model)
-        limit = self.config.timeout_first_byte_s + whole_answer_allowance(req.max_tokens)
-        timeout = aiohttp.ClientTimeout(sock_connect=self.config.timeout_connect_s, sock_read=limit)
-        try:
-            async with self._session.post(
-                self.url(model, False), data=orjson.dumps(body), headers=self.headers(), timeout=timeout
-            ) as http:
-                raw = await http.read()
-                if http.status >= 400:
-                    raise self._http_error(http.status, raw, http.headers)
-                try:
-                    parsed = orjson.loads(raw)
-                except orjson.JSONDecodeError:
-                    raise ApiError(
-                        502, "server_error", f"{self.id} sent a malformed JSON body", cause=failures.MALFORMED
-                    ) from None
-        except TimeoutError as e:  # before ClientError: aiohttp's ServerTimeoutError is both
-            raise self._timeout(e, limit) from None
-        except aiohttp.ClientError as e:
-            raise self._transport_error(e) from None
-        resp = self.format.decode_response(parsed, req)
-        reasoning.from_provider_parts(resp.parts, self.id)
-        return resp
-
     async def stream(self, req: Request, model: str) -> AsyncIterator[StreamEvent]:
+        if not req.stream:
+            req = dataclasses.replace(req, stream=True)
         req = reasoning.for_provider(req, self.id, self.format.name)
         body = self.format.encode_request(req, model)
         # No socket read limit: until the first content, the chain's first-content timeout
@@ -124,7 +85,7 @@ class HttpProvider(Provider):
         try:
             async with asyncio.timeout(self.config.timeout_first_byte_s):
                 resp = await self._session.post(
-                    self.url(model, True), data=orjson.dumps(body), headers=self.headers(), timeout=timeout
+                    self.url(model), data=orjson.dumps(body), headers=self.headers(), timeout=timeout
                 )
         except TimeoutError as e:
             raise self._timeout(e, self.config.timeout_first_byte_s) from None

@@ -58,10 +58,6 @@ class SimProvider(Provider):
     def usable(self) -> bool:
         return True
 
-    async def complete(self, req: Request, model: str) -> Response:
-        await self._arrive()
-        return answer(req, model)
-
     async def stream(self, req: Request, model: str) -> AsyncIterator[StreamEvent]:
         await self._arrive()
         resp = answer(req, model)

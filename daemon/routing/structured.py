@@ -45,6 +45,8 @@ from daemon.ir import (
     Request,
     Response,
     ResponseFormat,
+    SignatureDelta,
+    StreamAssembler,
     StreamEnd,
     StreamEvent,
     TextDelta,
@@ -54,6 +56,7 @@ from daemon.ir import (
     ToolChoice,
     Usage,
     invalid,
+    replay,
 )
 from daemon.routing.failures import INVALID_JSON
 from daemon.routing.schema_check import Check, compile_check
@@ -199,32 +202,20 @@ def verdict(rf: ResponseFormat, text: str) -> str | None:
 
 
 def check(req: Request, resp: Response) -> Response:
-    """The answer with a forced tool's arguments unwrapped into text, once it is valid."""
+    """A whole answer through the same check as a stream (``guard``): the forced tool
+    unwrapped into text, ``InvalidJson`` raised if it does not hold."""
     rf = req.response_format
     if rf is None or not rf.wants_json:
         return resp
-    if rf.tool is not None:
-        carried = [p for p in resp.parts if isinstance(p, ToolCallPart) and p.name == rf.tool]
-        if carried:
-            # A forced call is the whole answer; text beside it is the model thinking aloud.
-            resp.parts = [
-                TextPart(p.arguments) if p in carried else p
-                for p in resp.parts
-                if p in carried or not isinstance(p, TextPart)
-            ]
-            if resp.finish == "tool_use" and not any(isinstance(p, ToolCallPart) for p in resp.parts):
-                resp.finish, resp.raw_finish = "end", None
-    if resp.finish in _UNCHECKED or any(isinstance(p, ToolCallPart) for p in resp.parts):
-        return resp  # a refusal, or a call to one of the client's tools: not the answer yet
-    text = "".join(p.text for p in resp.parts if isinstance(p, TextPart))
-    why = verdict(rf, text)
-    if why is not None:
-        raise InvalidJson(f"{resp.model or 'the model'} answered {why}", resp.usage)
-    if rf.wrapped:
-        text = orjson.dumps(orjson.loads(text)[WRAPPER]).decode()
-        resp.parts = [p for p in resp.parts if not isinstance(p, TextPart)] + [TextPart(text)]
-    resp.output_json = text
-    return resp
+    answer = _StreamAnswer(rf)
+    assembler = StreamAssembler()
+    for ev in replay(resp):
+        for out in answer.feed(ev):
+            assembler.feed(out)
+    checked = assembler.response()
+    if checked.finish not in _UNCHECKED and not any(isinstance(p, ToolCallPart) for p in checked.parts):
+        checked.output_json = "".join(p.text for p in checked.parts if isinstance(p, TextPart))
+    return checked
 
 
 def guard(req: Request, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
@@ -252,7 +243,9 @@ class _StreamAnswer:
     """One stream's answer: the forced tool turned into text, the wrapper taken off, and
     the whole checked in place of the end."""
 
-    __slots__ = ("_rf", "_carrier", "_calls", "_texts", "_carried", "_unwrap", "_text_parts")
+    __slots__ = (
+        "_rf", "_carrier", "_calls", "_texts", "_carried", "_unwrap", "_text_parts", "_dropped", "_index"
+    )  # fmt: skip
 
     def __init__(self, rf: ResponseFormat) -> None:
         self._rf = rf
@@ -262,9 +255,32 @@ class _StreamAnswer:
         self._carried: list[str] = []
         self._unwrap = _Unwrapper() if rf.wrapped else None
         self._text_parts: set[int] = set()
+        # With a forced tool, text beside the call is the model thinking aloud, not the answer:
+        # dropped, and the parts left renumbered so clients see no gap.
+        self._dropped: set[int] = set()
+        self._index: dict[int, int] = {}
 
     def feed(self, ev: StreamEvent) -> list[StreamEvent]:
+        out = self._feed(ev)
+        if self._rf.tool is None:
+            return out
+        return [self._renumbered(e) for e in out]
+
+    def _renumbered(self, ev: StreamEvent) -> StreamEvent:
+        if isinstance(ev, PartStart):
+            self._index[ev.index] = len(self._index)
+        index = getattr(ev, "index", None)
+        if index is None or self._index[index] == index:
+            return ev
+        return dataclasses.replace(ev, index=self._index[index])  # type: ignore[type-var,arg-type]
+
+    def _feed(self, ev: StreamEvent) -> list[StreamEvent]:
         match ev:
+            case PartStart(part=TextPart()) if self._rf.tool is not None:
+                self._dropped.add(ev.index)
+                return []
+            case TextDelta() | PartEnd() | SignatureDelta() if ev.index in self._dropped:
+                return []
             case PartStart(part=ToolCallPart(name=name)) if name == self._rf.tool and self._carrier is None:
                 self._carrier = ev.index
                 self._text_parts.add(ev.index)

@@ -133,7 +133,17 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
         health = Health(on_circuit=telemetry.circuit)
         returns = frozenset(r.name for r in config.routes if r.on_invalid_json == "return")
         profiles = Profiles.from_config(config)
-        chain = Chain(providers, health, profiles, spend, first_byte, returns, telemetry.attempt)
+        chain = Chain(
+            providers,
+            health,
+            profiles,
+            spend,
+            first_byte,
+            returns,
+            telemetry.attempt,
+            max_wait_s=config.routing.max_wait_s,
+            route_wait_s={r.name: r.max_wait_s for r in config.routes if r.max_wait_s is not None},
+        )
         telemetry.failover_delta = spend.failover_delta
         app[GATEWAY] = Gateway(Routes(config), chain, Sessions(), simulated, telemetry)
         _announce(providers, simulated)

@@ -359,7 +359,7 @@ def test_check_leaves_client_tool_calls_and_refusals_alone() -> None:
     call = ir.ToolCallPart("c1", "read", "{}")
     assert structured.check(request(schema_format()), answer(call, finish="tool_use")).parts == [call]
     refusal = answer(ir.TextPart("I can't help with that."), finish="refusal")
-    assert structured.check(request(schema_format()), refusal) is refusal
+    assert structured.check(request(schema_format()), refusal) == refusal
 
 
 async def events_of(*evs: ir.StreamEvent) -> AsyncIterator[ir.StreamEvent]:
@@ -435,7 +435,7 @@ def test_plan_wraps_roots_other_than_objects_where_the_target_needs_it(kind: str
 def test_check_unwraps_a_wrapped_answer() -> None:
     planned = structured.plan(request(ir.ResponseFormat("json_schema", schema=LIST_SCHEMA)), "openai", "m")
     resp = structured.check(planned, answer(ir.TextPart('{"value": ["a", "b"]}')))
-    assert resp.parts == [ir.TextPart('["a","b"]')] and resp.output_json == '["a","b"]'
+    assert resp.parts == [ir.TextPart('["a", "b"]')] and resp.output_json == '["a", "b"]'
     with pytest.raises(structured.InvalidJson, match=r"at \$.value\[1\]"):
         structured.check(planned, answer(ir.TextPart('{"value": ["a", 2]}')))
 
