@@ -272,7 +272,7 @@ class _StreamAnswer:
         index = getattr(ev, "index", None)
         if index is None or self._index[index] == index:
             return ev
-        return dataclasses.replace(ev, index=self._index[index])  # type: ignore[type-var,arg-type]
+        return dataclasses.replace(ev, index=self._index[index])  # type: ignore[arg-type]
 
     def _feed(self, ev: StreamEvent) -> list[StreamEvent]:
         match ev:
