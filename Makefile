@@ -17,6 +17,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check daemon tui tests bench
 	$(VENV)/bin/ruff format --check daemon tui tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 test: lint
 	PYTHON_KEYRING_BACKEND=tests.memkeyring.MemoryKeyring $(VENV)/bin/pytest -q -p no:cacheprovider

@@ -19,18 +19,11 @@ from daemon.budget.delta import CacheMemory, failover_delta
 from daemon.budget.prices import Prices
 from daemon.config import Target
 from daemon.ir import ApiError, Request, Usage
-from daemon.routing.tokens import request_tokens
+from daemon.ir.tokens import request_tokens
+from daemon.routing.purse import OverBudget
 
 DEFAULT_OUTPUT = 4096  # worst case for a request without max_tokens to a model of unknown limit
 MIN_OUTPUT = 256  # a shorter answer is useless: refuse rather than clamp below it
-
-
-class OverBudget(Exception):
-    """The attempt does not fit the budget; ``error`` is the 402 to give if nothing else fits."""
-
-    def __init__(self, error: ApiError) -> None:
-        super().__init__(error.message)
-        self.error = error
 
 
 @dataclass(slots=True)
@@ -48,11 +41,21 @@ class Spend:
     cache: CacheMemory = field(default_factory=CacheMemory)
 
     def admit(
-        self, req: Request, target: Target, session: str, max_output: int | None, prompt: int | None = None
+        self, req: Request, target: Target, session: str, route: str, max_output: int | None, prompt: int
     ) -> Admission:
-        """Reserve the attempt's worst case; ``prompt`` is the request's token count, if counted."""
-        if prompt is None:
-            prompt = request_tokens(req)
+        """Reserve the attempt's worst case (``prompt``: the request's token count) and journal it."""
+        adm = self._admit(req, target, session, max_output, prompt)
+        self.accounts.record(adm.reservation, route, target.provider, target.model)
+        return adm
+
+    def worst_case_usd(self, req: Request, target: Target, max_output: int | None) -> float:
+        out = req.max_tokens or max_output or DEFAULT_OUTPUT
+        usd = self.prices.usd(target, Usage(input_tokens=request_tokens(req), output_tokens=out))
+        return float("inf") if usd is None else usd
+
+    def _admit(
+        self, req: Request, target: Target, session: str, max_output: int | None, prompt: int
+    ) -> Admission:
         out = req.max_tokens or max_output or DEFAULT_OUTPUT
         worst = self.prices.require(target, Usage(input_tokens=prompt, output_tokens=out))
         try:

@@ -21,9 +21,10 @@ from daemon.formats.base import StreamDecoder, WireFormat
 from daemon.formats.registry import FORMATS
 from daemon.formats.sse import Frame, SSEParser
 from daemon.ir import ApiError, Request, StreamEvent, is_content
+from daemon.ir import errors as causes
 from daemon.keys import Secret
 from daemon.providers.base import Provider
-from daemon.routing import failures, reasoning
+from daemon.routing import reasoning
 
 
 class HttpProvider(Provider):
@@ -117,7 +118,7 @@ class HttpProvider(Provider):
             try:
                 tail = decoder.close()
             except ApiError as err:
-                raise self._tag(err, failures.STREAM_CUT) from None
+                raise self._tag(err, causes.STREAM_CUT) from None
             for ev in tail:
                 yield ev
 
@@ -125,7 +126,7 @@ class HttpProvider(Provider):
         try:
             events = decoder.feed(fr.event, self._frame_json(fr))
         except ApiError as err:
-            raise self._tag(err, failures.IN_BAND) from None
+            raise self._tag(err, causes.IN_BAND) from None
         return [reasoning.from_provider_event(ev, self.id) for ev in events]
 
     def _tag(self, err: ApiError, cause: str) -> ApiError:
@@ -142,7 +143,7 @@ class HttpProvider(Provider):
             return orjson.loads(fr.data)
         except orjson.JSONDecodeError:
             raise ApiError(
-                502, "server_error", f"{self.id} sent a malformed stream frame", cause=failures.MALFORMED
+                502, "server_error", f"{self.id} sent a malformed stream frame", cause=causes.MALFORMED
             ) from None
 
     def _http_error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> ApiError:
@@ -159,25 +160,25 @@ class HttpProvider(Provider):
         if isinstance(e, aiohttp.ClientConnectorError):
             why, cause = (
                 f"cannot connect to {self.config.base_url} ({e.os_error.strerror or e.os_error})",
-                failures.CONNECT_REFUSED,
+                causes.CONNECT_REFUSED,
             )
         elif streaming:
-            why, cause = "the stream was cut", failures.STREAM_CUT
+            why, cause = "the stream was cut", causes.STREAM_CUT
         elif isinstance(
             e, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientOSError
         ):
-            why, cause = "the connection was reset", failures.CONNECTION_RESET
+            why, cause = "the connection was reset", causes.CONNECTION_RESET
         else:
-            why, cause = f"transport error ({type(e).__name__})", failures.CONNECTION_RESET
+            why, cause = f"transport error ({type(e).__name__})", causes.CONNECTION_RESET
         return ApiError(502, "server_error", self._redact(f"{self.id}: {why}"), cause=cause)
 
     def _timeout(self, e: BaseException, limit_s: float, streaming: bool = False) -> ApiError:
         if isinstance(e, aiohttp.ConnectionTimeoutError):
-            what, cause = f"no connection within {self.config.timeout_connect_s:g}s", failures.TIMEOUT_CONNECT
+            what, cause = f"no connection within {self.config.timeout_connect_s:g}s", causes.TIMEOUT_CONNECT
         elif streaming:
-            what, cause = f"went silent for {limit_s:g}s mid-stream", failures.TIMEOUT_IDLE
+            what, cause = f"went silent for {limit_s:g}s mid-stream", causes.TIMEOUT_IDLE
         else:
-            what, cause = f"sent no response within {limit_s:g}s", failures.TIMEOUT_FIRST_BYTE
+            what, cause = f"sent no response within {limit_s:g}s", causes.TIMEOUT_FIRST_BYTE
         return ApiError(504, "timeout", f"{self.id} {what}", cause=cause)
 
 

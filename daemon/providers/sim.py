@@ -41,9 +41,9 @@ from daemon.ir import (
     ToolResultPart,
     Usage,
 )
+from daemon.ir.errors import CONNECT_REFUSED, TIMEOUT_FIRST_BYTE
+from daemon.ir.tokens import request_tokens, text_tokens
 from daemon.providers.base import Provider
-from daemon.routing.failures import CONNECT_REFUSED, TIMEOUT_FIRST_BYTE
-from daemon.routing.tokens import request_tokens, text_tokens
 
 PREFIX = "[simulated] "
 

@@ -6,7 +6,7 @@ needs it whole); each target gets a shallow copy with:
 - ``max_tokens`` clamped to the model's maximum output, and to what its
   context window leaves after the prompt;
 - the model skipped (``TooLong``) when its window cannot hold the prompt,
-  counted conservatively (``routing.tokens``);
+  counted conservatively (``ir.tokens``);
 - sampling parameters the model rejects dropped (OpenAI reasoning models take
   no temperature/top_p; OpenAI takes no top_k; o3 and o4-mini take no stop);
 - reasoning settings dropped for an OpenAI model without reasoning that the
@@ -32,8 +32,8 @@ import genai_prices
 
 from daemon.config import Config, Target
 from daemon.ir import Request
+from daemon.ir.tokens import request_tokens
 from daemon.providers.base import Provider
-from daemon.routing.tokens import request_tokens
 
 log = logging.getLogger(__name__)
 

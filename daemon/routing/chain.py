@@ -26,7 +26,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
-from daemon.budget.spend import Admission, OverBudget, Spend
 from daemon.config import Target
 from daemon.ir import (
     ApiError,
@@ -41,13 +40,14 @@ from daemon.ir import (
     UsageUpdate,
     is_content,
 )
+from daemon.ir.tokens import request_tokens
 from daemon.providers.base import Provider
 from daemon.routing import structured
 from daemon.routing.adapt import Profiles, TooLong, adapt
 from daemon.routing.failures import TIMEOUT_FIRST_BYTE, Action, Failure, FailureKind, classify
 from daemon.routing.health import Health
+from daemon.routing.purse import Admitted, OverBudget, Purse
 from daemon.routing.routes import Resolved
-from daemon.routing.tokens import request_tokens
 
 MAX_TRIES = 3  # calls to one target within one request, a reset's immediate retry included
 BACKOFF_S = 0.1  # before another try of a target that just failed transiently; doubles per try
@@ -112,8 +112,8 @@ class Lease:
     held: list[StreamEvent]
     rest: AsyncIterator[StreamEvent]
     _health: Health
-    _spend: Spend | None
-    _admission: Admission | None
+    _spend: Purse | None
+    _admission: Admitted | None
     cost_usd: float | None = None
     _finished: bool = field(default=False)
 
@@ -164,7 +164,7 @@ class Chain:
     providers: dict[str, Provider]
     health: Health
     profiles: Profiles
-    spend: Spend | None = None
+    spend: Purse | None = None
     # Route name -> first-content timeout override.
     first_byte_s: dict[str, float] = field(default_factory=dict)
     # Routes whose on_invalid_json is "return": an answer that is not the JSON asked for stops there.
@@ -300,17 +300,15 @@ class Chain:
             return False
         return True
 
-    def _admit(self, c: _Candidate, resolved: Resolved, session: str) -> Admission:
+    def _admit(self, c: _Candidate, resolved: Resolved, session: str) -> Admitted:
         assert self.spend is not None and c.request is not None
         profile = self.profiles.get(c.target, c.provider.kind)
-        admission = self.spend.admit(c.request, c.target, session, profile.max_output, c.counted)
-        self.spend.accounts.record(admission.reservation, resolved.route, c.target.provider, c.target.model)
-        return admission
+        return self.spend.admit(c.request, c.target, session, resolved.route, profile.max_output, c.counted)
 
     async def _try(
         self,
         c: _Candidate,
-        admission: Admission | None,
+        admission: Admitted | None,
         resolved: Resolved,
         whole: bool,
         attempts: list[Attempt],
@@ -388,7 +386,7 @@ class Chain:
         return held
 
     def _settle_failed(
-        self, admission: Admission | None, target: Target, err: ApiError, meter: Meter, keep: bool
+        self, admission: Admitted | None, target: Target, err: ApiError, meter: Meter, keep: bool
     ) -> None:
         """A failed attempt costs what the provider will bill: nothing before any answer, the
         answer's usage for an answer refused as invalid JSON, an estimate for one cut short.
@@ -405,9 +403,7 @@ class Chain:
     def _worst_case(self, req: Request, target: Target) -> float:
         assert self.spend is not None
         provider = self.providers[target.provider]
-        out = req.max_tokens or self.profiles.get(target, provider.kind).max_output or 4096
-        usd = self.spend.prices.usd(target, Usage(input_tokens=request_tokens(req), output_tokens=out))
-        return float("inf") if usd is None else usd
+        return self.spend.worst_case_usd(req, target, self.profiles.get(target, provider.kind).max_output)
 
     def _first_byte_s(self, resolved: Resolved, provider: Provider) -> float:
         return self.first_byte_s.get(resolved.route, provider.config.timeout_first_byte_s)

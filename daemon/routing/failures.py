@@ -36,6 +36,22 @@ from enum import StrEnum
 from typing import assert_never
 
 from daemon.ir import ApiError
+from daemon.ir.errors import (
+    CONNECT_REFUSED,
+    CONNECTION_RESET,
+    IN_BAND,
+    INVALID_JSON,
+    MALFORMED,
+    STREAM_CUT,
+    TIMEOUT_CONNECT,
+    TIMEOUT_FIRST_BYTE,
+    TIMEOUT_IDLE,
+)
+
+__all__ = [
+    "CONNECT_REFUSED", "CONNECTION_RESET", "IN_BAND", "INVALID_JSON", "MALFORMED", "STREAM_CUT",
+    "TIMEOUT_CONNECT", "TIMEOUT_FIRST_BYTE", "TIMEOUT_IDLE", "Action", "Failure", "FailureKind", "classify",
+]  # fmt: skip
 
 
 class FailureKind(StrEnum):
@@ -59,17 +75,6 @@ class Action(StrEnum):
     FAIL_OVER = "fail_over"
     STOP = "stop"
 
-
-# Causes the transport layer records on ApiError.cause (providers.http).
-CONNECT_REFUSED = "connect_refused"
-CONNECTION_RESET = "connection_reset"
-STREAM_CUT = "stream_cut"
-MALFORMED = "malformed"
-IN_BAND = "in_band"
-TIMEOUT_CONNECT = "timeout_connect"
-TIMEOUT_FIRST_BYTE = "timeout_first_byte"
-TIMEOUT_IDLE = "timeout_idle"
-INVALID_JSON = "invalid_json"
 
 # A 429 without retry-after: stay away briefly. An overload without one benches nothing: one
 # 529 among successes says the provider is busy, not that the model is out (health counts it).

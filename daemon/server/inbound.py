@@ -10,7 +10,7 @@ from aiohttp import web
 from daemon.budget.accounts import Accounts
 from daemon.formats.registry import FORMATS
 from daemon.ir import invalid
-from daemon.routing.tokens import request_tokens
+from daemon.ir.tokens import request_tokens
 from daemon.server.relay import Gateway, relay
 
 GATEWAY = web.AppKey("gateway", Gateway)
