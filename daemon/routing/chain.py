@@ -49,6 +49,9 @@ from daemon.routing.health import Health
 from daemon.routing.purse import Admitted, OverBudget, Purse
 from daemon.routing.routes import Resolved
 
+# Attempts that record a step of the walk, not a call or a skip: a wait for a target, and
+# a call made though every target was out.
+WALK_MARKS = ("waited_", "panic")
 MAX_TRIES = 3  # calls to one target within one request, a reset's immediate retry included
 BACKOFF_S = 0.1  # before another try of a target that just failed transiently; doubles per try
 # Failures worth another try of the same target later in the same request: the provider
@@ -423,7 +426,7 @@ class Chain:
 
 
 def all_failed(resolved: Resolved, attempts: list[Attempt]) -> ApiError:
-    tried = [a for a in attempts if not a.outcome.startswith(("waited_", "panic"))]
+    tried = [a for a in attempts if not a.outcome.startswith(WALK_MARKS)]
     lines = "; ".join(f"{a.target}: {a.outcome}" + (f" ({a.message})" if a.message else "") for a in tried)
     return ApiError(
         503,
