@@ -94,7 +94,11 @@ async def test_a_two_hop_walk_shows_its_cost_difference_once(fake: FakeDaemon) -
         before = len(cells(app, "#failovers"))
         # One request, two hops: the daemon sends the request's one difference on each.
         fake.emit(failover("r8", NOW, to="openai/gpt-4.1", cost_delta_usd=0.0035))
-        fake.emit(failover("r8", NOW, **{"from": "openai/gpt-4.1"}, to="gemini/gemini-2.5-pro", cost_delta_usd=0.0035))
+        fake.emit(
+            failover(
+                "r8", NOW, **{"from": "openai/gpt-4.1"}, to="gemini/gemini-2.5-pro", cost_delta_usd=0.0035
+            )
+        )
         await until(pilot, lambda: len(cells(app, "#failovers")) == before + 2)
         last_hop, first_hop = cells(app, "#failovers")[:2]
         assert last_hop.endswith("+$0.00350") and "$" not in first_hop
