@@ -178,7 +178,7 @@ class Chain:
             if self.spend is not None:
                 profile = self.profiles.get(target, provider.kind)
                 try:
-                    admission = self.spend.admit(fitted, target, session, profile.max_output, counted)
+                    admission = await self.spend.admit(fitted, target, session, profile.max_output, counted)
                 except OverBudget as e:
                     self.health.release(target)
                     self._skip(attempts, target, "budget", e.error.message)
@@ -188,7 +188,7 @@ class Chain:
                         refused = e
                         targets.sort(key=lambda t: self._worst_case(req, t))
                     continue
-                except ApiError:
+                except BaseException:  # admission may await a count: cancelled there, too
                     self.health.release(target)
                     raise
                 fitted = admission.request
