@@ -21,6 +21,7 @@ its doubt, or before any calibration ``SAFE_RATIO * counted + SAFE_OVERHEAD``.
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,9 @@ RANGE_SLACK = 1.25  # a prompt this much longer than any seen is still estimated
 # few tokens a message and a few hundred for tool use, and detour's count already runs high.
 SAFE_RATIO = 1.5
 SAFE_OVERHEAD = 600
+# A count endpoint that failed is not asked again for this long (a hanging one would cost
+# every request its timeout); the padded guess stands in meanwhile.
+COUNT_RETRY_S = 60.0
 
 Sample = tuple[int, int]  # (counted by detour, billed by the provider)
 
@@ -123,6 +127,7 @@ class Calibration:
     targets: dict[Target, Learned] = field(default_factory=dict)
     dirty: set[Target] = field(default_factory=set)  # learned since the last save
     in_flight_doubt: float = 0.0  # USD the open reservations may still undercount by
+    no_count_until: dict[str, float] = field(default_factory=dict)  # provider id -> monotonic time
 
     def fit(self, target: Target) -> Fit | None:
         learned = self.targets.get(target)
@@ -154,14 +159,22 @@ class Calibration:
             doubt_usd = self.prices.require(target, Usage(input_tokens=doubt))
             if left - worst >= self.in_flight_doubt + doubt_usd:
                 return Sized(tokens, doubt_usd, "calibrated")
-        provider = self.providers.get(target.provider)
-        exact = None if provider is None else await provider.count_tokens(req, target.model)
+        exact = await self._count(req, target)
         if exact is not None:
             self.observe(target, counted, exact)
             return Sized(exact, how="endpoint")
         if est is not None:  # no count to be had: reserve the doubt too
             return Sized(est[0] + est[1], how="padded")
         return Sized(math.ceil(counted * SAFE_RATIO + SAFE_OVERHEAD), how="guessed")
+
+    async def _count(self, req: Request, target: Target) -> int | None:
+        provider = self.providers.get(target.provider)
+        if provider is None or time.monotonic() < self.no_count_until.get(provider.id, 0.0):
+            return None
+        exact = await provider.count_tokens(req, target.model)
+        if exact is None:
+            self.no_count_until[provider.id] = time.monotonic() + COUNT_RETRY_S
+        return exact
 
     def hold(self, sized: Sized) -> None:
         self.in_flight_doubt += sized.doubt_usd

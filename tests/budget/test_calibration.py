@@ -133,3 +133,11 @@ async def test_without_a_limit_nothing_is_asked(bench: Bench) -> None:
     await bench.accounts.set_limits(session=None)
     sized = await bench.calibration.size(hello(ANT.model), ANT, "s", 8, 100)
     assert (sized.how, sized.tokens, bench.counts()) == ("counted", 8, 0)
+
+
+async def test_a_failed_count_is_not_asked_again_at_once(bench: Bench) -> None:
+    bench.fake.key = "rotated"  # every count is refused
+    for _ in range(3):
+        sized = await bench.calibration.size(hello(ANT.model), ANT, "s", 8, 100)
+        assert sized.how == "guessed"
+    assert bench.counts() == 1
