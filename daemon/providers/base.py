@@ -40,5 +40,9 @@ class Provider(ABC):
     def stream(self, req: Request, model: str) -> AsyncIterator[StreamEvent]:
         """IR events in the order ``daemon.ir.stream`` documents; failures raise ``ApiError``."""
 
+    async def count_tokens(self, req: Request, model: str) -> int | None:
+        """What the provider will bill for ``req``'s prompt, if it can say before the call."""
+        return None
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id} kind={self.kind}>"

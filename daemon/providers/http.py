@@ -23,6 +23,7 @@ from daemon.formats.sse import Frame, SSEParser
 from daemon.ir import ApiError, Request, StreamEvent, is_content
 from daemon.ir import errors as causes
 from daemon.keys import Secret
+from daemon.providers import count
 from daemon.providers.base import Provider
 from daemon.routing import reasoning
 
@@ -121,6 +122,25 @@ class HttpProvider(Provider):
                 raise self._tag(err, causes.STREAM_CUT) from None
             for ev in tail:
                 yield ev
+
+    async def count_tokens(self, req: Request, model: str) -> int | None:
+        """What the provider will bill for the prompt, from its free count endpoint; None where
+        it has none or the count failed (the caller then pads its guess)."""
+        req = reasoning.for_provider(req, self.id, self.format.name)
+        try:
+            body = self.format.encode_request(req, model)
+        except ApiError:
+            return None
+        where = count.endpoint(self.kind, self.config.base_url, model, body)
+        if where is None:
+            return None
+        url, asked = where
+        try:
+            async with asyncio.timeout(count.TIMEOUT_S):
+                async with self._session.post(url, data=orjson.dumps(asked), headers=self.headers()) as http:
+                    return count.tokens(self.kind, http.status, await http.read())
+        except (TimeoutError, aiohttp.ClientError):
+            return None
 
     def _decode(self, decoder: StreamDecoder, fr: Frame) -> list[StreamEvent]:
         try:

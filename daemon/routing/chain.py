@@ -227,7 +227,7 @@ class Chain:
             admission = None
             if self.spend is not None:
                 try:
-                    admission = self._admit(c, resolved, session)
+                    admission = await self._admit(c, resolved, session)
                 except OverBudget as e:
                     self.health.release(c.target)
                     c.out = True
@@ -238,7 +238,7 @@ class Chain:
                         refused = e
                         cands.sort(key=lambda x: self._worst_case(req, x.target))
                     continue
-                except ApiError:
+                except BaseException:  # a refusal, or the client gone while the prompt was counted
                     self.health.release(c.target)
                     raise
             lease = await self._try(c, admission, resolved, whole, attempts)
@@ -303,10 +303,12 @@ class Chain:
             return False
         return True
 
-    def _admit(self, c: _Candidate, resolved: Resolved, session: str) -> Admitted:
+    async def _admit(self, c: _Candidate, resolved: Resolved, session: str) -> Admitted:
         assert self.spend is not None and c.request is not None
         profile = self.profiles.get(c.target, c.provider.kind)
-        return self.spend.admit(c.request, c.target, session, resolved.route, profile.max_output, c.counted)
+        return await self.spend.admit(
+            c.request, c.target, session, resolved.route, profile.max_output, c.counted
+        )
 
     async def _try(
         self,

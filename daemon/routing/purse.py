@@ -31,10 +31,11 @@ class Admitted(Protocol):
 class Purse(Protocol):
     on_exhausted: str  # "block" | "cheapest"
 
-    def admit(
+    async def admit(
         self, req: Request, target: Target, session: str, route: str, max_output: int | None, prompt: int
     ) -> Admitted:
-        """Reserve the attempt's worst case, or raise ``OverBudget``."""
+        """Reserve the attempt's worst case, or raise ``OverBudget``; may ask the provider
+        to count the prompt first."""
         ...
 
     def settle(

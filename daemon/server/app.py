@@ -13,6 +13,8 @@ from aiohttp import web
 
 from daemon import keys
 from daemon.budget.accounts import Accounts, Limits
+from daemon.budget.calibration import Calibration
+from daemon.budget.calibration_store import kept
 from daemon.budget.prices import Prices
 from daemon.budget.spend import Spend
 from daemon.config import APP, Config, ProviderConfig
@@ -127,7 +129,9 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
             if simulated is None:
                 simulated = build(_implicit_sim(), None, session, redact)
                 providers[simulated.id] = simulated
-        spend = Spend(app[ACCOUNTS], Prices(config), config.budget.on_exhausted)
+        prices = Prices(config)
+        calibration = Calibration(app[ACCOUNTS], prices, providers)
+        spend = Spend(app[ACCOUNTS], prices, config.budget.on_exhausted, calibration=calibration)
         first_byte = {r.name: r.timeout_first_byte_s for r in config.routes if r.timeout_first_byte_s}
         telemetry = app[TELEMETRY]
         health = Health(on_circuit=telemetry.circuit)
@@ -147,7 +151,8 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
         telemetry.failover_delta = spend.failover_delta
         app[GATEWAY] = Gateway(Routes(config), chain, Sessions(), simulated, telemetry)
         _announce(providers, simulated)
-        yield
+        async with kept(app[DATA_DIR] / "detour.db", calibration):
+            yield
 
 
 def _implicit_sim() -> ProviderConfig:
