@@ -20,7 +20,11 @@ routes = web.RouteTableDef()
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except web.RequestPayloadError:  # a body whose Content-Encoding does not decode
+        encoding = request.headers.get("Content-Encoding", "none")
+        raise invalid(f"request body does not decode as its Content-Encoding ({encoding})") from None
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as e:

@@ -153,3 +153,19 @@ async def test_a_mistyped_field_is_a_400_naming_it(
     assert status == 400
     assert_client_error_shape(client, text)
     assert orjson.loads(text)["error"]["message"] == message
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_a_body_that_does_not_decompress_is_a_400(sim_daemon: Daemon, encoding: str) -> None:
+    headers = {**sim_daemon.auth(), "Content-Encoding": encoding, "Content-Type": "application/json"}
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(sim_daemon.url + "/v1/messages", data=b"not " + encoding.encode(), headers=headers) as r,
+    ):
+        status, text = r.status, await r.text()
+    assert status == 400
+    assert_client_error_shape("anthropic", text)
+    assert (
+        orjson.loads(text)["error"]["message"]
+        == f"request body does not decode as its Content-Encoding ({encoding})"
+    )
