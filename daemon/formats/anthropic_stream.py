@@ -244,7 +244,7 @@ class Encoder:
                 assert_never(ev)
 
     def error(self, err: ApiError) -> bytes:
-        return frame(encode_error(err), "error")
+        return error_frame(err)
 
     def _message_start(self, ev: StreamStart) -> bytes:
         message: dict[str, Any] = {
@@ -307,3 +307,8 @@ def stream_decoder(req: Request) -> Decoder:
 
 def stream_encoder(req: Request) -> Encoder:
     return Encoder(req)
+
+
+def error_frame(err: ApiError) -> bytes:
+    """The ``event: error`` that ends a stream whose content already began."""
+    return frame(encode_error(err), "error")

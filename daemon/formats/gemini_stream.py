@@ -428,7 +428,12 @@ class StreamEncoder:
         return frame({"candidates": [cand], **extra, "modelVersion": self._model, "responseId": self._id})
 
     def error(self, err: ir.ApiError) -> bytes:
-        return frame(encode_error(err))
+        return error_frame(err)
+
+
+def error_frame(err: ir.ApiError) -> bytes:
+    """The error chunk that ends a stream whose content already began."""
+    return frame(encode_error(err))
 
 
 def stream_encoder(req: ir.Request) -> StreamEncoder:

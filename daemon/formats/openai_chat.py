@@ -36,6 +36,7 @@ from daemon.formats.openai_chat_stream import (
     decode_usage,
     encode_error,
     encode_usage,
+    error_frame,
     finish_of,
     stream_decoder,
     stream_encoder,
@@ -70,7 +71,7 @@ name: Final = "openai_chat"
 
 __all__ = [
     "decode_error", "decode_request", "decode_response", "encode_error", "encode_request",
-    "encode_response", "name", "stream_decoder", "stream_encoder",
+    "encode_response", "error_frame", "name", "stream_decoder", "stream_encoder",
 ]  # fmt: skip
 
 EFFORTS: Final[dict[str, Effort]] = {
@@ -128,6 +129,8 @@ def _user(content: Any, path: str) -> list[Part]:
                 parts.append(TextPart(as_str(block.get("text"), f"{where}.text")))
             case "image_url":
                 parts.append(_image(block.get("image_url"), where))
+            case kind if not isinstance(kind, str):
+                raise invalid(f"{where}.type: expected a string, got {json_type(kind)}")
             case kind if kind in _UNSUPPORTED_PARTS:
                 raise invalid(f"{where}: {kind} parts are not supported; detour carries text and images only")
             case kind:

@@ -267,6 +267,11 @@ def decode_error(status: int, body: Any, headers: Mapping[str, str]) -> ApiError
     )
 
 
+def error_frame(err: ApiError) -> bytes:
+    """The error chunk, then ``[DONE]``, that end a stream whose content already began."""
+    return frame(encode_error(err)) + b"data: [DONE]\n\n"
+
+
 def stream_error(data: Any) -> ApiError:
     """A ``data: {"error": ...}`` frame: the HTTP status was 200, so it comes from the kind."""
     message, wire = _fields(data, "error in the OpenAI stream")
@@ -487,7 +492,7 @@ class ChatStreamEncoder:
                 return b""  # reasoning signatures and part bounds have no Chat form
 
     def error(self, err: ApiError) -> bytes:
-        return frame(encode_error(err)) + b"data: [DONE]\n\n"
+        return error_frame(err)
 
     def _arguments(self, index: int, fragment: str) -> bytes:
         call = {"index": self._calls[index], "function": {"arguments": fragment}}

@@ -58,6 +58,7 @@ def create_app(config: Config, token: str, data_dir: Path | None = None) -> web.
     app.cleanup_ctx.append(_telemetry)
     app.cleanup_ctx.append(_gateway)
     app.on_shutdown.append(_end_event_streams)
+    app.on_response_prepare.append(guard.mark_started)
     return app
 
 

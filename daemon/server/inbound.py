@@ -8,6 +8,7 @@ import orjson
 from aiohttp import web
 
 from daemon.budget.accounts import Accounts
+from daemon.formats.fields import check_depth, json_type
 from daemon.formats.registry import FORMATS
 from daemon.ir import invalid
 from daemon.ir.tokens import request_tokens
@@ -19,13 +20,18 @@ routes = web.RouteTableDef()
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except web.RequestPayloadError:  # a body whose Content-Encoding does not decode
+        encoding = request.headers.get("Content-Encoding", "none")
+        raise invalid(f"request body does not decode as its Content-Encoding ({encoding})") from None
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
         raise invalid(f"request body is not valid JSON: {e}") from None
     if not isinstance(body, dict):
         raise invalid(f"request body must be a JSON object, not {type(body).__name__}")
+    check_depth(body)
     return body
 
 
@@ -59,6 +65,8 @@ async def gemini(request: web.Request) -> web.StreamResponse:
         return await relay(request, request.app[GATEWAY], fmt, body, model=model, stream=True)
     if method == "countTokens":
         inner = body.get("generateContentRequest") or body
+        if not isinstance(inner, dict):
+            raise invalid(f"generateContentRequest: expected an object, got {json_type(inner)}")
         req = fmt.decode_request(inner, model=model, stream=False)
         return web.json_response({"totalTokens": request_tokens(req)}, dumps=_dumps)
     raise web.HTTPNotFound(reason=f"unknown Gemini method {method!r}")

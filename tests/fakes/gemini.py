@@ -402,6 +402,8 @@ class Validator:
         if any(not isinstance(v, str) for v in schema.get("enum") or []):
             raise Bad(f"Invalid value at '{at}.enum' (TYPE_STRING)")
         props = schema.get("properties")
+        if props is not None and not isinstance(props, dict):
+            raise Bad(f"Invalid value at '{at}.properties' (Map), {json.dumps(props)}")
         if isinstance(t, str) and t.upper() == "OBJECT" and props is not None and not props:
             raise Bad(f"* GenerateContentRequest.{at}.properties: should be non-empty for OBJECT type")
         for name, sub in (props or {}).items():
@@ -415,7 +417,8 @@ class Validator:
     def json_schema(self, schema: Any, at: str) -> None:
         if not isinstance(schema, dict):
             return
-        for name in schema.get("properties") or {}:
+        props = schema.get("properties")
+        for name in props if isinstance(props, dict) else {}:
             self.property_name(name, f"{at}.properties")
         for key in _SUBSCHEMAS:
             value = schema.get(key)
