@@ -147,6 +147,10 @@ class HttpProvider(Provider):
             events = decoder.feed(fr.event, self._frame_json(fr))
         except ApiError as err:
             raise self._tag(err, causes.IN_BAND) from None
+        except orjson.JSONEncodeError:  # nested deeper than orjson writes back (tool arguments)
+            raise ApiError(
+                502, "server_error", f"{self.id} sent a frame nested too deep", cause=causes.MALFORMED
+            ) from None
         return [reasoning.from_provider_event(ev, self.id) for ev in events]
 
     def _tag(self, err: ApiError, cause: str) -> ApiError:
