@@ -13,7 +13,7 @@ import pytest
 from daemon.server.inbound import ACCOUNTS
 from tests.e2e.clients import CLIENTS, Client
 from tests.e2e.faults import CLIENT, FALLBACK, FORMATS, HANG_S, IDLE_S, FaultWorld, fault_sdk, faults, target
-from tests.fakes.base import Answer, Fault, Reset, Slow, StreamFault
+from tests.fakes.base import Answer, Fault, Reset, Slow, StreamFault, ToolCall
 
 __all__ = ["fault_sdk", "faults"]  # the fixtures
 
@@ -278,3 +278,15 @@ async def test_sdks_get_the_fallbacks_answer_or_a_503(
     assert f"{target(primary)}: cooldown" in str(raised.value)
     assert f"{target(fallback)}: 500" in str(raised.value)
     assert f"{target(primary)}: 502" in str(raised.value)
+
+
+async def test_an_answer_nested_too_deep_fails_over(faults: FaultWorld) -> None:
+    """Tool arguments nested past what orjson writes back: a malformed answer, not a 500."""
+    deep: dict[str, object] = {}
+    for _ in range(300):
+        deep = {"a": deep}
+    faults.fakes["gemini"].script.append(Answer(None, tool_calls=[ToolCall("read", deep)]))
+    faults.fakes["anthropic"].script.append(Answer(FALLBACK_TEXT))
+    out = await faults.ask("openai", "gemini-first", False)
+    assert out.status == 200 and out.text == FALLBACK_TEXT
+    assert out.attempts[0] == f"{target('gemini')}:malformed"
