@@ -88,6 +88,12 @@ def _parser() -> argparse.ArgumentParser:
     tok = sub.add_parser("token", help="print the local client token (the API key for your tools)")
     tok.set_defaults(func=_token)
 
+    rep = sub.add_parser("report", help="the recovery report: coverage, cost per recovery, latency per path")
+    rep.add_argument("--window", default="day", help="day, week, or YYYY-MM-DD..YYYY-MM-DD (default: day)")
+    rep.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page with charts")
+    rep.add_argument("--config")
+    rep.set_defaults(func=_report)
+
     tui = sub.add_parser("tui", help="the live dashboard of the running daemon")
     tui.add_argument("--config", help="config file naming the daemon's host and port")
     tui.add_argument("--url", help="the daemon's URL (default: from the config)")
@@ -239,6 +245,24 @@ def _print_budget(report: dict[str, Any]) -> None:
             print(f"  {m['provider'] + '/' + m['model']:<40}${m['usd']:.4f}  ({m['attempts']} attempts)")
     if report.get("offline"):
         print("\n(the daemon is not running: read from the ledger directly)")
+
+
+def _report(args: argparse.Namespace) -> int:
+    from daemon.report import command
+
+    config = _config(args.config)
+    try:
+        report = command.fetch(config, args.window)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    except FileNotFoundError as e:
+        print(f"detour: {e}", file=sys.stderr)
+        return 1
+    print(command.text(report))
+    if args.html:
+        Path(args.html).write_text(command.html(report))
+        print(f"\nwrote {args.html}")
+    return 0
 
 
 def _token(args: argparse.Namespace) -> int:

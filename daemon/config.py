@@ -142,6 +142,15 @@ class AlertsConfig:
 
 
 @dataclass(slots=True, frozen=True)
+class ProbeConfig:
+    """Synthetic probes for the recovery report: a small fixed request to every target."""
+
+    enabled: bool = False
+    every_s: float = 3600.0
+    cap_usd_per_day: float = 0.10
+
+
+@dataclass(slots=True, frozen=True)
 class Config:
     path: Path | None
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -151,6 +160,7 @@ class Config:
     log_content: bool = False  # request and response bodies in events and the event log
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     routing: RoutingConfig = field(default_factory=RoutingConfig)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
 
 
 def default_path() -> Path:
@@ -225,6 +235,11 @@ window_s = 600              # ...within this window
 # webhook_url = "https://hooks.slack.com/services/..."   (Slack-compatible JSON)
 # statsd = "127.0.0.1:8125"                                (Datadog-compatible tags)
 desktop = true
+
+[probe]                     # synthetic probes for the recovery report; off unless enabled
+enabled = false
+every_s = 3600
+cap_usd_per_day = 0.10      # their own cap: probes never count against your budgets
 """
 
 
@@ -282,7 +297,7 @@ class _Reader:
         return found
 
     def config(self, data: dict[str, Any]) -> Config:
-        known = {"server", "providers", "routes", "routing", "budget", "alerts", "log_content"}
+        known = {"server", "providers", "routes", "routing", "budget", "alerts", "probe", "log_content"}
         for key in data:
             if key not in known:
                 raise self.fail(f"unknown setting {key!r}; known: {', '.join(sorted(known))}", key)
@@ -295,7 +310,8 @@ class _Reader:
             raise self.fail("log_content must be true or false", "log_content")
         alerts = self.alerts(data.get("alerts", {}))
         routing = self.routing(data.get("routing", {}))
-        return Config(self.path, server, providers, routes, budget, log_content, alerts, routing)
+        probe = self.probe(data.get("probe", {}))
+        return Config(self.path, server, providers, routes, budget, log_content, alerts, routing, probe)
 
     def routing(self, raw: Any) -> RoutingConfig:
         if not isinstance(raw, dict):
@@ -313,6 +329,18 @@ class _Reader:
                 raise self.fail(
                     f"{header}: unknown setting {key!r}; known: {', '.join(sorted(known))}", header, key
                 )
+
+    def probe(self, raw: Any) -> ProbeConfig:
+        if not isinstance(raw, dict):
+            raise self.fail("[probe] must be a table", "probe")
+        self.only(raw, {"enabled", "every_s", "cap_usd_per_day"}, "[probe]")
+        every_s = self.typed(raw, "every_s", float, 3600.0, "[probe]")
+        if every_s < 1:
+            raise self.fail("[probe]: every_s must be at least 1 second", "[probe]", "every_s")
+        cap = self.typed(raw, "cap_usd_per_day", float, 0.10, "[probe]")
+        if cap < 0:
+            raise self.fail("[probe]: cap_usd_per_day cannot be negative", "[probe]", "cap_usd_per_day")
+        return ProbeConfig(self.typed(raw, "enabled", bool, False, "[probe]"), every_s, cap)
 
     def alerts(self, raw: Any) -> AlertsConfig:
         if not isinstance(raw, dict):

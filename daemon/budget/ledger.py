@@ -74,6 +74,31 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # One row per finished request or synthetic probe, for the recovery report
+        # (written by daemon.report; probes' spend lives only here, never in attempts).
+        "requests",
+        """
+        CREATE TABLE requests (
+            id TEXT PRIMARY KEY,
+            ts REAL NOT NULL,
+            session TEXT NOT NULL,
+            route TEXT NOT NULL,
+            primary_target TEXT,
+            served TEXT,
+            primary_failure TEXT,
+            status INTEGER NOT NULL,
+            error TEXT,
+            calls INTEGER NOT NULL,
+            latency_ms REAL NOT NULL,
+            ttft_ms REAL,
+            cost_usd REAL NOT NULL,
+            delta_usd REAL,
+            probe INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX requests_ts ON requests (ts);
+        """,
+    ),
 ]
 
 # What a row costs now: settled rows their cost, open reservations their worst case.

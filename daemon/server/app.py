@@ -23,7 +23,7 @@ from daemon.routing.adapt import Profiles
 from daemon.routing.chain import Chain
 from daemon.routing.health import Health
 from daemon.routing.routes import Routes
-from daemon.server import guard, observe
+from daemon.server import guard, observe, report
 from daemon.server.inbound import ACCOUNTS, GATEWAY, routes
 from daemon.server.observe import BUS, METRICS, RECORDER
 from daemon.server.relay import Gateway
@@ -54,9 +54,11 @@ def create_app(config: Config, token: str, data_dir: Path | None = None) -> web.
     app[EVENT_LOG_DIR] = data_dir / "events" if data_dir else Path(platformdirs.user_state_dir(APP))
     app.add_routes(routes)
     app.add_routes(observe.routes)
+    app.add_routes(report.routes)
     app.cleanup_ctx.append(_accounts)
     app.cleanup_ctx.append(_telemetry)
     app.cleanup_ctx.append(_gateway)
+    app.cleanup_ctx.append(report.report_context)
     app.on_shutdown.append(_end_event_streams)
     app.on_response_prepare.append(guard.mark_started)
     return app

@@ -45,6 +45,9 @@ class AttemptEvent(Event):
     latency_ms: float
     called: bool  # False when skipped without a network call
     message: str
+    probe: NotRequired[bool]  # a synthetic probe (report.probe), never a client's request
+    ttft_ms: NotRequired[float | None]  # probes only: time to the first content
+    cost_usd: NotRequired[float]  # probes only: what the probe cost (its own cap, no budget)
 
 
 # `from` is a Python keyword, so it can only be declared this way.
