@@ -61,3 +61,33 @@ def test_unfinished_stream_reports_error_finish() -> None:
     a.feed(StreamStart("x", "m"))
     assert not a.finished
     assert a.response().finish == "error"
+
+
+def test_one_part_at_a_time_holds_a_later_part_until_the_open_one_ends() -> None:
+    from daemon.ir import ArgumentsDelta, OnePartAtATime, PartEnd, PartStart, StreamEnd, ToolCallPart
+
+    interleaved = [
+        PartStart(0, ToolCallPart("a", "f", "")),
+        PartStart(1, ToolCallPart("b", "g", "")),
+        ArgumentsDelta(0, "{"),
+        ArgumentsDelta(1, "["),
+        ArgumentsDelta(0, "}"),
+        PartStart(2, ToolCallPart("c", "h", "")),
+        ArgumentsDelta(1, "]"),
+        PartEnd(0),
+        ArgumentsDelta(2, "x"),
+        PartEnd(1),
+        PartEnd(2),
+        StreamEnd("tool_use"),
+    ]
+    order = OnePartAtATime()
+    out = [e for ev in interleaved for e in order.feed(ev)]
+    assert [(type(e).__name__, getattr(e, "index", None)) for e in out] == [
+        ("PartStart", 0), ("ArgumentsDelta", 0), ("ArgumentsDelta", 0), ("PartEnd", 0),
+        ("PartStart", 1), ("ArgumentsDelta", 1), ("ArgumentsDelta", 1), ("PartEnd", 1),
+        ("PartStart", 2), ("ArgumentsDelta", 2), ("PartEnd", 2), ("StreamEnd", None),
+    ]  # fmt: skip
+    # Nothing interleaved: every event passes at once.
+    order = OnePartAtATime()
+    sequential = [PartStart(0, ToolCallPart("a", "f", "")), ArgumentsDelta(0, "{}"), PartEnd(0)]
+    assert [order.feed(ev) for ev in sequential] == [[ev] for ev in sequential]

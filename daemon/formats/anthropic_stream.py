@@ -35,6 +35,7 @@ from daemon.ir import (
     ApiError,
     ArgumentsDelta,
     AssistantPart,
+    OnePartAtATime,
     PartEnd,
     PartStart,
     Request,
@@ -204,15 +205,22 @@ class Decoder:
 
 
 class Encoder:
-    __slots__ = ("_usage", "_kinds", "_signatures", "_calls")
+    __slots__ = ("_order", "_usage", "_kinds", "_signatures", "_calls")
 
     def __init__(self, req: Request) -> None:
+        self._order = OnePartAtATime()
         self._usage = Usage()
         self._kinds: dict[int, str] = {}
         self._signatures: dict[int, str] = {}
         self._calls = False
 
     def feed(self, ev: StreamEvent) -> bytes:
+        ordered = self._order.feed(ev)  # this wire has one block at a time
+        if len(ordered) == 1:
+            return self._event(ordered[0])
+        return b"".join(self._event(e) for e in ordered)
+
+    def _event(self, ev: StreamEvent) -> bytes:
         match ev:
             case StreamStart():
                 if ev.usage is not None:
