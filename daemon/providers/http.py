@@ -88,7 +88,7 @@ class HttpProvider(Provider):
 
     async def complete(self, req: Request, model: str) -> Response:
         req = reasoning.for_provider(req, self.id, self.format.name)
-        body = self.format.encode_request(req, model)
+        body = self.format.encode_request(req, model, self.profile(model))
         limit = self.config.timeout_first_byte_s + whole_answer_allowance(req.max_tokens)
         timeout = aiohttp.ClientTimeout(sock_connect=self.config.timeout_connect_s, sock_read=limit)
         try:
@@ -114,7 +114,7 @@ class HttpProvider(Provider):
 
     async def stream(self, req: Request, model: str) -> AsyncIterator[StreamEvent]:
         req = reasoning.for_provider(req, self.id, self.format.name)
-        body = self.format.encode_request(req, model)
+        body = self.format.encode_request(req, model, self.profile(model))
         # No socket read limit: until the first content, the chain's first-content timeout
         # governs (a reasoning model may send a role chunk, then think for a minute); after
         # it, the idle limit, timed here between chunks.

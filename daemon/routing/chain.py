@@ -21,7 +21,7 @@ from daemon.config import Target
 from daemon.ir import ApiError, Request, Response, StreamEnd, StreamEvent, Usage, is_content
 from daemon.providers.base import Provider
 from daemon.routing import structured
-from daemon.routing.adapt import Profiles, TooLong, adapt
+from daemon.routing.adapt import TooLong, adapt
 from daemon.routing.failures import TIMEOUT_FIRST_BYTE, Action, Failure, FailureKind, classify
 from daemon.routing.health import Health
 from daemon.routing.routes import Resolved
@@ -72,7 +72,6 @@ class _Slot:
 class Chain:
     providers: dict[str, Provider]
     health: Health
-    profiles: Profiles
     spend: Spend | None = None
     # Route name -> first-content timeout override.
     first_byte_s: dict[str, float] = field(default_factory=dict)
@@ -162,11 +161,12 @@ class Chain:
             if not provider.usable:
                 self._skip(attempts, target, "no_key", "no API key configured")
                 continue
-            planned = structured.plan(req, provider.kind, target.model)
+            profile = provider.profile(target.model)
+            planned = structured.plan(req, profile)
             # A forced tool carries the schema the client asked for: that request is longer.
             counted = prompt if planned is req else request_tokens(planned)
             try:
-                fitted = adapt(planned, target, provider, self.profiles, counted)
+                fitted = adapt(planned, target, profile, counted)
             except TooLong as e:
                 self._skip(attempts, target, "context_too_long", str(e), FailureKind.CONTEXT_TOO_LONG)
                 continue
@@ -176,7 +176,6 @@ class Chain:
                 continue
             admission = None
             if self.spend is not None:
-                profile = self.profiles.get(target, provider.kind)
                 try:
                     admission = self.spend.admit(fitted, target, session, profile.max_output, counted)
                 except OverBudget as e:
@@ -202,7 +201,7 @@ class Chain:
     def _worst_case(self, req: Request, target: Target) -> float:
         assert self.spend is not None
         provider = self.providers[target.provider]
-        out = req.max_tokens or self.profiles.get(target, provider.kind).max_output or 4096
+        out = req.max_tokens or provider.profile(target.model).max_output or 4096
         usd = self.spend.prices.usd(target, Usage(input_tokens=request_tokens(req), output_tokens=out))
         return float("inf") if usd is None else usd
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from daemon.config import ProviderConfig, Target
+from daemon.config import ModelConfig, ProviderConfig, Target
 from daemon.ir import (
     ApiError,
     Message,
@@ -25,7 +25,6 @@ from daemon.ir import (
 )
 from daemon.providers.base import Provider
 from daemon.routing import failures as f
-from daemon.routing.adapt import Profile, Profiles
 from daemon.routing.chain import Chain
 from daemon.routing.health import Health
 from daemon.routing.routes import Resolved
@@ -39,8 +38,19 @@ class Scripted(Provider):
     For streams, ``before_content`` errors are raised before any content and
     ``after_content`` ones after the first delta."""
 
-    def __init__(self, pid: str, script: Script, *, after_content: bool = False, delay: float = 0) -> None:
-        super().__init__(ProviderConfig(id=pid, kind="openai", base_url="", timeout_first_byte_s=0.3))
+    def __init__(
+        self,
+        pid: str,
+        script: Script,
+        *,
+        after_content: bool = False,
+        delay: float = 0,
+        models: dict[str, ModelConfig] | None = None,
+    ) -> None:
+        config = ProviderConfig(
+            id=pid, kind="openai", base_url="", timeout_first_byte_s=0.3, models=models or {}
+        )
+        super().__init__(config)
         self.script, self.after_content, self.delay = script, after_content, delay
         self.calls = 0
 
@@ -78,7 +88,7 @@ REQ = Request("route", [Message("user", [TextPart("hi")])], max_tokens=1000)
 
 
 def chain_of(*providers: Scripted, health: Health | None = None) -> tuple[Chain, Resolved]:
-    chain = Chain({p.id: p for p in providers}, health or Health(), Profiles())
+    chain = Chain({p.id: p for p in providers}, health or Health())
     return chain, Resolved("r", tuple(Target(p.id, "m") for p in providers))
 
 
@@ -192,9 +202,9 @@ async def test_open_circuit_makes_no_call_and_half_open_lets_one_probe_through()
 
 
 async def test_context_window_skips_and_max_tokens_is_clamped() -> None:
-    small, big = Scripted("small", []), Scripted("big", [])
-    profiles = Profiles({Target("small", "m"): Profile(100, 50), Target("big", "m"): Profile(10_000, 500)})
-    chain = Chain({"small": small, "big": big}, Health(), profiles)
+    small = Scripted("small", [], models={"m": ModelConfig(100, 50)})
+    big = Scripted("big", [], models={"m": ModelConfig(10_000, 500)})
+    chain = Chain({"small": small, "big": big}, Health())
     resolved = Resolved("r", (Target("small", "m"), Target("big", "m")))
     long = Request("route", [Message("user", [TextPart("x" * 3000)])], max_tokens=4000)
     _, served = await chain.complete(long, resolved)
