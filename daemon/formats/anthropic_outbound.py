@@ -149,11 +149,11 @@ def _assistant_blocks(parts: list[Part], path: str) -> list[dict[str, Any]]:
         match p:
             case ThinkingPart():
                 # Signatures hold only where they were issued; foreign thinking is dropped by design.
-                if p.opaque is not None and p.opaque.origin == ORIGIN:
+                if p.opaque is not None and p.opaque.format == ORIGIN:
                     if p.redacted is not None:
                         out.append({"type": "redacted_thinking", "data": p.redacted})
                     else:
-                        out.append({"type": "thinking", "thinking": p.text, "signature": p.opaque.signature})
+                        out.append({"type": "thinking", "thinking": p.text, "signature": p.opaque.blob})
             case TextPart():
                 if _has_text(p.text):
                     out.append(_text_block(p))

@@ -238,7 +238,7 @@ class Encoder:
                 # Only thinking blocks have a signature on this wire; Gemini's on text or
                 # calls has nowhere to go.
                 if self._kinds.get(ev.index) == "thinking":
-                    self._signatures[ev.index] = ev.opaque.signature
+                    self._signatures[ev.index] = ev.opaque.blob
                 return b""
             case PartEnd():
                 return self._block_stop(ev.index)
@@ -277,7 +277,7 @@ class Encoder:
             case ThinkingPart():
                 block = {"type": "thinking", "thinking": "", "signature": ""}
                 if part.opaque is not None:
-                    self._signatures[index] = part.opaque.signature
+                    self._signatures[index] = part.opaque.blob
             case ToolCallPart():
                 self._calls = True
                 block = {"type": "tool_use", "id": ids.for_anthropic(part.id), "name": part.name, "input": {}}

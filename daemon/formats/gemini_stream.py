@@ -79,7 +79,7 @@ _TOO_MANY_TOKENS = "exceeds the maximum number of tokens"
 
 def own_signature(opaque: ir.Opaque | None) -> str | None:
     """A signature Gemini issued, the only kind it takes back."""
-    return opaque.signature if opaque is not None and opaque.origin == ORIGIN else None
+    return opaque.blob if opaque is not None and opaque.format == ORIGIN else None
 
 
 def _is_base64(text: str) -> bool:

@@ -124,7 +124,7 @@ weird_id = st.text(st.characters(codec="ascii", categories=["L", "N", "P", "S"])
 foreign_thinking = st.builds(
     ThinkingPart,
     words,
-    st.none() | st.builds(Opaque, st.sampled_from(["foreign:up-g", "gemini", "openai"]), ident),
+    st.none() | st.builds(Opaque, st.sampled_from(["gemini", "openai_chat", None]), ident),
 )
 
 

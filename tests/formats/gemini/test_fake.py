@@ -86,7 +86,7 @@ async def test_fake_accepts_our_request_and_its_stream_decodes(fake: FakeGemini)
         "get_weather",
         {"city": "Oslo"},
     )
-    assert call.opaque is not None and call.opaque.origin == "gemini"
+    assert call.opaque is not None and call.opaque.format == "gemini"
     assert (resp.finish, resp.usage) == (
         "tool_use",
         ir.Usage(input_tokens=12, output_tokens=20, reasoning_tokens=5),
@@ -101,7 +101,7 @@ async def test_fake_accepts_our_request_and_its_stream_decodes(fake: FakeGemini)
     status, body, _ = await post(fake, model, gemini.encode_request(req, model, profile_of("gemini", model)))
     assert status == 200, body
     sent_call = fake.last.body["contents"][3]["parts"][-1]
-    assert sent_call["thoughtSignature"] == call.opaque.signature
+    assert sent_call["thoughtSignature"] == call.opaque.blob
     answer = gemini.decode_response(body, req)
     assert (answer.parts, answer.finish) == ([ir.TextPart("Oslo is cold.")], "end")
 

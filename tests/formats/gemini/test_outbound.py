@@ -71,7 +71,7 @@ def test_gemini_signatures_go_back_on_their_parts_and_foreign_thinking_drops() -
             user(ir.TextPart("q")),
             assistant(
                 ir.ThinkingPart("mine", opaque=ir.Opaque("gemini", SIG)),
-                ir.ThinkingPart("theirs", opaque=ir.Opaque("foreign:anthropic", "x")),
+                ir.ThinkingPart("theirs", opaque=ir.Opaque("anthropic", "x", "up-a")),
                 ir.ThinkingPart("", redacted="abc"),
                 ir.TextPart("t", opaque=ir.Opaque("gemini", "c2ln")),
                 ir.ToolCallPart("c", "f", "{}", opaque=ir.Opaque("gemini", SIG)),

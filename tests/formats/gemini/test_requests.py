@@ -220,7 +220,7 @@ def test_thought_chunks_join_and_wrapped_signatures_come_back() -> None:
     ]
     # routing then knows who issued the thinking signature again
     unwrapped = reasoning.from_client(req)
-    assert unwrapped.messages[1].parts[0].opaque == ir.Opaque("up-anthropic", "EqQBsig")  # type: ignore[union-attr]
+    assert unwrapped.messages[1].parts[0].opaque == ir.Opaque(None, "EqQBsig", "up-anthropic")  # type: ignore[union-attr]
 
 
 def test_reasoning_settings_decode() -> None:
