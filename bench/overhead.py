@@ -274,6 +274,7 @@ async def watched(session: aiohttp.ClientSession, ports: dict[str, int], n: int,
 
 def translation() -> None:
     from daemon.formats import anthropic, openai_chat
+    from daemon.providers.profiles import profile_of
 
     messages: list[dict[str, object]] = []
     for i in range(100):
@@ -313,9 +314,10 @@ def translation() -> None:
         ],
     }
     n = 200
+    profile = profile_of("openai", "gpt-4.1")
     t = time.perf_counter()
     for _ in range(n):
-        openai_chat.encode_request(anthropic.decode_request(body), "gpt-4.1")
+        openai_chat.encode_request(anthropic.decode_request(body), "gpt-4.1", profile)
     per = (time.perf_counter() - t) / n * 1000
     print(f"\n== translate a 200-message tool conversation Anthropic -> IR -> OpenAI: {per:.3f} ms ==")
 

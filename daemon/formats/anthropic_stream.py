@@ -35,6 +35,7 @@ from daemon.ir import (
     ApiError,
     ArgumentsDelta,
     AssistantPart,
+    OnePartAtATime,
     PartEnd,
     PartStart,
     Request,
@@ -204,15 +205,22 @@ class Decoder:
 
 
 class Encoder:
-    __slots__ = ("_usage", "_kinds", "_signatures", "_calls")
+    __slots__ = ("_order", "_usage", "_kinds", "_signatures", "_calls")
 
     def __init__(self, req: Request) -> None:
+        self._order = OnePartAtATime()
         self._usage = Usage()
         self._kinds: dict[int, str] = {}
         self._signatures: dict[int, str] = {}
         self._calls = False
 
     def feed(self, ev: StreamEvent) -> bytes:
+        ordered = self._order.feed(ev)  # this wire has one block at a time
+        if len(ordered) == 1:
+            return self._event(ordered[0])
+        return b"".join(self._event(e) for e in ordered)
+
+    def _event(self, ev: StreamEvent) -> bytes:
         match ev:
             case StreamStart():
                 if ev.usage is not None:
@@ -230,7 +238,7 @@ class Encoder:
                 # Only thinking blocks have a signature on this wire; Gemini's on text or
                 # calls has nowhere to go.
                 if self._kinds.get(ev.index) == "thinking":
-                    self._signatures[ev.index] = ev.opaque.signature
+                    self._signatures[ev.index] = ev.opaque.blob
                 return b""
             case PartEnd():
                 return self._block_stop(ev.index)
@@ -269,7 +277,7 @@ class Encoder:
             case ThinkingPart():
                 block = {"type": "thinking", "thinking": "", "signature": ""}
                 if part.opaque is not None:
-                    self._signatures[index] = part.opaque.signature
+                    self._signatures[index] = part.opaque.blob
             case ToolCallPart():
                 self._calls = True
                 block = {"type": "tool_use", "id": ids.for_anthropic(part.id), "name": part.name, "input": {}}

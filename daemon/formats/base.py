@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from daemon.formats.profile import Profile
 from daemon.ir import ApiError, Request, Response, StreamEvent
 
 
@@ -46,7 +47,9 @@ class WireFormat(Protocol):
         self, body: Any, *, model: str | None = None, stream: bool | None = None
     ) -> Request: ...
 
-    def encode_request(self, req: Request, model: str) -> dict[str, Any]: ...
+    def encode_request(self, req: Request, model: str, profile: Profile) -> dict[str, Any]:
+        """The body for ``model``, fitted to what its ``profile`` says it takes."""
+        ...
 
     def decode_response(self, body: Any, req: Request) -> Response: ...
 

@@ -22,6 +22,7 @@ from daemon.ir.errors import ApiError, ErrorKind, invalid
 from daemon.ir.response import FinishReason, Response, Usage
 from daemon.ir.stream import (
     ArgumentsDelta,
+    OnePartAtATime,
     PartEnd,
     PartStart,
     SignatureDelta,
@@ -45,6 +46,7 @@ __all__ = [
     "FinishReason",
     "ImagePart",
     "Message",
+    "OnePartAtATime",
     "Opaque",
     "Part",
     "PartEnd",

@@ -9,7 +9,9 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 
 from daemon.config import ProviderConfig
+from daemon.formats.profile import Profile
 from daemon.ir import Request, StreamEvent
+from daemon.providers.profiles import lookup
 
 
 class Provider(ABC):
@@ -17,6 +19,14 @@ class Provider(ABC):
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config
+        self._profiles: dict[str, Profile] = {}
+
+    def profile(self, model: str) -> Profile:
+        """What ``model`` takes here, looked up once: a target's kind and config never change."""
+        known = self._profiles.get(model)
+        if known is None:
+            known = self._profiles[model] = lookup(self.kind, model, self.config.models.get(model))
+        return known
 
     @property
     def id(self) -> str:

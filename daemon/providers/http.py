@@ -77,7 +77,7 @@ class HttpProvider(Provider):
         if not req.stream:
             req = dataclasses.replace(req, stream=True)
         req = reasoning.for_provider(req, self.id, self.format.name)
-        body = self.format.encode_request(req, model)
+        body = self.format.encode_request(req, model, self.profile(model))
         # No socket read limit: until the first content, the chain's first-content timeout
         # governs (a reasoning model may send a role chunk, then think for a minute); after
         # it, the idle limit, timed here between chunks.
@@ -128,7 +128,7 @@ class HttpProvider(Provider):
         it has none or the count failed (the caller then pads its guess)."""
         req = reasoning.for_provider(req, self.id, self.format.name)
         try:
-            body = self.format.encode_request(req, model)
+            body = self.format.encode_request(req, model, self.profile(model))
         except ApiError:
             return None
         where = count.endpoint(self.kind, self.config.base_url, model, body)

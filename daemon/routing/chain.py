@@ -43,7 +43,7 @@ from daemon.ir import (
 from daemon.ir.tokens import request_tokens
 from daemon.providers.base import Provider
 from daemon.routing import structured
-from daemon.routing.adapt import Profiles, TooLong, adapt
+from daemon.routing.adapt import TooLong, adapt
 from daemon.routing.failures import TIMEOUT_FIRST_BYTE, Action, Failure, FailureKind, classify
 from daemon.routing.health import Health
 from daemon.routing.purse import Admitted, OverBudget, Purse
@@ -166,7 +166,6 @@ class _Pick:
 class Chain:
     providers: dict[str, Provider]
     health: Health
-    profiles: Profiles
     spend: Purse | None = None
     # Route name -> first-content timeout override.
     first_byte_s: dict[str, float] = field(default_factory=dict)
@@ -292,11 +291,12 @@ class Chain:
             c.out = True
             self._skip(attempts, c.target, "no_key", "no API key configured")
             return False
-        planned = structured.plan(req, c.provider.kind, c.target.model)
+        profile = c.provider.profile(c.target.model)
+        planned = structured.plan(req, profile)
         # A forced tool carries the schema the client asked for: that request is longer.
         c.counted = prompt if planned is req else request_tokens(planned)
         try:
-            c.request = adapt(planned, c.target, c.provider, self.profiles, c.counted)
+            c.request = adapt(planned, c.target, profile, c.counted)
         except TooLong as e:
             c.out = True
             self._skip(attempts, c.target, "context_too_long", str(e), FailureKind.CONTEXT_TOO_LONG)
@@ -305,7 +305,7 @@ class Chain:
 
     async def _admit(self, c: _Candidate, resolved: Resolved, session: str) -> Admitted:
         assert self.spend is not None and c.request is not None
-        profile = self.profiles.get(c.target, c.provider.kind)
+        profile = c.provider.profile(c.target.model)
         return await self.spend.admit(
             c.request, c.target, session, resolved.route, profile.max_output, c.counted
         )
@@ -408,7 +408,7 @@ class Chain:
     def _worst_case(self, req: Request, target: Target) -> float:
         assert self.spend is not None
         provider = self.providers[target.provider]
-        return self.spend.worst_case_usd(req, target, self.profiles.get(target, provider.kind).max_output)
+        return self.spend.worst_case_usd(req, target, provider.profile(target.model).max_output)
 
     def _first_byte_s(self, resolved: Resolved, provider: Provider) -> float:
         return self.first_byte_s.get(resolved.route, provider.config.timeout_first_byte_s)

@@ -1,10 +1,10 @@
 """Structured answers: how a JSON request is sent to each target, and whether the answer holds.
 
-Sending (``plan``, called by ``routing.adapt`` per target): native where the target
-takes what was asked: OpenAI both modes, Gemini both (its schema dialect is
-``gemini_schema.to_openapi``), Anthropic a schema on models with structured outputs,
-unless it holds a map (an open ``additionalProperties``), which Anthropic's closed objects
-cannot say.
+Sending (``plan``, called by ``routing.chain`` per target with its ``Profile``): native
+where the target takes what was asked (the profile's ``json_modes``): OpenAI both modes,
+Gemini both (its schema dialect is ``gemini_schema.to_openapi``), Anthropic a schema on
+models with structured outputs, unless it holds a map (an open ``additionalProperties``),
+which Anthropic's closed objects cannot say.
 Elsewhere (Anthropic's JSON-object mode and older models, OpenAI-compatible servers,
 which mostly lack ``json_schema``) the schema becomes the parameters of a forced tool,
 whose arguments are unwrapped back into plain text on the way out, streamed or not.
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import re
 from collections.abc import AsyncIterator
 from typing import Any, Final
 
@@ -36,6 +35,7 @@ import orjson
 from jsonschema import exceptions as schema_errors
 from jsonschema import validators
 
+from daemon.formats.profile import Profile
 from daemon.formats.schema_dialects import anthropic_takes
 from daemon.ir import (
     ApiError,
@@ -67,10 +67,7 @@ TOOL_DESCRIPTION: Final = "Give your whole answer by calling this tool; its argu
 _UNCHECKED: Final = frozenset({"refusal", "content_filter"})
 # Gemini takes any root in its response schema; OpenAI's and Anthropic's JSON modes and every
 # tool's parameters take objects only, so other roots go under this property and come back out.
-_ANY_ROOT: Final = frozenset({"gemini", "sim"})
 WRAPPER: Final = "value"
-# Claude models from before structured outputs (4.5 on, and Opus 4.1, have them).
-_ANTHROPIC_OLD = re.compile(r"claude-(instant|2|3)|claude-(opus|sonnet)-4(-0)?(-\d{8})?$")
 
 
 class InvalidJson(ApiError):
@@ -84,17 +81,17 @@ class InvalidJson(ApiError):
 # -- sending ---------------------------------------------------------------------------------------
 
 
-def plan(req: Request, kind: str, model: str) -> Request:
-    """The request as this target (provider kind, model) gets it."""
+def plan(req: Request, profile: Profile) -> Request:
+    """The request as a target with this profile gets it."""
     rf = req.response_format
     if rf is None or not rf.wants_json:
         return req
     if rf.schema is not None:
         validator(rf.schema)  # a broken schema is the client's 400, before any call
-        if kind not in _ANY_ROOT and not _object_root(rf.schema):
+        if not profile.any_root and not _object_root(rf.schema):
             rf = dataclasses.replace(rf, schema=_wrap(rf.schema), wrapped=True)
             req = dataclasses.replace(req, response_format=rf)
-    if _native(rf, kind, model):
+    if _native(rf, profile):
         return req
     taken = {t.name for t in req.tools}
     name = TOOL_NAME
@@ -114,8 +111,8 @@ def plan(req: Request, kind: str, model: str) -> Request:
         "tool_choice": choice,
         "response_format": dataclasses.replace(rf, tool=name),
     }
-    if kind == "anthropic":
-        changes["reasoning"] = None  # Anthropic refuses thinking with a forced tool choice
+    if not profile.thinks_with_forced_tool:
+        changes["reasoning"] = None
     return dataclasses.replace(req, **changes)
 
 
@@ -136,18 +133,11 @@ def _wrap(schema: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _native(rf: ResponseFormat, kind: str, model: str) -> bool:
-    match kind:
-        case "openai" | "gemini" | "sim":
-            return True
-        case "openai-compatible":
-            return rf.kind == "json_object"
-        case "anthropic":
-            if rf.kind != "json_schema" or _ANTHROPIC_OLD.match(model):
-                return False
-            return rf.schema is None or validator(rf.schema).closed_ok
-        case _:
-            return False
+def _native(rf: ResponseFormat, profile: Profile) -> bool:
+    if rf.kind == "text" or rf.kind not in profile.json_modes:
+        return False
+    # Anthropic's closed objects cannot say every schema (no maps).
+    return profile.schema_dialect != "anthropic" or rf.schema is None or validator(rf.schema).closed_ok
 
 
 # -- checking --------------------------------------------------------------------------------------

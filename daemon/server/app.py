@@ -19,7 +19,6 @@ from daemon.budget.prices import Prices
 from daemon.budget.spend import Spend
 from daemon.config import APP, Config, ProviderConfig
 from daemon.providers import Provider, build
-from daemon.routing.adapt import Profiles
 from daemon.routing.chain import Chain
 from daemon.routing.health import Health
 from daemon.routing.routes import Routes
@@ -139,11 +138,9 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
         telemetry = app[TELEMETRY]
         health = Health(on_circuit=telemetry.circuit)
         returns = frozenset(r.name for r in config.routes if r.on_invalid_json == "return")
-        profiles = Profiles.from_config(config)
         chain = Chain(
             providers,
             health,
-            profiles,
             spend,
             first_byte,
             returns,

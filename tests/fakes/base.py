@@ -41,6 +41,8 @@ class Answer:
     reasoning_tokens: int = 0
     # Split text into this many stream chunks (at least one).
     chunks: int = 3
+    # OpenAI Chat streams only: parallel tool calls' fragments alternate between the calls.
+    interleave: bool = False
     # Streaming only: break the stream part-way.
     fault: StreamFault | None = None
     # Non-streaming only: answer with a body that is not JSON.

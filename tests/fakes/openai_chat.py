@@ -634,12 +634,16 @@ class FakeOpenAI(FakeUpstream):
             deltas += [{"content": None, "reasoning_content": t} for t in split_text(a.thinking, a.chunks)]
         if a.text:
             deltas += [{"content": t} for t in split_text(a.text, a.chunks)]
+        per_call: list[list[dict[str, Any]]] = []
         for i, tc in enumerate(a.tool_calls):
             first = {"index": i, "id": self._call_id(i, tc.id), "type": "function",
                      "function": {"name": tc.name, "arguments": ""}}  # fmt: skip
-            deltas.append({"tool_calls": [first]})
-            for piece in split_text(json.dumps(tc.args), 3):
-                deltas.append({"tool_calls": [{"index": i, "function": {"arguments": piece}}]})
+            pieces = [{"index": i, "function": {"arguments": p}} for p in split_text(json.dumps(tc.args), 3)]
+            per_call.append([{"tool_calls": [first]}] + [{"tool_calls": [p]} for p in pieces])
+        if a.interleave:
+            deltas += [d for turn in itertools.zip_longest(*per_call) for d in turn if d is not None]
+        else:
+            deltas += [d for call in per_call for d in call]
         head = {"role": "assistant", "content": "", "refusal": None}
         if deltas and "tool_calls" in deltas[0]:
             deltas[0] = {"role": "assistant", "content": None, **deltas[0]}

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from daemon.config import ProviderConfig, Target
+from daemon.config import ModelConfig, ProviderConfig, Target
 from daemon.ir import (
     ApiError,
     Message,
@@ -25,7 +25,6 @@ from daemon.ir import (
 )
 from daemon.providers.base import Provider
 from daemon.routing import failures as f
-from daemon.routing.adapt import Profile, Profiles
 from daemon.routing.chain import Chain, Lease
 from daemon.routing.health import Health
 from daemon.routing.routes import Resolved
@@ -39,8 +38,19 @@ class Scripted(Provider):
     For streams, ``before_content`` errors are raised before any content and
     ``after_content`` ones after the first character."""
 
-    def __init__(self, pid: str, script: Script, *, after_content: bool = False, delay: float = 0) -> None:
-        super().__init__(ProviderConfig(id=pid, kind="openai", base_url="", timeout_first_byte_s=0.3))
+    def __init__(
+        self,
+        pid: str,
+        script: Script,
+        *,
+        after_content: bool = False,
+        delay: float = 0,
+        models: dict[str, ModelConfig] | None = None,
+    ) -> None:
+        config = ProviderConfig(
+            id=pid, kind="openai", base_url="", timeout_first_byte_s=0.3, models=models or {}
+        )
+        super().__init__(config)
         self.script, self.after_content, self.delay = script, after_content, delay
         self.calls = 0
 
@@ -72,7 +82,7 @@ REQ = Request("route", [Message("user", [TextPart("hi")])], max_tokens=1000)
 
 
 def chain_of(*providers: Scripted, health: Health | None = None, wait_s: float = 0) -> tuple[Chain, Resolved]:
-    chain = Chain({p.id: p for p in providers}, health or Health(), Profiles(), max_wait_s=wait_s)
+    chain = Chain({p.id: p for p in providers}, health or Health(), max_wait_s=wait_s)
     return chain, Resolved("r", tuple(Target(p.id, "m") for p in providers))
 
 
@@ -196,9 +206,9 @@ async def test_open_circuit_makes_no_call_and_half_open_lets_one_probe_through()
 
 
 async def test_context_window_skips_and_max_tokens_is_clamped() -> None:
-    small, big = Scripted("small", []), Scripted("big", [])
-    profiles = Profiles({Target("small", "m"): Profile(100, 50), Target("big", "m"): Profile(10_000, 500)})
-    chain = Chain({"small": small, "big": big}, Health(), profiles, max_wait_s=0)
+    small = Scripted("small", [], models={"m": ModelConfig(100, 50)})
+    big = Scripted("big", [], models={"m": ModelConfig(10_000, 500)})
+    chain = Chain({"small": small, "big": big}, Health(), max_wait_s=0)
     resolved = Resolved("r", (Target("small", "m"), Target("big", "m")))
     long = Request("route", [Message("user", [TextPart("x" * 3000)])], max_tokens=4000)
     _, served = await complete(chain, long, resolved)
