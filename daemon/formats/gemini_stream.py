@@ -28,7 +28,7 @@ from daemon.formats.gemini_schema import Renames, property_renames
 from daemon.formats.json_keys import KeyRenamer
 from daemon.formats.retry import retry_after
 from daemon.formats.sse import frame
-from daemon.routing.reasoning import WRAP
+from daemon.ir import WRAP
 
 ORIGIN = "gemini"
 # Documented stand-ins for a signature on history Gemini did not write.

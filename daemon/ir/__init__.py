@@ -1,6 +1,7 @@
 """The intermediate representation: pure data, no I/O."""
 
 from daemon.ir.conversation import (
+    WRAP,
     AssistantPart,
     Effort,
     ImagePart,
@@ -38,6 +39,7 @@ from daemon.ir.stream import (
 )
 
 __all__ = [
+    "WRAP",
     "ApiError",
     "ArgumentsDelta",
     "AssistantPart",

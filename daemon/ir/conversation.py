@@ -22,7 +22,7 @@ class Opaque:
     ``format`` is the wire format it travels in (``anthropic``, ``gemini``,
     ``openai_chat``), set by the decoder that read it; an encoder sends back only
     blobs of its own format. ``provider`` is the id of the provider that issued it,
-    set by routing (``routing.reasoning``); None for a blob a client sent as it got
+    set by the provider (``providers.reasoning``); None for a blob a client sent as it got
     it, where only the format is known. A blob detour wrapped for a client of
     another format comes back with ``provider`` set and ``format`` None until
     routing hands it to its issuer.
@@ -31,6 +31,11 @@ class Opaque:
     format: str | None
     blob: str
     provider: str | None = None
+
+
+# How a blob wrapped for a client of another format starts: ``dtr1.<provider>.<blob>``
+# (``providers.reasoning``); a format decoder may need to recognise one.
+WRAP = "dtr1."
 
 
 @dataclass(slots=True)

@@ -23,9 +23,8 @@ from daemon.formats.sse import Frame, SSEParser
 from daemon.ir import ApiError, Request, StreamEvent, is_content
 from daemon.ir import errors as causes
 from daemon.keys import Secret
-from daemon.providers import count
+from daemon.providers import count, reasoning
 from daemon.providers.base import Provider
-from daemon.routing import reasoning
 
 
 class HttpProvider(Provider):

@@ -22,8 +22,7 @@ from aiohttp import web
 from daemon.config import Target
 from daemon.formats.base import WireFormat
 from daemon.ir import ApiError, Request, StreamAssembler
-from daemon.providers import Provider
-from daemon.routing import reasoning
+from daemon.providers import Provider, reasoning
 from daemon.routing.chain import Chain, Lease, Meter
 from daemon.routing.routes import Resolved, Routes
 from daemon.server.guard import presented_token

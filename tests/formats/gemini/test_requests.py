@@ -12,8 +12,8 @@ import pytest
 from daemon import ir
 from daemon.formats import gemini, ids
 from daemon.formats.gemini_stream import to_client_signature
+from daemon.providers import reasoning
 from daemon.providers.profiles import profile_of
-from daemon.routing import reasoning
 from tests.formats.gemini.samples import CLI_REQUEST, DOC_REQUEST, PNG, SIG, TEXT, user, weather_tool
 
 

@@ -13,7 +13,7 @@ from google.genai import types as gtypes
 
 from daemon import ir
 from daemon.formats import gemini
-from daemon.routing import reasoning
+from daemon.providers import reasoning
 from tests.formats.gemini.samples import REQ, stream_events, weather_tool
 
 

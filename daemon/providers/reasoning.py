@@ -24,6 +24,7 @@ import dataclasses
 from collections.abc import Callable, Iterable
 
 from daemon.ir import (
+    WRAP,
     AssistantPart,
     Message,
     Opaque,
@@ -38,7 +39,6 @@ from daemon.ir import (
     ToolCallPart,
 )
 
-WRAP = "dtr1."
 _Convert = Callable[[Opaque], Opaque | None]
 # A tuple, not a union: isinstance with a union builds it on every call (hot path).
 _CARRIERS = (TextPart, ThinkingPart, ToolCallPart)

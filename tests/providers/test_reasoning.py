@@ -11,7 +11,7 @@ from daemon.ir import (
     ThinkingPart,
     ToolCallPart,
 )
-from daemon.routing import reasoning
+from daemon.providers import reasoning
 
 
 def history(opaque: Opaque) -> Request:
