@@ -113,6 +113,7 @@ async def test_peak_hours_are_answered(tmp_path: Path, monkeypatch: pytest.Monke
     answered = [(stream, o) for stream, o in outcomes if o.status == 200 and not o.errors]
     refused = [o for _, o in outcomes if o.status != 200 or o.errors]
     assert all(o.finished for stream, o in answered if stream)
+    print(f"answered {len(answered)} of {REQUESTS}; refused: {Counter(o.status for o in refused)}")
     assert len(answered) >= 0.99 * REQUESTS, Counter(o.status for o in refused)
     for o in refused:  # a well-formed error in the client's format, never a bare 5xx
         assert o.errors and o.errors[0]["error"]["message"], o
