@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Container, Iterator
 from dataclasses import dataclass, field
 
 from daemon.budget.spend import Admission, OverBudget, Spend
@@ -79,6 +79,7 @@ class Chain:
     # Routes whose on_invalid_json is "return": an answer that is not the JSON asked for stops there.
     invalid_json_returns: frozenset[str] = frozenset()
     on_attempt: Callable[[Attempt], None] | None = None
+    paused: Container[str] = frozenset()  # provider ids the user paused (routing.pause)
 
     async def complete(self, req: Request, resolved: Resolved, session: str = "") -> tuple[Response, Served]:
         attempts: list[Attempt] = []
@@ -159,6 +160,9 @@ class Chain:
         while targets:
             target = targets.pop(0)
             provider = self.providers[target.provider]
+            if target.provider in self.paused:
+                self._skip(attempts, target, "paused", f"{target.provider} is paused until resumed")
+                continue
             if not provider.usable:
                 self._skip(attempts, target, "no_key", "no API key configured")
                 continue

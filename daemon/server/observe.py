@@ -70,6 +70,7 @@ async def status_json(request: web.Request) -> web.StreamResponse:
         accounts=request.app[ACCOUNTS],
         session=request.query.get("session") or request.headers.get("x-detour-session"),
         simulated=gateway.simulated is not None,
+        paused=gateway.chain.paused,
     )
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 

@@ -34,6 +34,7 @@ from daemon.routing import reasoning
 from daemon.routing.chain import Chain, LiveStream, Served
 from daemon.routing.failures import classify
 from daemon.routing.routes import Resolved, Routes
+from daemon.server.drain import cuttable
 from daemon.server.guard import presented_token
 from daemon.server.sessions import Sessions
 from daemon.telemetry.trace import CLIENT_GONE, Telemetry, Trace
@@ -149,7 +150,7 @@ async def _stream(
                 await out.write(chunk)
                 trace.first_byte()
             try:
-                async for ev in live.rest:
+                async for ev in cuttable(request, live.rest):
                     meter.feed(ev)
                     chunk = encoder.feed(reasoning.to_client_event(ev, fmt.name, theirs))
                     if chunk:
