@@ -115,6 +115,11 @@ def _parser() -> argparse.ArgumentParser:
     tui.add_argument("--url", help="the daemon's URL (default: from the config)")
     tui.set_defaults(func=_tui)
 
+    tray = sub.add_parser("tray", help="the system-tray icon and menu (extra detour-gateway[tray])")
+    tray.add_argument("--config", help="config file naming the daemon's host and port")
+    tray.add_argument("--url", help="the daemon's URL (default: from the config)")
+    tray.set_defaults(func=_tray)
+
     demo = sub.add_parser("demo", help="daemon + dashboard on simulated providers with injected faults")
     demo.add_argument(
         "--no-tui", action="store_true", help="only run the daemon and its traffic; print the URL and token"
@@ -362,6 +367,18 @@ def _tui(args: argparse.Namespace) -> int:
 
     run(url, token)
     return 0
+
+
+def _tray(args: argparse.Namespace) -> int:
+    from daemon.service import command
+    from tui.tray.app import desktop_missing, run
+
+    why = desktop_missing()
+    if why is not None:  # before the config or the keyring: a headless login says just this
+        print(f"detour: {why}", file=sys.stderr)
+        return 2
+    config = _config(args.config)
+    return run(args.url or config.server.url, keys.client_token(), config.path or default_path(), command())
 
 
 def _demo(args: argparse.Namespace) -> int:
