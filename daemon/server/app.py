@@ -26,7 +26,7 @@ from daemon.routing.routes import Routes
 from daemon.server import control, guard, observe, ollama, reload
 from daemon.server.drain import DRAIN, Drain
 from daemon.server.inbound import ACCOUNTS, GATEWAY, routes
-from daemon.server.observe import BUS, METRICS, RECORDER
+from daemon.server.observe import BUS, METRICS, NOTIFIER, RECORDER
 from daemon.server.relay import Gateway
 from daemon.server.sessions import Sessions
 from daemon.telemetry.alerts import Alerts
@@ -93,7 +93,7 @@ async def _telemetry(app: web.Application) -> AsyncIterator[None]:
     app[RECORDER] = Recorder(t for r in config.routes for t in r.chain)
     app[METRICS] = Metrics()
     alerts = Alerts(config.alerts, bus)
-    notifier = app[reload.NOTIFIER] = Notifier(config.alerts)
+    notifier = app[NOTIFIER] = Notifier(config.alerts)
     app[reload.ALERTS] = alerts
     event_log = EventLog(app[EVENT_LOG_DIR])
     for listener in (app[RECORDER], app[METRICS], alerts, notifier, event_log):

@@ -21,13 +21,11 @@ from aiohttp import web
 from daemon.config import Config, ConfigError, load
 from daemon.routing.routes import Routes
 from daemon.server.inbound import ACCOUNTS, GATEWAY
-from daemon.server.observe import RECORDER
+from daemon.server.observe import NOTIFIER, RECORDER
 from daemon.telemetry.alerts import Alerts
-from daemon.telemetry.notify import Notifier
 
 log = logging.getLogger(__name__)
 ALERTS = web.AppKey("alerts", Alerts)
-NOTIFIER = web.AppKey("notifier", Notifier)
 DEBOUNCE_MS = 200  # editors write a file in several steps
 BUDGET_SCOPES = {"session_usd": "session", "daily_usd": "day", "weekly_usd": "week"}
 

@@ -191,3 +191,76 @@ def test_without_a_desktop_one_line_and_exit_2(tmp_path: Path) -> None:
         "detour: no desktop session here (neither DISPLAY nor WAYLAND_DISPLAY is set); "
         "`detour status` works without one"
     ]
+
+
+ALERTING = """
+[alerts]
+failovers = 1
+desktop = false
+
+[providers.flaky1]
+kind = "sim"
+[[providers.flaky1.faults]]
+kind = "rate_limit"
+at_s = 0
+for_s = 600
+
+[providers.flaky2]
+kind = "sim"
+[[providers.flaky2.faults]]
+kind = "outage"
+at_s = 0
+for_s = 600
+
+[providers.steady]
+kind = "sim"
+
+[[routes]]
+name = "one"
+chain = ["flaky1/m", "steady/m"]
+
+[[routes]]
+name = "two"
+chain = ["flaky2/m", "steady/m"]
+"""
+
+
+async def test_alerts_show_from_the_tray_while_it_watches(tmp_path: Path) -> None:
+    import threading
+
+    from daemon.server.observe import NOTIFIER
+
+    shown = tmp_path / "daemon-notified"
+    d = await start_daemon(ALERTING, data_dir=tmp_path / "data")
+    notifier = d.runner.app[NOTIFIER]
+    # The daemon's own desktop notification, as a command that writes down what it showed.
+    notifier._desktop = [
+        sys.executable,
+        "-c",
+        f"import sys; open({str(shown)!r}, 'a').write(sys.argv[-1] + '\\n')",
+    ]
+    got: list[str] = []
+    link = DaemonLink(d.url, d.token)
+    tray = threading.Thread(target=lambda: got.extend(link.alerts()), daemon=True)
+    try:
+        async with aiohttp.ClientSession(headers=d.auth()) as s:
+            await _ask(s, d, "one")  # no tray yet: the daemon notifies
+            assert "flaky1" in await _eventually(shown)
+            tray.start()
+            for _ in range(200):
+                if notifier.trays == 1:
+                    break
+                await asyncio.sleep(0.02)
+            assert notifier.trays == 1
+            await _ask(s, d, "two")
+            for _ in range(200):
+                if got:
+                    break
+                await asyncio.sleep(0.02)
+            assert got and got[0].startswith("detour: ") and "flaky2" in got[0]
+            await asyncio.sleep(0.3)
+            assert "flaky2" not in shown.read_text()  # the tray showed it, the daemon did not
+    finally:
+        await d.close()
+    await asyncio.to_thread(tray.join, 5)
+    assert not tray.is_alive()  # the daemon's stop ends the watch

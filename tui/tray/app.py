@@ -66,10 +66,12 @@ class Tray:
 
     def run(self) -> None:
         poller = threading.Thread(target=self._poll, name="detour-tray-poll", daemon=True)
+        alerts = threading.Thread(target=self._alerts, name="detour-tray-alerts", daemon=True)
 
         def setup(icon: Any) -> None:
             icon.visible = True
             poller.start()
+            alerts.start()
 
         self.icon.run(setup=setup)
 
@@ -95,6 +97,16 @@ class Tray:
     def _poll(self) -> None:
         while not self._stop.is_set():
             self.refresh()
+            self._stop.wait(POLL_S)
+
+    def _alerts(self) -> None:
+        """The daemon's alerts as desktop notifications, from this process in the desktop session."""
+        while not self._stop.is_set():
+            try:
+                for text in self.link.alerts():
+                    self.notify(text)
+            except (OSError, ValueError):
+                pass  # not running, restarting: try again
             self._stop.wait(POLL_S)
 
     def _items(self) -> list[Any]:

@@ -14,7 +14,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -22,6 +22,8 @@ from typing import cast
 from daemon.telemetry.schema import Status
 from tui.tray.look import Look
 
+# /events sends a keep-alive every 15 s: a read this long without one means the daemon is gone.
+ALERTS_READ_S = 40.0
 # Starts a program, feeding it ``stdin`` if given; does not wait for it to finish.
 Launch = Callable[[Sequence[str], bytes | None], None]
 
@@ -48,6 +50,22 @@ class DaemonLink:
             return cast(Status, self._call("GET", "/status"))
         except (OSError, ValueError):
             return None
+
+    def alerts(self) -> Iterator[str]:
+        """Alert texts from ``/events`` as they come, until the daemon goes away. Watching with
+        ``notify=desktop`` tells the daemon the tray shows them, so it sends none itself."""
+        req = urllib.request.Request(
+            self.url + "/events?notify=desktop", headers={"Authorization": f"Bearer {self.token}"}
+        )
+        with urllib.request.urlopen(req, timeout=ALERTS_READ_S) as resp:
+            for raw in resp:
+                line = raw.decode("utf-8", "replace").strip()
+                if not line.startswith("data: "):
+                    continue
+                event = json.loads(line[6:])
+                if event.get("type") == "alert":
+                    state = " (recovered)" if event.get("state") == "recovered" else ""
+                    yield f"detour{state}: {event.get('message', '')}"
 
     def set_paused(self, provider: str, paused: bool) -> None:
         self._call("POST", f"/providers/{provider}/{'pause' if paused else 'resume'}")
