@@ -171,7 +171,9 @@ async def test_status_shows_the_running_daemon_and_fails_without_one(tmp_path: P
         code, out = await _detour(tmp_path, "status", "--url", p.url)
         jcode, jout = await _detour(tmp_path, "status", "--url", p.url, "--json")
     finally:
-        await stop(p)
+        p.proc.send_signal(signal.SIGINT)  # Ctrl-C stops it as cleanly as SIGTERM
+        assert await asyncio.wait_for(p.proc.wait(), 15) == 0
+    assert "detour stopped" in p.log.read_text()
     assert code == 0, out
     assert f"on {p.url}" in out and "SIMULATED" in out
     assert "$3.00" in out and "sim" in out
