@@ -44,6 +44,13 @@ def run(url: str, token: str, config_path: Path, detour: Sequence[str]) -> int:
     except Exception as e:  # python-xlib and friends raise their own errors for a bad display
         print(f"detour: cannot reach the desktop session to show a tray icon: {e}", file=sys.stderr)
         return 2
+    if not getattr(pystray.Icon, "HAS_MENU", True):
+        # pystray's plain X11 backend: a click opens the dashboard, but there is no menu.
+        print(
+            "detour: this tray backend has no menu (a click opens the dashboard); for the menu install "
+            "GTK's bindings (Debian: python3-gi) and `pipx install --system-site-packages`",
+            file=sys.stderr,
+        )
     try:
         Tray(pystray, menu.DaemonLink(url, token), config_path, detour).run()
     except Exception as e:  # the toolkit's own failure (no D-Bus session for GTK, ...): one line
@@ -119,7 +126,7 @@ class Tray:
         if e.action is None:
             return pystray.MenuItem(e.label, None, enabled=False)
         # pystray counts a callback's parameters: (icon, item) and (item) exactly, no defaults.
-        return pystray.MenuItem(e.label, _on_click(e.action), checked=_state(e.checked))
+        return pystray.MenuItem(e.label, _on_click(e.action), checked=_state(e.checked), default=e.default)
 
 
 def _on_click(action: Callable[[], None]) -> Callable[[Any, Any], None]:

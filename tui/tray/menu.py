@@ -33,6 +33,7 @@ class Entry:
     label: str
     action: Callable[[], None] | None = None  # None: a line of text
     checked: bool | None = None  # a check box when not None
+    default: bool = False  # what a plain click on the icon does
     children: tuple[Entry, ...] = field(default_factory=tuple)
 
 
@@ -124,7 +125,7 @@ def entries(look: Look, actions: Actions) -> tuple[Entry, ...]:
     )
     return (
         Entry(f"detour: {look.headline}"),
-        Entry("Open dashboard (TUI)", actions.open_tui),
+        Entry("Open dashboard (TUI)", actions.open_tui, default=True),
         Entry("Pause provider", children=pause) if running else Entry("Pause provider (daemon not running)"),
         Entry("Open config", actions.open_config),
         Entry("Copy client token", actions.copy_token),
