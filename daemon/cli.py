@@ -26,7 +26,7 @@ import platformdirs
 from daemon import keys
 from daemon.budget import control as budget
 from daemon.budget.journal import LedgerBusy
-from daemon.config import APP, Config, ConfigError, default_path, ensure_default, load
+from daemon.config import APP, Config, ConfigError, ServerConfig, default_path, ensure_default, load
 from daemon.server.instance import AlreadyRunning
 
 if TYPE_CHECKING:
@@ -345,7 +345,8 @@ def _service(args: argparse.Namespace) -> int:
         return 1
     if args.action == "status":
         print("\n".join(o.rstrip() for o in outputs if o.strip()))
-        url = _config(None).server.url
+        path = default_path()  # read, never written: a status look changes nothing
+        url = load(path).server.url if path.exists() else ServerConfig().url
         answers = budget.reachable(url)
         print(f"\ndaemon on {url}: {'answering' if answers else 'not answering'}")
         return 0 if answers else 1
