@@ -43,6 +43,8 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8787
     allow_remote: bool = False
+    drain_s: float = 15.0  # on SIGTERM/SIGINT: how long requests in flight may take to finish
+    ollama_compat: bool = False  # Ollama's discovery and keyless loopback chat, for IDE "Ollama" providers
 
     @property
     def url(self) -> str:
@@ -179,6 +181,9 @@ DEFAULT_CONFIG = """\
 [server]
 host = "127.0.0.1"          # refuses to bind a non-loopback address unless allow_remote = true
 port = 8787
+# drain_s = 15              # on stop: how long requests in flight may take before they are cut
+# ollama_compat = false     # also answer Ollama's discovery (/api/tags, /api/show, /api/version)
+                            # and keyless loopback chat calls, for IDE "Ollama" providers
 
 [providers.anthropic]       # table name = provider id
 kind = "anthropic"          # anthropic | openai | gemini | openai-compatible | sim
@@ -398,7 +403,12 @@ class _Reader:
             host=self.typed(raw, "host", str, "127.0.0.1", "[server]"),
             port=self.typed(raw, "port", int, 8787, "[server]"),
             allow_remote=self.typed(raw, "allow_remote", bool, False, "[server]"),
+            drain_s=self.typed(raw, "drain_s", float, 15.0, "[server]"),
+            ollama_compat=self.typed(raw, "ollama_compat", bool, False, "[server]"),
         )
+        self.only(raw, {"host", "port", "allow_remote", "drain_s", "ollama_compat"}, "[server]")
+        if s.drain_s < 0:
+            raise self.fail("drain_s must be a number of seconds, 0 or more", "[server]", "drain_s")
         if not 0 <= s.port <= 65535:
             raise self.fail(f"port {s.port} is out of range 0-65535", "[server]", "port")
         if not s.allow_remote and not is_loopback(s.host):

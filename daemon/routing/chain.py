@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Container, Iterator
 from dataclasses import dataclass, field
 
 from daemon.config import Target
@@ -175,6 +175,8 @@ class Chain:
     max_wait_s: float = 10.0
     # Route name -> its own max_wait_s.
     route_wait_s: dict[str, float] = field(default_factory=dict)
+    # Provider ids the user paused: skipped by every route until resumed.
+    paused: Container[str] = frozenset()
 
     async def open(
         self,
@@ -290,6 +292,10 @@ class Chain:
         if not c.provider.usable:
             c.out = True
             self._skip(attempts, c.target, "no_key", "no API key configured")
+            return False
+        if c.target.provider in self.paused:
+            c.out = True
+            self._skip(attempts, c.target, "paused", f"{c.target.provider} is paused until resumed")
             return False
         profile = c.provider.profile(c.target.model)
         planned = structured.plan(req, profile)

@@ -37,7 +37,8 @@ class Routes:
         return [r.name for r in self._routes]
 
     def resolve(self, requested: str) -> Resolved:
-        route = self._by_name.get(requested)
+        # Ollama-style clients name a model with its tag: "coder:latest" is the route "coder".
+        route = self._by_name.get(requested) or self._by_name.get(requested.removesuffix(":latest"))
         if route is not None:
             return Resolved(route.name, route.chain)
         pid, sep, model = requested.partition("/")

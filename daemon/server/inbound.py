@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import orjson
@@ -97,7 +98,8 @@ async def health(request: web.Request) -> web.StreamResponse:
 @routes.get("/")
 async def root(request: web.Request) -> web.StreamResponse:
     # Claude Code probes `HEAD /` before its first call; any non-5xx answer will do.
-    return web.json_response({"name": "detour", "status": "ok"}, dumps=_dumps)
+    # The PID lets a second daemon on this port say who holds it.
+    return web.json_response({"name": "detour", "status": "ok", "pid": os.getpid()}, dumps=_dumps)
 
 
 def _dumps(obj: Any) -> str:

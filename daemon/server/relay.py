@@ -25,6 +25,7 @@ from daemon.ir import ApiError, Request, StreamAssembler
 from daemon.providers import Provider, reasoning
 from daemon.routing.chain import Chain, Lease, Meter
 from daemon.routing.routes import Resolved, Routes
+from daemon.server.drain import cuttable
 from daemon.server.guard import presented_token
 from daemon.server.sessions import Sessions
 from daemon.telemetry.trace import CLIENT_GONE, Telemetry, Trace
@@ -166,7 +167,7 @@ async def _stream(
                 await out.write(chunk)
                 trace.first_byte()
             try:
-                async for ev in lease.rest:
+                async for ev in cuttable(request, lease.rest):
                     meter.feed(ev)
                     chunk = encoder.feed(reasoning.to_client_event(ev, fmt.name, theirs))
                     if chunk:

@@ -129,6 +129,7 @@ class ProviderStatus(TypedDict):
     id: str
     kind: str
     has_key: bool  # never the key itself
+    paused: bool  # by the user: skipped by every route until resumed
     targets: list[TargetStatus]
 
 
