@@ -435,6 +435,8 @@ def encode_request(req: ir.Request, model: str) -> dict[str, Any]:
         config = _tool_config(req.tool_choice, renames)
         if config is not None:
             body["toolConfig"] = config
+    if req.web_search:  # Google Search grounding, Gemini's own web search
+        body.setdefault("tools", []).append({"googleSearch": {}})
     gen = _generation_config(req, model.removeprefix("models/"))
     if gen:
         body["generationConfig"] = gen
