@@ -188,3 +188,15 @@ async def test_developer_input_carries_over_instructions_do_not(
     assert "New instructions." in system and "Always answer in French." in system
     assert "Old instructions." not in json.dumps(sent)
     assert [m["role"] for m in sent["messages"]] == ["user", "assistant", "user"]
+
+
+async def test_budget_refusal_in_the_responses_shape(world: World, client: openai.AsyncOpenAI) -> None:
+    async with aiohttp.ClientSession(headers=world.daemon.auth()) as http:
+        async with http.put(world.daemon.url + "/budget", json={"daily_usd": 0}) as r:
+            assert r.status == 200
+    with pytest.raises(openai.APIStatusError) as caught:
+        await client.responses.create(model=ROUTE["openai"], input="hi")
+    assert caught.value.status_code == 402
+    body: Any = caught.value.body
+    assert body["type"] == "budget_exceeded" and "daily" in body["message"].lower()
+    assert world.fakes["openai"].received == []
