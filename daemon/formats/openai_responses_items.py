@@ -35,6 +35,9 @@ from daemon.ir import (
 
 NAME: Final = "openai_responses"
 WRAP: Final = "dtr1."  # routing.reasoning's wrapper for another issuer's blob
+# The id prefix of detour's reasoning items that carry a tool call's own provider state (a Gemini
+# thought signature rides on the call itself): a function_call item has no field for it.
+CALL_STATE: Final = "rs_dtrcall_"
 # Items a client echoes from earlier answers that carry nothing a model needs again.
 _SKIPPED_ITEMS: Final = frozenset({"web_search_call", "item_reference_skipped"})
 
@@ -91,6 +94,13 @@ class _Turns:
         self.messages: list[Message] = []
         self.leading = True
         self.names: dict[str, str] = {}
+        self.call_state: dict[str, Opaque] = {}  # call id -> the provider state its call carried
+
+    def attach_call_state(self) -> None:
+        for m in self.messages:
+            for p in m.parts:
+                if isinstance(p, ToolCallPart) and p.id in self.call_state:
+                    p.opaque = self.call_state[p.id]
 
     def add(self, role: Role, parts: list[Part], *, merge: bool) -> None:
         if role != "system":
@@ -124,6 +134,10 @@ class _Turns:
                 content = _content(output if output is not None else "", where)
                 result = ToolResultPart(call_id, content, name=self.names.get(call_id))
                 self.add("user", [result], merge=True)
+            case "reasoning" if str(item.get("id") or "").startswith(CALL_STATE):
+                enc = opt_str(item.get("encrypted_content"), f"{where}.encrypted_content")
+                if enc:
+                    self.call_state[str(item["id"])[len(CALL_STATE) :]] = Opaque(NAME, enc)
             case "reasoning":
                 summary = item.get("summary") or []
                 text = "\n\n".join(p.text for p in _content(summary, where) if isinstance(p, TextPart))
@@ -173,6 +187,8 @@ def decode_input(raw: Any, instructions: str | None) -> tuple[list[TextPart], li
     elif raw is not None:
         for i, item in enumerate(as_array(raw, "input")):
             turns.item(as_object(item, f"input[{i}]"), f"input[{i}]")
+    if turns.call_state:
+        turns.attach_call_state()
     return turns.system, turns.messages
 
 
@@ -191,6 +207,18 @@ def wire_image(p: ImagePart) -> dict[str, Any]:
 
 def _wire_content(parts: list[TextPart | ImagePart], text_type: str) -> list[dict[str, Any]]:
     return [{"type": text_type, "text": p.text} if isinstance(p, TextPart) else wire_image(p) for p in parts]
+
+
+def call_state_item(p: ToolCallPart) -> dict[str, Any] | None:
+    """The reasoning item before a call whose provider state must reach the client and come back."""
+    if p.opaque is None:
+        return None
+    return {
+        "type": "reasoning",
+        "id": CALL_STATE + p.id,
+        "summary": [],
+        "encrypted_content": p.opaque.signature,
+    }
 
 
 def reasoning_item(p: ThinkingPart, *, own: bool) -> dict[str, Any] | None:
@@ -223,6 +251,8 @@ def encode_items(messages: list[Message], *, outbound: bool) -> list[dict[str, A
                 pending = []
             match p:
                 case ToolCallPart():
+                    if not outbound and (state := call_state_item(p)) is not None:
+                        items.append(state)
                     items.append(
                         {
                             "type": "function_call",

@@ -13,7 +13,7 @@ import time
 from typing import Any, Final
 
 from daemon.formats.openai_chat_stream import decode_error, encode_error, stream_error
-from daemon.formats.openai_responses_items import NAME, new_id, pack, reasoning_item
+from daemon.formats.openai_responses_items import NAME, call_state_item, new_id, pack, reasoning_item
 from daemon.formats.sse import frame
 from daemon.ir import (
     ApiError,
@@ -182,6 +182,7 @@ class ResponsesStreamEncoder:
         self._items: list[dict[str, Any]] = []
         self._parts: dict[int, AssistantPart] = {}  # IR index -> the part as accumulated so far
         self._slot: dict[int, int] = {}  # IR index -> output index
+        self._stated: set[int] = set()  # tool calls whose provider state went out
 
     def _event(self, kind: str, **fields: Any) -> bytes:
         self._seq += 1
@@ -261,10 +262,11 @@ class ResponsesStreamEncoder:
         else:
             fresh = ToolCallPart(part.id, part.name, "", opaque=part.opaque)
         self._parts[index] = fresh
+        out = self._call_state(index, fresh) if isinstance(fresh, ToolCallPart) else b""
         self._slot[index] = len(self._items)
         item = output_item(fresh, new_id(item_prefix(fresh)), "in_progress", self._namespaces)
         self._items.append(item)
-        out = self._event("response.output_item.added", output_index=self._slot[index], item=item)
+        out += self._event("response.output_item.added", output_index=self._slot[index], item=item)
         if isinstance(fresh, TextPart):
             part0 = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
             out += self._event(
@@ -307,7 +309,19 @@ class ResponsesStreamEncoder:
                     name=item["name"],
                     arguments=part.arguments,
                 )
-        return out + self._event("response.output_item.done", output_index=slot, item=item)
+        out += self._event("response.output_item.done", output_index=slot, item=item)
+        return out + self._call_state(index, part) if isinstance(part, ToolCallPart) else out
+
+    def _call_state(self, index: int, part: ToolCallPart) -> bytes:
+        """A reasoning item carrying the call's provider state, once, as soon as it is known."""
+        state = None if index in self._stated else call_state_item(part)
+        if state is None:
+            return b""
+        self._stated.add(index)
+        slot = len(self._items)
+        self._items.append(state)
+        added = self._event("response.output_item.added", output_index=slot, item=state)
+        return added + self._event("response.output_item.done", output_index=slot, item=state)
 
 
 def stream_encoder(req: Request) -> ResponsesStreamEncoder:
@@ -467,4 +481,9 @@ def stream_decoder(req: Request) -> ResponsesStreamDecoder:
 
 def response_output(resp: Response, req: Request) -> list[dict[str, Any]]:
     namespaces = tool_namespaces(req)
-    return [output_item(p, new_id(item_prefix(p)), "completed", namespaces) for p in resp.parts]
+    out: list[dict[str, Any]] = []
+    for p in resp.parts:
+        if isinstance(p, ToolCallPart) and (state := call_state_item(p)) is not None:
+            out.append(state)
+        out.append(output_item(p, new_id(item_prefix(p)), "completed", namespaces))
+    return out

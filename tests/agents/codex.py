@@ -46,6 +46,17 @@ def tool_result(fmt: str, body: dict[str, Any]) -> str | None:
     return found
 
 
+def call_signature(fmt: str, body: dict[str, Any]) -> str:
+    """How the history's tool call came back to this fake: Gemini's own signature or a placeholder."""
+    if fmt != "gemini":
+        return "-"
+    parts = [p for c in body.get("contents", []) for p in c.get("parts", []) if "functionCall" in p]
+    if not parts:
+        return "no call in history"
+    own = parts[-1].get("thoughtSignature") != "skip_thought_signature_validator"
+    return "its own signature" if own else "placeholder"
+
+
 def offers_tool(fmt: str, body: dict[str, Any]) -> bool:
     if fmt == "anthropic":
         return any(t.get("name") == TOOL for t in body.get("tools", []))
@@ -108,8 +119,9 @@ async def trial(primary_fmt: str, failover: bool) -> int:
     for f, fake in fakes.items():
         print(f"--- {f} fake got {len(fake.received)} request(s):")
         for rec in fake.received:
+            result, offered = tool_result(f, rec.body) is not None, offers_tool(f, rec.body)
             print(
-                f"  tool result in it: {tool_result(f, rec.body) is not None}; tools offered: {offers_tool(f, rec.body)}"
+                f"  tool result in it: {result}; tools offered: {offered}; call: {call_signature(f, rec.body)}"
             )
     log = await stop(daemon)
     print("--- daemon log (last lines):\n" + "\n".join(log.splitlines()[-6:]))

@@ -150,3 +150,26 @@ async def test_claude_thinking_rides_in_reasoning_items(
     turn = fake.last.body["messages"][1]["content"]
     assert turn[0]["type"] == "thinking" and turn[0]["thinking"] == "Use the tool."
     assert reasoning.encrypted_content.endswith(turn[0]["signature"])
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_gemini_call_signature_rides_in_a_reasoning_item(
+    world: World, client: openai.AsyncOpenAI, stream: bool
+) -> None:
+    """Gemini signs the call itself; a function_call item has no field for it, so detour's own
+    reasoning item carries it, and Gemini gets its own signature back, not the placeholder."""
+    fake = world.fakes["gemini"]
+    call = ToolCall("get_weather", {"city": "Paris"})
+    fake.script.extend([Answer(text=None, tool_calls=[call]), Answer(text="18C.")])
+    history: list[Any] = [{"role": "user", "content": "Weather in Paris?"}]
+    first = await _ask(client, ROUTE["gemini"], history, stream, store=False)
+    fc = next(o for o in first.output if o.type == "function_call")
+    state = next(o for o in first.output if o.type == "reasoning")
+    assert state.id == f"rs_dtrcall_{fc.call_id}" and state.encrypted_content.startswith("dtr1.up-gemini.")
+    history += [o.model_dump(exclude_none=True) for o in first.output]
+    history.append({"type": "function_call_output", "call_id": fc.call_id, "output": "18C"})
+    second = await _ask(client, ROUTE["gemini"], history, stream, store=False)
+    assert second.output_text == "18C."
+    parts = fake.last.body["contents"][1]["parts"]
+    sent = next(p for p in parts if "functionCall" in p)["thoughtSignature"]
+    assert state.encrypted_content.endswith(sent) and sent != "skip_thought_signature_validator"

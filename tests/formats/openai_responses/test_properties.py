@@ -20,7 +20,9 @@ user_turn = st.lists(st.one_of(words.map(TextPart), image), min_size=1, max_size
 signed = st.builds(
     lambda t, s: ThinkingPart(t, opaque=Opaque("openai_responses", f"rs_{s} {s}")), words, ident
 )
-call = st.builds(ToolCallPart, ident, ident, st.just('{"a":1}'))
+# A call may carry its provider's state (a Gemini thought signature), wrapped by detour.
+call_state = st.one_of(st.none(), ident.map(lambda s: Opaque("openai_responses", f"dtr1.up-gemini.{s}")))
+call = st.builds(ToolCallPart, ident, ident, st.just('{"a":1}'), call_state)
 
 
 @st.composite
