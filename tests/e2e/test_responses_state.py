@@ -200,3 +200,15 @@ async def test_budget_refusal_in_the_responses_shape(world: World, client: opena
     body: Any = caught.value.body
     assert body["type"] == "budget_exceeded" and "daily" in body["message"].lower()
     assert world.fakes["openai"].received == []
+
+
+async def test_streamed_answer_is_stored_whole(world: World, client: openai.AsyncOpenAI) -> None:
+    world.fakes["gemini"].script.append(Answer(text="Streamed and kept.", chunks=4))
+    async with client.responses.stream(model=ROUTE["gemini"], input="hi") as s:
+        done = await s.get_final_response()
+    got = await client.responses.retrieve(done.id)
+    assert got.status == "completed" and got.output_text == "Streamed and kept." and got.usage == done.usage
+    world.fakes["anthropic"].script.append(Answer(text="Next."))
+    await client.responses.create(model=ROUTE["anthropic"], input="and?", previous_response_id=done.id)
+    sent = world.fakes["anthropic"].last.body["messages"]
+    assert sent[1] == {"role": "assistant", "content": "Streamed and kept."}
