@@ -96,6 +96,8 @@ class ProviderConfig:
     # Simulated providers only: scripted faults and the time each answer takes.
     faults: tuple[Fault, ...] = ()
     latency_ms: float = 0.0
+    # OpenAI kinds: "chat" (/chat/completions) or "responses" (/responses, keeps encrypted reasoning).
+    api: str = "chat"
 
 
 @dataclass(slots=True, frozen=True)
@@ -153,6 +155,14 @@ class ProbeConfig:
 
 
 @dataclass(slots=True, frozen=True)
+class ResponsesConfig:
+    """Stored Responses state (``previous_response_id``)."""
+
+    retention_days: float = 30.0
+    max_mb: float = 512.0  # the oldest responses go first beyond this
+
+
+@dataclass(slots=True, frozen=True)
 class Config:
     path: Path | None
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -163,6 +173,7 @@ class Config:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
+    responses: ResponsesConfig = field(default_factory=ResponsesConfig)
 
 
 def default_path() -> Path:
@@ -302,7 +313,17 @@ class _Reader:
         return found
 
     def config(self, data: dict[str, Any]) -> Config:
-        known = {"server", "providers", "routes", "routing", "budget", "alerts", "probe", "log_content"}
+        known = {
+            "server",
+            "providers",
+            "routes",
+            "routing",
+            "budget",
+            "alerts",
+            "probe",
+            "log_content",
+            "responses",
+        }
         for key in data:
             if key not in known:
                 raise self.fail(f"unknown setting {key!r}; known: {', '.join(sorted(known))}", key)
@@ -316,7 +337,10 @@ class _Reader:
         alerts = self.alerts(data.get("alerts", {}))
         routing = self.routing(data.get("routing", {}))
         probe = self.probe(data.get("probe", {}))
-        return Config(self.path, server, providers, routes, budget, log_content, alerts, routing, probe)
+        responses = self.responses(data.get("responses", {}))
+        return Config(
+            self.path, server, providers, routes, budget, log_content, alerts, routing, probe, responses
+        )
 
     def routing(self, raw: Any) -> RoutingConfig:
         if not isinstance(raw, dict):
@@ -376,6 +400,17 @@ class _Reader:
             statsd = (host.strip("[]"), int(port))
         desktop = self.typed(raw, "desktop", bool, True, "[alerts]")
         return AlertsConfig(failovers, window_s, webhook, statsd, desktop)
+
+    def responses(self, raw: Any) -> ResponsesConfig:
+        if not isinstance(raw, dict):
+            raise self.fail("[responses] must be a table", "responses")
+        self.only(raw, {"retention_days", "max_mb"}, "[responses]")
+        days = self.typed(raw, "retention_days", float, 30.0, "[responses]")
+        max_mb = self.typed(raw, "max_mb", float, 512.0, "[responses]")
+        for key, value in (("retention_days", days), ("max_mb", max_mb)):
+            if value <= 0:
+                raise self.fail(f"[responses]: {key} must be a positive number", "[responses]", key)
+        return ResponsesConfig(days, max_mb)
 
     def budget(self, raw: Any) -> BudgetConfig:
         if not isinstance(raw, dict):
@@ -454,6 +489,7 @@ class _Reader:
                     "models",
                 }
                 - ({"faults", "latency_ms"} if kind == "sim" else set())
+                - ({"api"} if kind in ("openai", "openai-compatible") else set())
             )
             if unknown:
                 raise self.fail(
@@ -473,8 +509,15 @@ class _Reader:
                 models=self.models(table.get("models", {}), header),
                 faults=self.faults(table.get("faults", []), header),
                 latency_ms=self.typed(table, "latency_ms", float, 0.0, header),
+                api=self.api(table, header),
             )
         return out
+
+    def api(self, table: dict[str, Any], header: str) -> str:
+        api = self.typed(table, "api", str, "chat", header)
+        if api not in ("chat", "responses"):
+            raise self.fail(f'{header}: api must be "chat" or "responses", not {api!r}', header, "api")
+        return str(api)
 
     def faults(self, raw: Any, header: str) -> tuple[Fault, ...]:
         where = f"[[{header[1:-1]}.faults]]"

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from typing import Literal, NotRequired, TypedDict
 
-EventType = Literal["request", "attempt", "failover", "response", "budget", "alert", "circuit", "dropped"]
+EventType = Literal[
+    "request", "attempt", "failover", "response", "budget", "alert", "circuit", "dropped", "adapted"
+]  # fmt: skip
 EVENT_TYPES: tuple[EventType, ...] = (
-    "request", "attempt", "failover", "response", "budget", "alert", "circuit", "dropped",
+    "request", "attempt", "failover", "response", "budget", "alert", "circuit", "dropped", "adapted",
 )  # fmt: skip
 
 
@@ -102,6 +104,12 @@ class CircuitEvent(Event):
     provider: str
     model: str
     state: Literal["closed", "open", "half_open"]
+
+
+class AdaptedEvent(Event):
+    """A request was changed to fit what the targets can do (a built-in tool removed)."""
+
+    changes: list[str]
 
 
 class DroppedEvent(Event):
