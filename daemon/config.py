@@ -115,6 +115,8 @@ class RouteConfig:
     timeout_first_byte_s: float | None = None
     # An answer that is not the JSON the client asked for: try the next model, or return an error.
     on_invalid_json: str = "next"  # next | return
+    # Whole-file tool results shrunk to their pruned form: off, to "fit" a smaller window, or "always".
+    prune: str = "off"
 
 
 @dataclass(slots=True, frozen=True)
@@ -143,6 +145,15 @@ class Config:
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     log_content: bool = False  # request and response bodies in events and the event log
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    projects: tuple[ProjectConfig, ...] = ()
+
+
+@dataclass(slots=True, frozen=True)
+class ProjectConfig:
+    """A source tree detour indexes and watches for pruned context."""
+
+    root: Path
+    exclude: tuple[str, ...] = ()  # gitignore-style globs, on top of the deny list and .gitignore
 
 
 def default_path() -> Path:
@@ -195,10 +206,16 @@ name = "coder"                           # a model name clients may ask for
 match = ["claude-*", "gpt-*"]            # other requested names that take this route
 chain = ["anthropic/claude-sonnet-4-5", "openai/gpt-4.1", "gemini/gemini-2.5-pro"]
 # on_invalid_json = "next"               # JSON that fails its schema: "next" model, or "return" an error
+# prune = "off"                          # off | fit | always: whole-file tool results of indexed projects
+#                                        # shrunk to their outline when a model's window is too small
 
 [[routes]]
 name = "default"                         # where requests for unknown models go
 chain = ["anthropic/claude-sonnet-4-5", "openai/gpt-4.1", "gemini/gemini-2.5-flash"]
+
+# [[projects]]              # indexed and watched for pruned context (`detour context`, `detour mcp`)
+# root = "~/src/myapp"
+# exclude = ["fixtures/**"] # on top of .gitignore and the built-in deny list
 
 [budget]
 # weekly_usd = 50.0         # resets Monday 00:00 local time
@@ -269,7 +286,7 @@ class _Reader:
         return found
 
     def config(self, data: dict[str, Any]) -> Config:
-        known = {"server", "providers", "routes", "budget", "alerts", "log_content"}
+        known = {"server", "providers", "routes", "budget", "alerts", "log_content", "projects"}
         for key in data:
             if key not in known:
                 raise self.fail(f"unknown setting {key!r}; known: {', '.join(sorted(known))}", key)
@@ -281,7 +298,24 @@ class _Reader:
         if not isinstance(log_content, bool):
             raise self.fail("log_content must be true or false", "log_content")
         alerts = self.alerts(data.get("alerts", {}))
-        return Config(self.path, server, providers, routes, budget, log_content, alerts)
+        projects = self.projects(data.get("projects", []))
+        return Config(self.path, server, providers, routes, budget, log_content, alerts, projects)
+
+    def projects(self, raw: Any) -> tuple[ProjectConfig, ...]:
+        if not isinstance(raw, list):
+            raise self.fail("projects must be written as [[projects]] tables", "projects")
+        out = []
+        for table in raw:
+            if not isinstance(table, dict) or not isinstance(table.get("root"), str) or not table["root"]:
+                raise self.fail('every [[projects]] needs root = "path/to/the/project"', "[[projects]]")
+            self.only(table, {"root", "exclude"}, "[[projects]]")
+            exclude = table.get("exclude", [])
+            if not isinstance(exclude, list) or not all(isinstance(g, str) for g in exclude):
+                raise self.fail(
+                    "[[projects]]: exclude must be a list of glob strings", "[[projects]]", "exclude"
+                )
+            out.append(ProjectConfig(Path(table["root"]).expanduser(), tuple(exclude)))
+        return tuple(out)
 
     def only(self, table: dict[str, Any], known: set[str], header: str) -> None:
         """Refuse a setting the table does not have, naming the ones it does."""
@@ -506,8 +540,18 @@ class _Reader:
                     *anchor,
                     "on_invalid_json",
                 )
+            prune = table.get("prune", "off")
+            if prune not in ("off", "fit", "always"):
+                raise self.fail(
+                    f'route {name!r}: prune must be "off", "fit" (shrink whole-file tool results when a '
+                    f'model\'s window is too small) or "always", not {prune!r}',
+                    *anchor,
+                    "prune",
+                )
             out.append(
-                RouteConfig(name, tuple(chain), tuple(match), float(ttfb) if ttfb else None, on_invalid)
+                RouteConfig(
+                    name, tuple(chain), tuple(match), float(ttfb) if ttfb else None, on_invalid, prune
+                )
             )
         return tuple(out)
 

@@ -167,3 +167,5 @@ class Request:
     user: str | None = None
     # The wire format the client spoke; encoders may keep format-native details for it.
     source_format: str = ""
+    # What routing changed to fit a target that the client should hear of (x-detour-adapted).
+    adapted: list[str] = field(default_factory=list)

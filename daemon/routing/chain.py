@@ -15,6 +15,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from daemon.budget.spend import Admission, OverBudget, Spend
 from daemon.config import Target
@@ -26,6 +27,9 @@ from daemon.routing.failures import TIMEOUT_FIRST_BYTE, Action, Failure, Failure
 from daemon.routing.health import Health
 from daemon.routing.routes import Resolved
 from daemon.routing.tokens import request_tokens
+
+if TYPE_CHECKING:
+    from daemon.context.fit import Pruning
 
 
 @dataclass(slots=True)
@@ -79,6 +83,7 @@ class Chain:
     # Routes whose on_invalid_json is "return": an answer that is not the JSON asked for stops there.
     invalid_json_returns: frozenset[str] = frozenset()
     on_attempt: Callable[[Attempt], None] | None = None
+    pruning: Pruning | None = None  # a route's prune setting: whole-file tool results shrunk to fit
 
     async def complete(self, req: Request, resolved: Resolved, session: str = "") -> tuple[Response, Served]:
         attempts: list[Attempt] = []
@@ -155,6 +160,8 @@ class Chain:
         probe is claimed by the request that will really make the call."""
         refused: OverBudget | None = None
         targets = list(resolved.chain)
+        if self.pruning is not None:
+            req = await self.pruning.always(req, resolved.route)
         prompt = request_tokens(req)  # once: every target counts the same prompt
         while targets:
             target = targets.pop(0)
@@ -168,8 +175,15 @@ class Chain:
             try:
                 fitted = adapt(planned, target, provider, self.profiles, counted)
             except TooLong as e:
-                self._skip(attempts, target, "context_too_long", str(e), FailureKind.CONTEXT_TOO_LONG)
-                continue
+                pruned = (
+                    await self.pruning.fit(planned, target, provider, self.profiles, resolved.route)
+                    if self.pruning
+                    else None
+                )
+                if pruned is None:
+                    self._skip(attempts, target, "context_too_long", str(e), FailureKind.CONTEXT_TOO_LONG)
+                    continue
+                fitted, counted = pruned, request_tokens(pruned)
             skip = self.health.claim(target)
             if skip is not None:
                 self._skip(attempts, target, skip.label, skip.detail)

@@ -16,12 +16,14 @@ from daemon.budget.accounts import Accounts, Limits
 from daemon.budget.prices import Prices
 from daemon.budget.spend import Spend
 from daemon.config import APP, Config, ProviderConfig
+from daemon.context.fit import Pruning
+from daemon.context.projects import Projects, ProjectSpec
 from daemon.providers import Provider, build
 from daemon.routing.adapt import Profiles
 from daemon.routing.chain import Chain
 from daemon.routing.health import Health
 from daemon.routing.routes import Routes
-from daemon.server import guard, observe
+from daemon.server import context, guard, observe
 from daemon.server.inbound import ACCOUNTS, GATEWAY, routes
 from daemon.server.observe import BUS, METRICS, RECORDER
 from daemon.server.relay import Gateway
@@ -52,8 +54,10 @@ def create_app(config: Config, token: str, data_dir: Path | None = None) -> web.
     app[EVENT_LOG_DIR] = data_dir / "events" if data_dir else Path(platformdirs.user_state_dir(APP))
     app.add_routes(routes)
     app.add_routes(observe.routes)
+    app.add_routes(context.routes)
     app.cleanup_ctx.append(_accounts)
     app.cleanup_ctx.append(_telemetry)
+    app.cleanup_ctx.append(_projects)
     app.cleanup_ctx.append(_gateway)
     app.on_shutdown.append(_end_event_streams)
     return app
@@ -104,6 +108,21 @@ async def _telemetry(app: web.Application) -> AsyncIterator[None]:
             notifier.close()
 
 
+async def _projects(app: web.Application) -> AsyncIterator[None]:
+    """The indexed projects and their watchers; indexing runs in the background from here."""
+    data_dir = app[DATA_DIR]
+    cache = data_dir / "cache" if data_dir != Path(platformdirs.user_data_dir(APP)) else None
+    specs = [ProjectSpec(p.root, p.exclude) for p in app[CONFIG].projects]
+    projects = app[context.PROJECTS] = Projects(
+        specs, cache or Path(platformdirs.user_cache_dir(APP)) / "context"
+    )
+    projects.start()
+    try:
+        yield
+    finally:
+        await projects.close()
+
+
 async def _end_event_streams(app: web.Application) -> None:
     """Before the server waits for open requests: /events streams would never end by themselves."""
     if BUS in app:
@@ -133,7 +152,9 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
         health = Health(on_circuit=telemetry.circuit)
         returns = frozenset(r.name for r in config.routes if r.on_invalid_json == "return")
         profiles = Profiles.from_config(config)
-        chain = Chain(providers, health, profiles, spend, first_byte, returns, telemetry.attempt)
+        modes = {r.name: r.prune for r in config.routes if r.prune != "off"}
+        pruning = Pruning(app[context.PROJECTS], modes, telemetry.adapted) if modes else None
+        chain = Chain(providers, health, profiles, spend, first_byte, returns, telemetry.attempt, pruning)
         telemetry.failover_delta = spend.failover_delta
         app[GATEWAY] = Gateway(Routes(config), chain, Sessions(), simulated, telemetry)
         _announce(providers, simulated)

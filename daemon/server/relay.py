@@ -111,12 +111,15 @@ async def relay(
 
 
 def _headers(served: Served, session: str) -> dict[str, str]:
-    return {
+    headers = {
         "x-detour-provider": served.provider.id,
         "x-detour-model": served.target.model,
         "x-detour-attempts": ",".join(str(a) for a in served.attempts),
         "x-detour-session": session,
     }
+    if served.request.adapted:
+        headers["x-detour-adapted"] = "; ".join(served.request.adapted)
+    return headers
 
 
 async def _stream(

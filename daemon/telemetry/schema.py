@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from typing import Literal, NotRequired, TypedDict
 
-EventType = Literal["request", "attempt", "failover", "response", "budget", "alert", "circuit", "dropped"]
+EventType = Literal[
+    "request", "attempt", "failover", "response", "budget", "alert", "circuit", "dropped", "adapted"
+]  # fmt: skip
 EVENT_TYPES: tuple[EventType, ...] = (
-    "request", "attempt", "failover", "response", "budget", "alert", "circuit", "dropped",
+    "request", "attempt", "failover", "response", "budget", "alert", "circuit", "dropped", "adapted",
 )  # fmt: skip
 
 
@@ -45,6 +47,15 @@ class AttemptEvent(Event):
     latency_ms: float
     called: bool  # False when skipped without a network call
     message: str
+
+
+class AdaptedEvent(Event):
+    """The request was changed to fit a target (pruned tool results): what, and for which target."""
+
+    id: str
+    route: str
+    target: str | None  # provider/model; None when the change was made for every target
+    changes: list[str]
 
 
 # `from` is a Python keyword, so it can only be declared this way.

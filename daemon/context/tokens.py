@@ -1,0 +1,37 @@
+"""A token count that is never below what a model's tokenizer will say.
+
+Today's models use byte-level BPE tokenizers whose pre-tokenizer splits text
+into runs of letters, runs of digits (cl100k/o200k: at most three), single
+runs of punctuation, and whitespace, and no token crosses those splits. So
+the count is taken per piece: a letter run counts one token per three
+letters (rounded up; English and identifiers average four or more per
+token), a digit run one per digit group of three, each punctuation character
+one (merged punctuation like ``()`` or ``):`` is one token, so this
+overcounts), a whitespace run one, and a non-ASCII character one per UTF-8
+byte (the byte fallback's worst case). It is never less than the chain's own
+conservative count (``routing.tokens``: a token per three characters), so a
+pruned request that fits by this count fits there too.
+"""
+
+from __future__ import annotations
+
+import re
+
+from daemon.routing.tokens import text_tokens
+
+_PIECES = re.compile(r"[A-Za-z]+|[0-9]+|\s+|[^\x00-\x7f]|.", re.DOTALL)
+
+
+def count(text: str) -> int:
+    n = 0
+    for m in _PIECES.finditer(text):
+        piece = m.group()
+        c = piece[0]
+        if c.isascii():
+            if c.isalpha() or c.isdigit():
+                n += -(-len(piece) // 3)
+            else:
+                n += 1
+        else:
+            n += len(piece.encode())
+    return max(n, text_tokens(text))
