@@ -24,7 +24,7 @@ def server(client: ContextClient) -> MCPServer:
         ),
     )
 
-    @mcp.tool()
+    @mcp.tool(structured_output=False)
     async def get_context(target: str, budget_tokens: int = DEFAULT_BUDGET) -> str:
         """The code of a file or symbol and what it uses, within a token budget.
 
@@ -33,12 +33,12 @@ def server(client: ContextClient) -> MCPServer:
         and first docstring lines of what it calls, subclasses and annotates with."""
         return await _ask(client, "context", target, budget_tokens)
 
-    @mcp.tool()
+    @mcp.tool(structured_output=False)
     async def find_symbol(name: str) -> str:
         """Where a function, class, method or type is defined: "path:line kind qualified.name: signature"."""
         return await _ask(client, "find_symbol", name) or f"no definition named {name!r}"
 
-    @mcp.tool()
+    @mcp.tool(structured_output=False)
     async def outline(file: str) -> str:
         """Every definition in a file: signatures and first docstring lines, with line numbers."""
         return await _ask(client, "outline", file)
