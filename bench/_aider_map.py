@@ -1,7 +1,7 @@
 """Run by bench/context.py with a Python that has aider-chat (a throwaway venv, never detour's).
 
-argv: ROOT, JSON list of "path::qualname" targets, JSON list of budgets. Prints
-{budget: {target: map text}}: aider's RepoMap for each target, personalized the
+argv: ROOT, JSON list of "path::qualname" targets, JSON list of budgets, OUT. Writes
+{budget: {target: map text}} to OUT as JSON: aider's RepoMap for each target, personalized the
 way aider does it for a file and an identifier the user mentions. Tokens are
 counted a token per three characters, as close to detour's count as aider's
 own hook allows (its tokenizer would be downloaded, and this runs offline).
@@ -38,7 +38,8 @@ def main() -> None:
                 mentioned_idents={qualname.rpartition(".")[2]},
             )
             out[budget][target] = text or ""
-    json.dump(out, sys.stdout)
+    with open(sys.argv[4], "w") as f:  # not stdout: aider prints its progress there
+        json.dump(out, f)
 
 
 if __name__ == "__main__":

@@ -259,23 +259,41 @@ def _inside(index: ProjectIndex, ref: Ref, seeds: list[Ref]) -> bool:
 
 
 def _pagerank(edges: dict[Ref, list[tuple[Ref, float]]], seeds: list[Ref]) -> dict[Ref, float]:
-    restart = {s: 1.0 / len(seeds) for s in seeds}
-    rank = dict(restart)
+    """Personalized PageRank from the seeds, on integer ids (hashing refs every round is slow)."""
+    ids: dict[Ref, int] = {}
+    for src, out in edges.items():
+        ids.setdefault(src, len(ids))
+        for dst, _ in out:
+            ids.setdefault(dst, len(ids))
+    for s in seeds:
+        ids.setdefault(s, len(ids))
+    n = len(ids)
+    links: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+    for src, out in edges.items():
+        total = sum(w for _, w in out)
+        links[ids[src]] = [(ids[dst], w / total) for dst, w in out]
+    restart = [0.0] * n
+    for s in seeds:
+        restart[ids[s]] = 1.0 / len(seeds)
+    rank = list(restart)
     for _ in range(_ROUNDS):
-        nxt: dict[Ref, float] = defaultdict(float)
-        for s, v in restart.items():
-            nxt[s] += (1 - _DAMPING) * v
-        for src, score in rank.items():
-            out = edges.get(src)
-            if not out:
-                for s, v in restart.items():  # dangling mass returns to the target
-                    nxt[s] += _DAMPING * score * v
+        nxt = [(1 - _DAMPING) * r for r in restart]
+        dangling = 0.0
+        for i, score in enumerate(rank):
+            if not score:
                 continue
-            total = sum(w for _, w in out)
-            for dst, w in out:
-                nxt[dst] += _DAMPING * score * w / total
+            out_i = links[i]
+            if not out_i:
+                dangling += score  # returns to the seeds
+                continue
+            for j, w in out_i:
+                nxt[j] += _DAMPING * score * w
+        if dangling:
+            for i, r in enumerate(restart):
+                if r:
+                    nxt[i] += _DAMPING * dangling * r
         rank = nxt
-    return rank
+    return {ref: rank[i] for ref, i in ids.items()}
 
 
 def _entry(d: Definition, with_doc: bool) -> str:

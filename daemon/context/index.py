@@ -31,7 +31,7 @@ from daemon.context.parse import Definition, FileSymbols, parse_source
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = 2
-POOL_FROM = 200  # files to parse before a process pool pays for its start-up
+POOL_FROM = 1500  # files to parse before a process pool beats its start-up (spawning costs ~1 s a worker)
 AMBIGUOUS = 12  # a name defined in more places than this says nothing about which one is meant
 
 

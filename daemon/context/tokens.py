@@ -19,19 +19,15 @@ import re
 
 from daemon.routing.tokens import text_tokens
 
-_PIECES = re.compile(r"[A-Za-z]+|[0-9]+|\s+|[^\x00-\x7f]|.", re.DOTALL)
+_WORDS = re.compile(r"[A-Za-z]+|[0-9]+")
+_SPACES = re.compile(r"\s+")
+_SINGLES = re.compile(r"[!-/:-@\[-`{-~\x00-\x08\x0e-\x1f\x7f]")  # punctuation, control characters
+_WIDE = re.compile(r"[^\x00-\x7f]+")
 
 
 def count(text: str) -> int:
-    n = 0
-    for m in _PIECES.finditer(text):
-        piece = m.group()
-        c = piece[0]
-        if c.isascii():
-            if c.isalpha() or c.isdigit():
-                n += -(-len(piece) // 3)
-            else:
-                n += 1
-        else:
-            n += len(piece.encode())
+    # Each class counted by one regex pass in C: a per-piece loop in Python costs ten times more.
+    n = sum((len(w) + 2) // 3 for w in _WORDS.findall(text))
+    n += len(_SPACES.findall(text)) + len(_SINGLES.findall(text))
+    n += sum(len(w.encode()) for w in _WIDE.findall(text))
     return max(n, text_tokens(text))

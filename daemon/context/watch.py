@@ -23,31 +23,49 @@ from daemon.context.index import ProjectIndex
 
 log = logging.getLogger(__name__)
 DEBOUNCE_MS = 30  # saves show up in the next query well within a second
+SETTLE_S = 0.1  # for new OS watches to exist before the old ones are dropped
 
 
 async def watch(index: ProjectIndex, on_change: Callable[[list[str]], None] | None = None) -> None:
     """Runs until cancelled."""
-    while True:
-        stop = asyncio.Event()
-        plan = index.plan
-        changes: asyncio.Queue[set[tuple[watchfiles.Change, str]]] = asyncio.Queue()
-        feeds = [
-            asyncio.create_task(_feed(paths, recursive, stop, changes), name=f"detour-watch-{index.root}")
-            for paths, recursive in ((plan.recursive, True), (plan.flat, False))
-            if paths
-        ]
-        try:
-            while True:
-                batch = await changes.get()
-                while not changes.empty():
-                    batch |= changes.get_nowait()
-                if await _apply(index, batch, on_change):
-                    break  # the plan changed: watch the new roots
-        finally:
-            stop.set()
-            for feed in feeds:
-                feed.cancel()
-            await asyncio.gather(*feeds, return_exceptions=True)
+    changes: asyncio.Queue[set[tuple[watchfiles.Change, str]]] = asyncio.Queue()
+    feeds = _start(index, changes)
+    try:
+        while True:
+            batch = await changes.get()
+            while not changes.empty():
+                batch |= changes.get_nowait()
+            if await _apply(index, batch, on_change):
+                # The plan changed: the new watches are up before the old ones go, and a walk
+                # after the switch catches whatever changed in between.
+                old, feeds = feeds, _start(index, changes)
+                await asyncio.sleep(SETTLE_S)
+                await _stop(old)
+                await _apply(index, set(), on_change, rewalk=True)
+    finally:
+        await _stop(feeds)
+
+
+Feeds = tuple[asyncio.Event, list[asyncio.Task[None]]]
+
+
+def _start(index: ProjectIndex, out: asyncio.Queue[set[tuple[watchfiles.Change, str]]]) -> Feeds:
+    stop = asyncio.Event()
+    plan = index.plan
+    tasks = [
+        asyncio.create_task(_feed(paths, recursive, stop, out), name=f"detour-watch-{index.root}")
+        for paths, recursive in ((plan.recursive, True), (plan.flat, False))
+        if paths
+    ]
+    return stop, tasks
+
+
+async def _stop(feeds: Feeds) -> None:
+    stop, tasks = feeds
+    stop.set()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _feed(
@@ -67,11 +85,11 @@ async def _apply(
     index: ProjectIndex,
     batch: set[tuple[watchfiles.Change, str]],
     on_change: Callable[[list[str]], None] | None,
+    rewalk: bool = False,
 ) -> bool:
     """Brings the index up to date with one batch of events; True when the walk was redone."""
     root = str(index.root)
     rels: set[str] = set()
-    rewalk = False
     for change, raw in batch:
         rel = os.path.relpath(raw, root).replace(os.sep, "/")
         if rel.startswith(".."):
