@@ -151,3 +151,15 @@ async def test_without_prune_the_fallback_is_skipped_as_too_long(
         assert caught.value.status_code == 503
         assert "up-o/small-model:context_too_long" in caught.value.response.headers["x-detour-attempts"]
         assert not o.received
+
+
+async def test_always_prunes_every_large_whole_file_before_the_first_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with _world(tmp_path, monkeypatch, "always") as (daemon, a, o, root):
+        a.script.append(Answer(text="Fine."))
+        message, headers = await _ask(daemon, root)
+        assert headers["x-detour-model"] == "claude-sonnet-4-5"
+        assert headers["x-detour-adapted"].count("pruned ") == 3
+        sent = json.dumps(a.last.body)
+        assert sent.count("[detour: pruned from 480 lines") == 3 and "total = value * scale" not in sent
