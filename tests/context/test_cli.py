@@ -8,16 +8,8 @@ import sys
 from pathlib import Path
 
 from tests.context.samples import GO, PYTHON, write
+from tests.daemon_harness import SIM_CONFIG
 from tests.process_harness import start, stop
-
-CONFIG = """
-[providers.sim]
-kind = "sim"
-
-[[routes]]
-name = "default"
-chain = ["sim/sim-model"]
-"""
 
 
 async def _detour(tmp: Path, *args: str) -> tuple[int, str, str]:
@@ -38,7 +30,7 @@ async def _detour(tmp: Path, *args: str) -> tuple[int, str, str]:
 async def test_add_a_project_then_ask_for_a_symbol_in_it(tmp_path: Path) -> None:
     py = write(tmp_path / "py", PYTHON)
     go = write(tmp_path / "go", GO)
-    daemon = await start(tmp_path, CONFIG, {})
+    daemon = await start(tmp_path, SIM_CONFIG, {})
     try:
         # The port the daemon really serves on, as `detour context` reads it from the config.
         with (tmp_path / "config.toml").open("a") as f:
