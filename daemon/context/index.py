@@ -13,6 +13,7 @@ and size match is trusted; one whose mtime moved but whose bytes hash the same
 from __future__ import annotations
 
 import concurrent.futures
+import concurrent.futures.process
 import hashlib
 import logging
 import multiprocessing
@@ -128,9 +129,13 @@ class ProjectIndex:
         chunks = [todo[i::workers] for i in range(workers)]
         # spawn, not fork: the daemon has threads, and a forked child may inherit a held lock.
         context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-            results = [r for part in pool.map(_parse_many, [root] * workers, chunks) for r in part]
-        return results
+        try:
+            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+                return [r for part in pool.map(_parse_many, [root] * workers, chunks) for r in part]
+        except (concurrent.futures.process.BrokenProcessPool, OSError) as e:
+            # No processes to be had (a sandbox, a frozen app without a guarded main): in this thread.
+            log.warning("parsing %s in one thread: the process pool failed (%s)", self.root, e)
+            return [(rel, self._reparse(rel, cached.get(rel))) for rel in todo]
 
     def _reparse(self, rel: str, old: IndexedFile | None) -> IndexedFile | None:
         entry = read_and_parse(str(self.root), rel, old.digest if old else None)

@@ -143,3 +143,27 @@ def test_the_budget_is_kept_and_direct_dependencies_come_first(tmp_path: Path) -
     assert "direct_" in small.split("# used by")[1] and "deep_" not in small.split("# used by")[1]
     big = extract.context(index, "main.py::target", 3000).text
     assert big.count("def direct_") == 40 and "Doc 7." in big and "def deep_" in big
+
+
+def test_a_large_cold_index_parses_in_worker_processes_with_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = write(tmp_path, REPOS["typescript"][0])
+    serial = ProjectIndex(root)
+    serial.build()
+    monkeypatch.setattr("daemon.context.index.POOL_FROM", 2)
+    pooled = ProjectIndex(root)
+    assert pooled.build().parsed == len(REPOS["typescript"][0])
+    assert {r: e.symbols for r, e in pooled.files.items()} == {r: e.symbols for r, e in serial.files.items()}
+    assert "process pool failed" not in caplog.text
+
+
+@pytest.mark.parametrize("language", sorted(REPOS))
+def test_a_syntax_error_in_each_language_keeps_what_parses(tmp_path: Path, language: str) -> None:
+    files, engine, target, last_param, _ = REPOS[language]
+    broken = {**files, engine: files[engine] + "\n)))} ((( @@ fn def class {\n"}
+    index = ProjectIndex(write(tmp_path, broken))
+    index.build()
+    symbols = index.symbols(engine)
+    assert symbols is not None and symbols.broken
+    assert last_param in extract.context(index, f"{engine}::{target}", 2000).text
