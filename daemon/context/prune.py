@@ -53,8 +53,8 @@ def prune(req: Request, shrink: Shrink, fits: Callable[[Request], bool] | None =
                 continue  # images, or several blocks: not a file read
             path = paths[part.call_id]
             short = shrink(path, text)
-            if short is None:
-                continue
+            if short is None or len(short) >= len(text):
+                continue  # not an indexed whole file, or one too small to gain from its outline
             lines = text.count("\n") + 1
             replaced = dataclasses.replace(part, content=[TextPart(f"{marker(lines, path)}\n{short}")])
             parts = list(messages[m].parts)

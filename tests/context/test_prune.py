@@ -43,7 +43,10 @@ def test_the_oldest_whole_files_go_first_and_only_until_it_fits() -> None:
 
 
 def test_without_a_limit_every_accepted_file_is_pruned_and_a_fitting_request_is_left_alone() -> None:
-    req = _conversation({"/p/a.py": "a\n" * 10, "/p/skip.py": "b\n", "/p/c.py": "c\n"})
+    req = _conversation(
+        {"/p/a.py": "a\n" * 10, "/p/skip.py": "b\n" * 10, "/p/c.py": "c\n" * 10, "/p/d.py": "d"}
+    )
+    # d.py's outline would be longer than the file itself: it stays.
     assert [n.split()[1] for n in prune(req, _shrink).notes] == ["/p/a.py", "/p/c.py"]
     same = prune(req, _shrink, lambda r: True)
     assert same.request is req and same.notes == []
