@@ -42,7 +42,7 @@ from daemon.context import extract  # noqa: E402
 from daemon.context.index import ProjectIndex, Ref  # noqa: E402
 from daemon.context.tokens import count  # noqa: E402
 from daemon.context.watch import watch  # noqa: E402
-from daemon.routing.tokens import text_tokens  # noqa: E402
+from daemon.ir.tokens import text_tokens  # noqa: E402
 
 BUDGETS = (1000, 2000, 4000)
 TARGETS = 100

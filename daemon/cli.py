@@ -10,19 +10,27 @@ import argparse
 import asyncio
 import contextlib
 import getpass
+import json
 import logging
+import os
 import signal
 import sys
 import threading
 from collections.abc import Coroutine
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import platformdirs
 
 from daemon import keys
 from daemon.budget import control as budget
 from daemon.budget.journal import LedgerBusy
-from daemon.config import Config, ConfigError, default_path, ensure_default, load
+from daemon.config import APP, Config, ConfigError, ServerConfig, default_path, ensure_default, load
+from daemon.server.instance import AlreadyRunning
+
+if TYPE_CHECKING:
+    from daemon.server.instance import InstanceLock
 
 log = logging.getLogger("detour")
 
@@ -42,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"detour: {e}", file=sys.stderr)
         return 2
-    except (ConfigError, keys.KeyringUnavailable, budget.Unreachable, LedgerBusy) as e:
+    except (ConfigError, keys.KeyringUnavailable, budget.Unreachable, LedgerBusy, AlreadyRunning) as e:
         print(f"detour: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -51,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="detour", description="A local LLM gateway with failover.")
+    p.add_argument("--version", action="version", version=f"detour {_version()}")
     sub = p.add_subparsers(metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the daemon in the foreground")
@@ -85,8 +94,27 @@ def _parser() -> argparse.ArgumentParser:
         bset.add_argument(f"--{flag}", type=_usd, metavar="USD", default=argparse.SUPPRESS)
     bset.set_defaults(func=_budget_set)
 
+    st = sub.add_parser("status", help="one-shot health, spend and provider state of the running daemon")
+    st.add_argument("--config", help="config file naming the daemon's host and port")
+    st.add_argument("--url", help="the daemon's URL (default: from the config)")
+    st.add_argument("--json", action="store_true", help="the daemon's /status JSON as it is")
+    st.set_defaults(func=_status)
+
+    svc = sub.add_parser("service", help="start detour with your session (systemd --user, launchd, Windows)")
+    svc.add_argument("action", choices=["install", "uninstall", "status"])
+    svc.add_argument("--dry-run", action="store_true", help="print the files and commands, change nothing")
+    svc.add_argument("--platform", choices=["systemd", "launchd", "windows"], help="default: this machine's")
+    svc.add_argument("--no-tray", action="store_true", help="leave the tray icon out")
+    svc.set_defaults(func=_service)
+
     tok = sub.add_parser("token", help="print the local client token (the API key for your tools)")
     tok.set_defaults(func=_token)
+
+    rep = sub.add_parser("report", help="the recovery report: coverage, cost per recovery, latency per path")
+    rep.add_argument("--window", default="day", help="day, week, or YYYY-MM-DD..YYYY-MM-DD (default: day)")
+    rep.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page with charts")
+    rep.add_argument("--config")
+    rep.set_defaults(func=_report)
 
     tui = sub.add_parser("tui", help="the live dashboard of the running daemon")
     tui.add_argument("--config", help="config file naming the daemon's host and port")
@@ -109,6 +137,10 @@ def _parser() -> argparse.ArgumentParser:
     mcp.add_argument("--config", help="config file naming the daemon's host and port")
     mcp.add_argument("--url", help="the daemon's URL (default: from the config)")
     mcp.set_defaults(func=_mcp)
+    tray = sub.add_parser("tray", help="the system-tray icon and menu (extra detour-gateway[tray])")
+    tray.add_argument("--config", help="config file naming the daemon's host and port")
+    tray.add_argument("--url", help="the daemon's URL (default: from the config)")
+    tray.set_defaults(func=_tray)
 
     demo = sub.add_parser("demo", help="daemon + dashboard on simulated providers with injected faults")
     demo.add_argument(
@@ -116,6 +148,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=_demo)
     return p
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("detour-gateway")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "0.0.0+source"
 
 
 def _config(path_arg: str | None) -> Config:
@@ -126,46 +167,83 @@ def _config(path_arg: str | None) -> Config:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from daemon.server.instance import InstanceLock
+
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = _config(args.config)
     if args.port is not None:
         if not 0 <= args.port <= 65535:
             raise UsageError(f"--port {args.port} is out of range 0-65535")
         config = replace(config, server=replace(config.server, port=args.port))
-    if not keys.keyring_usable():
-        log.warning(
-            "no OS keyring backend found: provider keys can come only from api_key_env "
-            "variables, and the client token is kept in a 0600 file"
-        )
-    token = keys.client_token()
-    _run(_serve_forever(config, token))
+    lock = InstanceLock(Path(platformdirs.user_data_dir(APP)))
+    lock.acquire()
+    try:
+        if not keys.keyring_usable():
+            log.warning(
+                "no OS keyring backend found: provider keys can come only from api_key_env "
+                "variables, and the client token is kept in a 0600 file"
+            )
+        token = keys.client_token()
+        _run(_serve_forever(config, token, lock))
+    finally:
+        lock.release()
     return 0
 
 
-async def _serve_forever(config: Config, token: str) -> None:
+async def _serve_forever(config: Config, token: str, lock: InstanceLock) -> None:
     from aiohttp import web
 
     from daemon.server.app import create_app
+    from daemon.server.drain import DRAIN
 
-    runner = web.AppRunner(create_app(config, token), access_log=None, handle_signals=False)
+    app = create_app(config, token)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, config.server.host, config.server.port, reuse_address=True)
     try:
         await site.start()
     except OSError as e:
         await runner.cleanup()
-        raise ConfigError(
-            config.path, None, f"cannot listen on {config.server.host}:{config.server.port}: {e.strerror}"
-        ) from None
+        await _port_taken(config, e)
     port = runner.addresses[0][1]
-    log.info("detour serving on http://%s:%s (config %s)", config.server.host, port, config.path)
+    url = replace(config.server, port=port).url
+    lock.announce(url)
+    log.info("detour serving on %s (PID %d, config %s)", url, os.getpid(), config.path)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    log.info("detour stopping")
-    await runner.cleanup()
+    log.info("detour stopping: no new connections")
+    for s in list(runner.sites):
+        await s.stop()
+    # A second signal while draining stops waiting.
+    drained = asyncio.create_task(app[DRAIN].finish(config.server.drain_s), name="detour-drain")
+    stop.clear()
+    again = asyncio.create_task(stop.wait(), name="detour-second-signal")
+    await asyncio.wait({drained, again}, return_when=asyncio.FIRST_COMPLETED)
+    if not drained.done():
+        log.warning("second signal: cutting the requests in flight now")
+        drained.cancel()
+        await asyncio.gather(drained, return_exceptions=True)
+        await app[DRAIN].finish(0)
+    again.cancel()
+    await runner.cleanup()  # closes the event streams, then flushes and closes the ledger
+    log.info("detour stopped")
+
+
+async def _port_taken(config: Config, e: OSError) -> NoReturn:
+    from daemon.server.instance import AlreadyRunning, holder_of
+
+    pid = await asyncio.to_thread(holder_of, config.server.url)
+    if pid is not None:
+        raise AlreadyRunning(
+            f"detour is already running on {config.server.url} (PID {pid}); "
+            "stop it first, or start this one with --port N"
+        )
+    raise ConfigError(
+        config.path, None, f"cannot listen on {config.server.host}:{config.server.port}: {e.strerror}"
+    ) from None
 
 
 def _run(coro: Coroutine[Any, Any, None]) -> None:
@@ -258,6 +336,65 @@ def _print_budget(report: dict[str, Any]) -> None:
         print("\n(the daemon is not running: read from the ledger directly)")
 
 
+def _report(args: argparse.Namespace) -> int:
+    from daemon.report import command
+
+    config = _config(args.config)
+    try:
+        report = command.fetch(config, args.window)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    except FileNotFoundError as e:
+        print(f"detour: {e}", file=sys.stderr)
+        return 1
+    print(command.text(report))
+    if args.html:
+        Path(args.html).write_text(command.html(report))
+        print(f"\nwrote {args.html}")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from daemon.status_view import NoDaemon, fetch, render
+
+    url = (args.url or _config(args.config).server.url).rstrip("/")
+    try:
+        s = fetch(url, keys.client_token())
+    except NoDaemon as e:
+        print(f"detour: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(s, indent=2) if args.json else render(url, s))
+    return 0
+
+
+def _service(args: argparse.Namespace) -> int:
+    from daemon import service
+
+    platform = args.platform or service.this_platform()
+    with_tray = not args.no_tray and service.tray_available()
+    p = service.plan(platform, Path.home(), with_tray)
+    if args.dry_run:
+        print(service.describe(p, args.action))
+        return 0
+    if platform != service.this_platform():
+        raise UsageError(f"--platform {platform} is not this machine's; use it with --dry-run")
+    try:
+        outputs = service.run(p, args.action, service.run_command)
+    except service.ServiceError as e:
+        print(f"detour: {e}", file=sys.stderr)
+        return 1
+    if args.action == "status":
+        print("\n".join(o.rstrip() for o in outputs if o.strip()))
+        path = default_path()  # read, never written: a status look changes nothing
+        url = load(path).server.url if path.exists() else ServerConfig().url
+        answers = budget.reachable(url)
+        print(f"\ndaemon on {url}: {'answering' if answers else 'not answering'}")
+        return 0 if answers else 1
+    done = "installed and started" if args.action == "install" else "stopped and removed"
+    print(f"detour service {done} ({platform}): " + ", ".join(str(f.path) for f in p.files))
+    return 0
+
+
 def _token(args: argparse.Namespace) -> int:
     print(keys.client_token())
     return 0
@@ -300,6 +437,18 @@ def _mcp(args: argparse.Namespace) -> int:
     root = str(Path(args.root or Path.cwd()).resolve())
     asyncio.run(run(ContextClient(url, keys.client_token(), root)))
     return 0
+
+
+def _tray(args: argparse.Namespace) -> int:
+    from daemon.service import command
+    from tui.tray.app import desktop_missing, run
+
+    why = desktop_missing()
+    if why is not None:  # before the config or the keyring: a headless login says just this
+        print(f"detour: {why}", file=sys.stderr)
+        return 2
+    config = _config(args.config)
+    return run(args.url or config.server.url, keys.client_token(), config.path or default_path(), command())
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -43,6 +43,8 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8787
     allow_remote: bool = False
+    drain_s: float = 15.0  # on SIGTERM/SIGINT: how long requests in flight may take to finish
+    ollama_compat: bool = False  # Ollama's discovery and keyless loopback chat, for IDE "Ollama" providers
 
     @property
     def url(self) -> str:
@@ -115,8 +117,15 @@ class RouteConfig:
     timeout_first_byte_s: float | None = None
     # An answer that is not the JSON the client asked for: try the next model, or return an error.
     on_invalid_json: str = "next"  # next | return
+    # Every target cooling down or ejected: wait this long for the soonest (None: [routing]'s).
+    max_wait_s: float | None = None
     # Whole-file tool results shrunk to their pruned form: off, to "fit" a smaller window, or "always".
     prune: str = "off"
+
+
+@dataclass(slots=True, frozen=True)
+class RoutingConfig:
+    max_wait_s: float = 10.0
 
 
 @dataclass(slots=True, frozen=True)
@@ -137,6 +146,15 @@ class AlertsConfig:
 
 
 @dataclass(slots=True, frozen=True)
+class ProbeConfig:
+    """Synthetic probes for the recovery report: a small fixed request to every target."""
+
+    enabled: bool = False
+    every_s: float = 3600.0
+    cap_usd_per_day: float = 0.10
+
+
+@dataclass(slots=True, frozen=True)
 class Config:
     path: Path | None
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -145,6 +163,8 @@ class Config:
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     log_content: bool = False  # request and response bodies in events and the event log
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
     projects: tuple[ProjectConfig, ...] = ()
 
 
@@ -172,6 +192,9 @@ DEFAULT_CONFIG = """\
 [server]
 host = "127.0.0.1"          # refuses to bind a non-loopback address unless allow_remote = true
 port = 8787
+# drain_s = 15              # on stop: how long requests in flight may take before they are cut
+# ollama_compat = false     # also answer Ollama's discovery (/api/tags, /api/show, /api/version)
+                            # and keyless loopback chat calls, for IDE "Ollama" providers
 
 [providers.anthropic]       # table name = provider id
 kind = "anthropic"          # anthropic | openai | gemini | openai-compatible | sim
@@ -206,12 +229,17 @@ name = "coder"                           # a model name clients may ask for
 match = ["claude-*", "gpt-*"]            # other requested names that take this route
 chain = ["anthropic/claude-sonnet-4-5", "openai/gpt-4.1", "gemini/gemini-2.5-pro"]
 # on_invalid_json = "next"               # JSON that fails its schema: "next" model, or "return" an error
+# max_wait_s = 10                        # every model cooling down: wait this long for the soonest
 # prune = "off"                          # off | fit | always: whole-file tool results of indexed projects
 #                                        # shrunk to their outline when a model's window is too small
 
 [[routes]]
 name = "default"                         # where requests for unknown models go
 chain = ["anthropic/claude-sonnet-4-5", "openai/gpt-4.1", "gemini/gemini-2.5-flash"]
+
+[routing]
+max_wait_s = 10             # every model of a chain cooling down: wait this long for the soonest,
+                            # then try them anyway rather than refuse
 
 # [[projects]]              # indexed and watched for pruned context (`detour context`, `detour mcp`)
 # root = "~/src/myapp"
@@ -229,6 +257,11 @@ window_s = 600              # ...within this window
 # webhook_url = "https://hooks.slack.com/services/..."   (Slack-compatible JSON)
 # statsd = "127.0.0.1:8125"                                (Datadog-compatible tags)
 desktop = true
+
+[probe]                     # synthetic probes for the recovery report; off unless enabled
+enabled = false
+every_s = 3600
+cap_usd_per_day = 0.10      # their own cap: probes never count against your budgets
 """
 
 
@@ -286,7 +319,17 @@ class _Reader:
         return found
 
     def config(self, data: dict[str, Any]) -> Config:
-        known = {"server", "providers", "routes", "budget", "alerts", "log_content", "projects"}
+        known = {
+            "server",
+            "providers",
+            "routes",
+            "routing",
+            "budget",
+            "alerts",
+            "probe",
+            "log_content",
+            "projects",
+        }
         for key in data:
             if key not in known:
                 raise self.fail(f"unknown setting {key!r}; known: {', '.join(sorted(known))}", key)
@@ -298,8 +341,21 @@ class _Reader:
         if not isinstance(log_content, bool):
             raise self.fail("log_content must be true or false", "log_content")
         alerts = self.alerts(data.get("alerts", {}))
+        routing = self.routing(data.get("routing", {}))
+        probe = self.probe(data.get("probe", {}))
         projects = self.projects(data.get("projects", []))
-        return Config(self.path, server, providers, routes, budget, log_content, alerts, projects)
+        return Config(
+            self.path, server, providers, routes, budget, log_content, alerts, routing, probe, projects
+        )
+
+    def routing(self, raw: Any) -> RoutingConfig:
+        if not isinstance(raw, dict):
+            raise self.fail("[routing] must be a table", "routing")
+        self.only(raw, {"max_wait_s"}, "[routing]")
+        max_wait = self.typed(raw, "max_wait_s", float, 10.0, "[routing]")
+        if max_wait < 0:
+            raise self.fail("[routing]: max_wait_s must not be negative", "[routing]", "max_wait_s")
+        return RoutingConfig(max_wait)
 
     def projects(self, raw: Any) -> tuple[ProjectConfig, ...]:
         if not isinstance(raw, list):
@@ -324,6 +380,18 @@ class _Reader:
                 raise self.fail(
                     f"{header}: unknown setting {key!r}; known: {', '.join(sorted(known))}", header, key
                 )
+
+    def probe(self, raw: Any) -> ProbeConfig:
+        if not isinstance(raw, dict):
+            raise self.fail("[probe] must be a table", "probe")
+        self.only(raw, {"enabled", "every_s", "cap_usd_per_day"}, "[probe]")
+        every_s = self.typed(raw, "every_s", float, 3600.0, "[probe]")
+        if every_s < 1:
+            raise self.fail("[probe]: every_s must be at least 1 second", "[probe]", "every_s")
+        cap = self.typed(raw, "cap_usd_per_day", float, 0.10, "[probe]")
+        if cap < 0:
+            raise self.fail("[probe]: cap_usd_per_day cannot be negative", "[probe]", "cap_usd_per_day")
+        return ProbeConfig(self.typed(raw, "enabled", bool, False, "[probe]"), every_s, cap)
 
     def alerts(self, raw: Any) -> AlertsConfig:
         if not isinstance(raw, dict):
@@ -381,7 +449,12 @@ class _Reader:
             host=self.typed(raw, "host", str, "127.0.0.1", "[server]"),
             port=self.typed(raw, "port", int, 8787, "[server]"),
             allow_remote=self.typed(raw, "allow_remote", bool, False, "[server]"),
+            drain_s=self.typed(raw, "drain_s", float, 15.0, "[server]"),
+            ollama_compat=self.typed(raw, "ollama_compat", bool, False, "[server]"),
         )
+        self.only(raw, {"host", "port", "allow_remote", "drain_s", "ollama_compat"}, "[server]")
+        if s.drain_s < 0:
+            raise self.fail("drain_s must be a number of seconds, 0 or more", "[server]", "drain_s")
         if not 0 <= s.port <= 65535:
             raise self.fail(f"port {s.port} is out of range 0-65535", "[server]", "port")
         if not s.allow_remote and not is_loopback(s.host):
@@ -548,9 +621,18 @@ class _Reader:
                     *anchor,
                     "prune",
                 )
+            wait = table.get("max_wait_s")
+            if wait is not None and (isinstance(wait, bool) or not isinstance(wait, int | float) or wait < 0):
+                raise self.fail(f"route {name!r}: max_wait_s must be a number of seconds, 0 or more", *anchor)
             out.append(
                 RouteConfig(
-                    name, tuple(chain), tuple(match), float(ttfb) if ttfb else None, on_invalid, prune
+                    name,
+                    tuple(chain),
+                    tuple(match),
+                    float(ttfb) if ttfb else None,
+                    on_invalid,
+                    None if wait is None else float(wait),
+                    prune,
                 )
             )
         return tuple(out)

@@ -6,6 +6,7 @@ from daemon.config import ProviderConfig
 from daemon.ir import (
     Message,
     Request,
+    Response,
     ResponseFormat,
     StreamAssembler,
     TextPart,
@@ -13,10 +14,20 @@ from daemon.ir import (
     ToolCallPart,
     ToolResultPart,
 )
-from daemon.providers.sim import SimProvider
+from daemon.providers.base import Provider
+from daemon.providers.sim import SimProvider, answer
 from daemon.routing import structured
 
 SIM = SimProvider(ProviderConfig(id="sim", kind="sim", base_url=""))
+
+
+async def whole(provider: Provider, req: Request, model: str) -> Response:
+    assembler = StreamAssembler()
+    async for ev in provider.stream(req, model):
+        assembler.feed(ev)
+    return assembler.response()
+
+
 TOOL = Tool(
     "Read",
     "read a file",
@@ -25,14 +36,14 @@ TOOL = Tool(
 
 
 async def test_text_answer_says_it_is_simulated() -> None:
-    r = await SIM.complete(Request("m", [Message("user", [TextPart("hello there")])]), "sim-1")
+    r = await whole(SIM, Request("m", [Message("user", [TextPart("hello there")])]), "sim-1")
     assert r.finish == "end" and "simulated" in r.parts[0].text  # type: ignore[union-attr]
     assert r.usage.input_tokens > 0 and r.usage.output_tokens > 0
 
 
 async def test_calls_the_named_tool_and_reports_results() -> None:
     req = Request("m", [Message("user", [TextPart("please Read the readme")])], tools=[TOOL])
-    r = await SIM.complete(req, "sim-1")
+    r = await whole(SIM, req, "sim-1")
     call = r.parts[-1]
     assert isinstance(call, ToolCallPart) and r.finish == "tool_use"
     assert json.loads(call.arguments) == {"file_path": "README.md"}
@@ -40,17 +51,13 @@ async def test_calls_the_named_tool_and_reports_results() -> None:
         Message("assistant", list(r.parts)),
         Message("user", [ToolResultPart(call.id, [TextPart("# detour")])]),
     ]
-    r2 = await SIM.complete(req, "sim-1")
+    r2 = await whole(SIM, req, "sim-1")
     assert "# detour" in r2.parts[0].text  # type: ignore[union-attr]
 
 
 async def test_stream_assembles_to_the_same_answer() -> None:
     req = Request("m", [Message("user", [TextPart("please Read the readme")])], tools=[TOOL])
-    whole = await SIM.complete(req, "sim-1")
-    a = StreamAssembler()
-    async for ev in SIM.stream(req, "sim-1"):
-        a.feed(ev)
-    assert a.response() == whole
+    assert await whole(SIM, req, "sim-1") == answer(req, "sim-1")
 
 
 async def test_asked_for_json_it_answers_json_that_holds() -> None:
@@ -64,5 +71,5 @@ async def test_asked_for_json_it_answers_json_that_holds() -> None:
         [Message("user", [TextPart("Ada")])],
         response_format=ResponseFormat("json_schema", schema=schema),
     )
-    resp = structured.check(req, await SIM.complete(req, "sim-model"))
+    resp = structured.check(req, await whole(SIM, req, "sim-model"))
     assert json.loads(resp.output_json or "") == {"name": "Ada", "age": 1, "role": "a"}

@@ -11,6 +11,7 @@ from daemon.ir import ApiError, Message, Request, TextPart, Usage
 from daemon.providers.sim import SimProvider
 from daemon.routing.failures import FailureKind, classify
 from tests.daemon_harness import start_daemon
+from tests.test_sim import whole
 
 REQ = Request("m", [Message("user", [TextPart("hello")])])
 
@@ -37,15 +38,15 @@ def test_a_fault_window_repeats() -> None:
 
 async def test_a_rate_limit_burst_is_a_429_with_retry_after_to_its_end() -> None:
     provider, clock = sim(Fault("rate_limit", at_s=10, for_s=8))
-    assert (await provider.complete(REQ, "m")).parts
+    assert (await whole(provider, REQ, "m")).parts
     clock.now += 12
     with pytest.raises(ApiError) as e:
-        await provider.complete(REQ, "m")
+        await whole(provider, REQ, "m")
     assert e.value.status == 429 and e.value.retry_after_s == 6.0
     failure = classify(e.value)
     assert failure.kind is FailureKind.RATE_LIMITED and failure.cooldown_s == 6.0
     clock.now += 6
-    assert (await provider.complete(REQ, "m")).parts
+    assert (await whole(provider, REQ, "m")).parts
 
 
 async def test_an_outage_refuses_the_connection_in_streams_too() -> None:
@@ -59,7 +60,7 @@ async def test_an_outage_refuses_the_connection_in_streams_too() -> None:
 async def test_a_stall_sends_nothing_until_the_first_byte_timeout() -> None:
     provider, _ = sim(Fault("stall", at_s=0, for_s=30), first_byte_s=0.01)
     with pytest.raises(ApiError) as e:
-        await provider.complete(REQ, "m")
+        await whole(provider, REQ, "m")
     assert classify(e.value).kind is FailureKind.TIMEOUT
 
 

@@ -24,6 +24,7 @@ from textual.widgets import Footer, Header, Static
 
 from daemon.telemetry.schema import AlertEvent, Event, Status
 from tui.client import Daemon, DaemonError, Missing, Refused
+from tui.report import ReportScreen
 from tui.screens import BudgetScreen, KeysScreen
 from tui.state import Dashboard
 from tui.widgets import BudgetBars, FailoverFeed, ProvidersPanel, RequestsTable
@@ -66,7 +67,8 @@ class DetourApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("b", "budget", "Budgets"),
         Binding("k", "keys", "Keys"),
-        Binding("r", "refresh", "Refresh"),
+        Binding("r", "report", "Report"),
+        Binding("f5", "refresh", "Refresh"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -238,6 +240,9 @@ class DetourApp(App[None]):
 
     def action_keys(self) -> None:
         self.push_screen(KeysScreen(self.board))
+
+    def action_report(self) -> None:
+        self.push_screen(ReportScreen(self.daemon))
 
     def action_refresh(self) -> None:
         self.poll()

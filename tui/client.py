@@ -71,6 +71,10 @@ class Daemon:
     async def budget(self) -> dict[str, Any]:
         return await self._call("GET", "/budget")
 
+    async def report(self, window: str = "day") -> dict[str, Any]:
+        """The recovery report (GET /report): coverage, cost per recovery, latency per path."""
+        return await self._call("GET", f"/report?window={window}")
+
     async def set_budget(self, limits: dict[str, float | None]) -> dict[str, Any]:
         """``limits`` as PUT /budget takes them: session_usd, daily_usd, weekly_usd (None: no limit)."""
         return await self._call("PUT", "/budget", limits)

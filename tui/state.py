@@ -5,6 +5,7 @@ and time only through the clock it is given, so tests can freeze it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import deque
 from collections.abc import Callable
@@ -80,7 +81,10 @@ class FailoverRow:
     from_: str
     to: str
     reason: str
+    # The request's cost difference, on the last hop of its walk only: a walk of several
+    # hops cost one difference, not one per hop.
     cost_delta_usd: float | None
+    request_id: str = ""
 
 
 @dataclass(slots=True)
@@ -229,8 +233,13 @@ class Dashboard:
         self.spend[bucket] = self.spend.get(bucket, 0.0) + usd
 
     def _failover(self, e: FailoverEvent) -> None:
+        rid = e.get("id", "")
+        if rid:
+            for i, row in enumerate(self.failovers):
+                if row.request_id == rid and row.cost_delta_usd is not None:
+                    self.failovers[i] = dataclasses.replace(row, cost_delta_usd=None)
         self.failovers.appendleft(
-            FailoverRow(e["ts"], e["route"], e["from"], e["to"], e["reason"], e["cost_delta_usd"])
+            FailoverRow(e["ts"], e["route"], e["from"], e["to"], e["reason"], e["cost_delta_usd"], rid)
         )
 
     def _budget(self, e: BudgetEvent) -> None:

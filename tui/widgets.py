@@ -122,8 +122,13 @@ class FailoverFeed(DataTable[Text | str]):
                 "→",
                 Text(f.to, style="green"),
                 Text(f.reason, style="yellow"),
-                "-" if delta is None else Text(f"{delta:+.5f}", style="red" if delta > 0 else "green"),
+                "" if delta is None else Text(_usd_delta(delta), style="red" if delta > 0 else "green"),
             )
+
+
+def _usd_delta(delta: float) -> str:
+    sign = "+" if delta >= 0 else "-"
+    return f"{sign}${abs(delta):.5f}"
 
 
 class BudgetBars(Vertical):

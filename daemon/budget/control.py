@@ -38,6 +38,15 @@ def _daemon(
         return None
 
 
+def reachable(url: str) -> bool:
+    """Whether a daemon answers ``/health`` at ``url``."""
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=3) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
 def _ledger_path() -> Path:
     return Path(platformdirs.user_data_dir(APP)) / "detour.db"
 

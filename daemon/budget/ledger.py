@@ -58,6 +58,47 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # What each target bills against what detour counts (budget.calibration): the recent
+        # (counted, billed) pairs as JSON, and the fit they give, for people reading the file.
+        "calibration",
+        """
+        CREATE TABLE calibration (
+            provider TEXT NOT NULL,
+            model TEXT NOT NULL,
+            ratio REAL,
+            overhead REAL,
+            samples TEXT NOT NULL,
+            updated REAL NOT NULL,
+            PRIMARY KEY (provider, model)
+        );
+        """,
+    ),
+    (
+        # One row per finished request or synthetic probe, for the recovery report
+        # (written by daemon.report; probes' spend lives only here, never in attempts).
+        "requests",
+        """
+        CREATE TABLE requests (
+            id TEXT PRIMARY KEY,
+            ts REAL NOT NULL,
+            session TEXT NOT NULL,
+            route TEXT NOT NULL,
+            primary_target TEXT,
+            served TEXT,
+            primary_failure TEXT,
+            status INTEGER NOT NULL,
+            error TEXT,
+            calls INTEGER NOT NULL,
+            latency_ms REAL NOT NULL,
+            ttft_ms REAL,
+            cost_usd REAL NOT NULL,
+            delta_usd REAL,
+            probe INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX requests_ts ON requests (ts);
+        """,
+    ),
 ]
 
 # What a row costs now: settled rows their cost, open reservations their worst case.
@@ -143,10 +184,12 @@ class Ledger:
         rows = []
         for w in writes:
             if isinstance(w, AttemptRow):
-                s = settled.pop(w.id, None)
+                s = settled.get(w.id)
                 state = "reserved" if s is None else "settled"
                 head = (w.id, w.ts or self._clock(), w.session, w.route, w.provider, w.model, state)
                 rows.append((*head, w.reserved_usd, *_outcome(s)))
+        # Every settlement also as an update: a replayed journal holds the start of an attempt
+        # an earlier batch already wrote (its insert is ignored) together with its settlement.
         updates = [(*_outcome(s), s.id) for s in settled.values()]
         self.db.execute("BEGIN")
         try:

@@ -14,23 +14,17 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from daemon.budget.accounts import Accounts, Reservation
+from daemon.budget.accounts import Accounts, Reservation, exceeded
+from daemon.budget.calibration import Calibration, Sized
 from daemon.budget.delta import CacheMemory, failover_delta
 from daemon.budget.prices import Prices
 from daemon.config import Target
 from daemon.ir import ApiError, Request, Usage
-from daemon.routing.tokens import request_tokens
+from daemon.ir.tokens import request_tokens
+from daemon.routing.purse import OverBudget
 
 DEFAULT_OUTPUT = 4096  # worst case for a request without max_tokens to a model of unknown limit
 MIN_OUTPUT = 256  # a shorter answer is useless: refuse rather than clamp below it
-
-
-class OverBudget(Exception):
-    """The attempt does not fit the budget; ``error`` is the 402 to give if nothing else fits."""
-
-    def __init__(self, error: ApiError) -> None:
-        super().__init__(error.message)
-        self.error = error
 
 
 @dataclass(slots=True)
@@ -38,6 +32,8 @@ class Admission:
     request: Request  # possibly with max_tokens clamped to what the budget can pay
     reservation: Reservation
     prompt_tokens: int
+    sized: Sized | None = None  # how the prompt was sized (budget.calibration)
+    counted: int = 0  # detour's own count of the prompt, to learn what the provider bills for it
 
 
 @dataclass(slots=True)
@@ -46,19 +42,44 @@ class Spend:
     prices: Prices
     on_exhausted: str = "block"
     cache: CacheMemory = field(default_factory=CacheMemory)
+    calibration: Calibration | None = None
 
-    def admit(
-        self, req: Request, target: Target, session: str, max_output: int | None, prompt: int | None = None
+    async def admit(
+        self, req: Request, target: Target, session: str, route: str, max_output: int | None, prompt: int
     ) -> Admission:
-        """Reserve the attempt's worst case; ``prompt`` is the request's token count, if counted."""
-        if prompt is None:
-            prompt = request_tokens(req)
+        """Reserve the attempt's worst case (``prompt``: detour's token count of it) and journal it."""
+        adm = await self._sized(req, target, session, max_output, prompt)
+        self.accounts.record(adm.reservation, route, target.provider, target.model)
+        return adm
+
+    def worst_case_usd(self, req: Request, target: Target, max_output: int | None) -> float:
         out = req.max_tokens or max_output or DEFAULT_OUTPUT
+        usd = self.prices.usd(target, Usage(input_tokens=request_tokens(req), output_tokens=out))
+        return float("inf") if usd is None else usd
+
+    async def _sized(
+        self, req: Request, target: Target, session: str, max_output: int | None, counted: int
+    ) -> Admission:
+        out = req.max_tokens or max_output or DEFAULT_OUTPUT
+        if self.calibration is None:
+            return self._admit(req, target, session, counted, out)
+        # What the provider will bill, not what detour counted; no await from here to the claim.
+        sized = await self.calibration.size(req, target, session, counted, out)
+        keep = self.calibration.in_flight_doubt + sized.doubt_usd  # room others' estimates may need
+        adm = self._admit(req, target, session, sized.tokens, out, keep)
+        adm.sized, adm.counted = sized, counted
+        self.calibration.hold(sized)
+        return adm
+
+    def _admit(
+        self, req: Request, target: Target, session: str, prompt: int, out: int, keep: float = 0.0
+    ) -> Admission:
         worst = self.prices.require(target, Usage(input_tokens=prompt, output_tokens=out))
         try:
+            self._keep_room(session, worst, keep)
             return Admission(req, self.accounts.reserve(session, worst), prompt)
         except ApiError as refused:
-            clamped = self._affordable(target, session, prompt)
+            clamped = self._affordable(target, session, prompt, keep)
             if clamped is None or clamped >= out:
                 raise OverBudget(refused) from None
             cost = self.prices.require(target, Usage(input_tokens=prompt, output_tokens=clamped))
@@ -68,9 +89,17 @@ class Spend:
                 raise OverBudget(refused) from None
             return Admission(dataclasses.replace(req, max_tokens=clamped), res, prompt)
 
-    def _affordable(self, target: Target, session: str, prompt: int) -> int | None:
+    def _keep_room(self, session: str, worst: float, keep: float) -> None:
+        """Refuse a claim that would leave less than ``keep`` unspent."""
+        left, scope = self.accounts.headroom(session)
+        if keep > 0 and scope is not None and left - worst < keep:
+            limit = self.accounts.limits.of(scope) or 0.0
+            raise exceeded(scope, self.accounts.spent(scope, session), limit, self.accounts.resets_at(scope))
+
+    def _affordable(self, target: Target, session: str, prompt: int, keep: float = 0.0) -> int | None:
         """The most output tokens the money left pays for, if that is a useful answer."""
         left, _ = self.accounts.headroom(session)
+        left -= keep
         base = self.prices.require(target, Usage(input_tokens=prompt))
         per_token = (
             self.prices.require(target, Usage(input_tokens=prompt, output_tokens=1_000_000)) - base
@@ -100,6 +129,9 @@ class Spend:
             source = "estimate"
         usd = self.cost(target, usage)
         self.accounts.settle(adm.reservation, usd, usage, source)
+        if self.calibration is not None and adm.sized is not None:
+            self.calibration.settled(adm.sized, target, adm.counted, usage if source == "usage" else None)
+            adm.sized = None  # once
         if complete:
             self.cache.saw(adm.reservation.session, target, usage)
         return usd
@@ -111,3 +143,6 @@ class Spend:
     def release(self, adm: Admission) -> None:
         """The attempt failed before any answer: it cost nothing."""
         self.accounts.settle(adm.reservation, 0.0, Usage(), "usage")
+        if self.calibration is not None and adm.sized is not None:
+            self.calibration.release(adm.sized)
+            adm.sized = None

@@ -19,10 +19,10 @@ from daemon.context import extract
 from daemon.context.index import ProjectIndex
 from daemon.context.projects import Projects
 from daemon.context.prune import Pruned, Shrink, fits_within, prune
+from daemon.formats.profile import Profile
 from daemon.ir import Request
-from daemon.providers.base import Provider
-from daemon.routing.adapt import MIN_OUTPUT, Profiles, TooLong, adapt
-from daemon.routing.tokens import text_tokens
+from daemon.ir.tokens import text_tokens
+from daemon.routing.adapt import MIN_OUTPUT, TooLong, adapt
 
 ALWAYS_FROM_TOKENS = 2000  # "always" leaves smaller files whole: their outline would save little
 SHARE = 5  # a pruned file gets a fifth of what the whole file cost, and at least FLOOR tokens
@@ -49,20 +49,20 @@ class Pruning:
             self.on_adapted(route, None, pruned.notes)
         return _noted(pruned)
 
-    async def fit(
-        self, req: Request, target: Target, provider: Provider, profiles: Profiles, route: str
-    ) -> Request | None:
-        """``req`` pruned and adapted to a target it was too long for; None if it still is not."""
+    def fit(self, req: Request, target: Target, profile: Profile, route: str) -> Request | None:
+        """``req`` pruned and adapted to a target it was too long for; None if it still is not.
+
+        On the event loop, as the chain's fitting is: it reads the built index in memory
+        (outlines need no file reads or parsing), a few milliseconds a file."""
         if self.modes.get(route, "off") == "off" or not self.projects.ready():
             return None
-        window = profiles.get(target, provider.kind).context_window
-        if window is None:
+        if profile.context_window is None:
             return None
-        pruned = await asyncio.to_thread(prune, req, self._shrink(0), fits_within(window - MIN_OUTPUT))
+        pruned = prune(req, self._shrink(0), fits_within(profile.context_window - MIN_OUTPUT))
         if not pruned.notes:
             return None
         try:
-            fitted = adapt(_noted(pruned), target, provider, profiles)
+            fitted = adapt(_noted(pruned), target, profile)
         except TooLong:
             return None
         if self.on_adapted is not None:

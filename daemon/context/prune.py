@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import orjson
 
 from daemon.ir import Message, Request, TextPart, ToolCallPart, ToolResultPart
-from daemon.routing.tokens import request_tokens
+from daemon.ir.tokens import request_tokens
 
 # Argument names agents use for the file a read tool opens (Claude Code, Codex, Roo, Cline, aider).
 PATH_ARGUMENTS = ("file_path", "path", "filePath", "absolute_path", "target_file", "file", "filename")

@@ -9,7 +9,7 @@ token), a digit run one per digit group of three, each punctuation character
 one (merged punctuation like ``()`` or ``):`` is one token, so this
 overcounts), a whitespace run one, and a non-ASCII character one per UTF-8
 byte (the byte fallback's worst case). It is never less than the chain's own
-conservative count (``routing.tokens``: a token per three characters), so a
+conservative count (``ir.tokens``: a token per three characters), so a
 pruned request that fits by this count fits there too.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from daemon.routing.tokens import text_tokens
+from daemon.ir.tokens import text_tokens
 
 _WORDS = re.compile(r"[A-Za-z]+|[0-9]+")
 _SPACES = re.compile(r"\s+")

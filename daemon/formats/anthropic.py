@@ -18,7 +18,7 @@ from typing import Final
 from daemon.formats.anthropic_outbound import encode_request
 from daemon.formats.anthropic_request import decode_request
 from daemon.formats.anthropic_response import decode_error, decode_response, encode_error, encode_response
-from daemon.formats.anthropic_stream import stream_decoder, stream_encoder
+from daemon.formats.anthropic_stream import error_frame, stream_decoder, stream_encoder
 
 name: Final = "anthropic"
 API_VERSION: Final = "2023-06-01"
@@ -31,6 +31,7 @@ __all__ = [
     "encode_error",
     "encode_request",
     "encode_response",
+    "error_frame",
     "name",
     "stream_decoder",
     "stream_encoder",

@@ -26,12 +26,12 @@ What the API would otherwise answer 400 to, and what is done instead:
 
 from __future__ import annotations
 
-import re
-from typing import Any, Final, Literal, assert_never
+from typing import Any, Final, assert_never
 
 from daemon.formats import ids
 from daemon.formats.anthropic_response import ORIGIN, arguments_object, tool_name
 from daemon.formats.media import sniff_mime, split_data_url
+from daemon.formats.profile import Profile, Thinking
 from daemon.formats.schema_dialects import for_anthropic
 from daemon.ir import (
     ImagePart,
@@ -71,21 +71,6 @@ ANTHROPIC_EFFORT: Final = {
     "max": "max",
 }
 _MEDIA: Final = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
-_NO_THINKING = re.compile(r"claude-(instant|2|3-(?!7))")
-_BUDGET_ONLY = re.compile(r"claude-3-7|claude-(opus|sonnet|haiku)-4(-[0-5])?$")
-_DATE_SUFFIX = re.compile(r"-(\d{8}|latest)$")
-
-Tier = Literal["none", "budget", "adaptive"]
-
-
-def thinking_tier(model: str) -> Tier:
-    """What thinking a model takes: none (Claude 3 but 3.7), a budget only (3.7 to 4.5),
-    or adaptive with an effort (4.6 on, and names not known yet)."""
-    if _NO_THINKING.search(model):
-        return "none"
-    if _BUDGET_ONLY.search(_DATE_SUFFIX.sub("", model)):
-        return "budget"
-    return "adaptive"
 
 
 # --- content ---------------------------------------------------------------------------------
@@ -164,11 +149,11 @@ def _assistant_blocks(parts: list[Part], path: str) -> list[dict[str, Any]]:
         match p:
             case ThinkingPart():
                 # Signatures hold only where they were issued; foreign thinking is dropped by design.
-                if p.opaque is not None and p.opaque.origin == ORIGIN:
+                if p.opaque is not None and p.opaque.format == ORIGIN:
                     if p.redacted is not None:
                         out.append({"type": "redacted_thinking", "data": p.redacted})
                     else:
-                        out.append({"type": "thinking", "thinking": p.text, "signature": p.opaque.signature})
+                        out.append({"type": "thinking", "thinking": p.text, "signature": p.opaque.blob})
             case TextPart():
                 if _has_text(p.text):
                     out.append(_text_block(p))
@@ -311,13 +296,14 @@ def _fit_budget(budget: int, max_tokens: int) -> int | None:
 
 
 def _thinking(
-    r: Reasoning | None, model: str, native: bool, max_tokens: int, signed_ok: bool
+    r: Reasoning | None, tier: Thinking, native: bool, max_tokens: int, signed_ok: bool
 ) -> tuple[dict[str, Any] | None, str | None]:
-    """(the ``thinking`` object, ``output_config.effort``), either None to leave it out."""
+    """(the ``thinking`` object, ``output_config.effort``), either None to leave it out.
+    ``tier``: none (Claude 3 but 3.7), a budget only (3.7 to 4.5), or adaptive with an
+    effort (4.6 on, and names not known yet)."""
     if r is None:
         return None, None
-    tier = thinking_tier(model)
-    effort = ANTHROPIC_EFFORT.get(r.effort or "") if tier == "adaptive" else None
+    effort = ANTHROPIC_EFFORT.get(r.effort or "") if tier == "effort" else None
     if not r.enabled or r.effort == "none" or tier == "none" or not signed_ok:
         # Some models reject {"type":"disabled"}: only a client that sent it itself knows it works.
         off = {"type": "disabled"} if native and not r.enabled and tier != "none" else None
@@ -333,7 +319,7 @@ def _thinking(
         thinking = {"type": "enabled", "budget_tokens": fitted}
     else:
         thinking = {"type": "adaptive"}
-    if r.include_thoughts is not None and tier == "adaptive":
+    if r.include_thoughts is not None and tier == "effort":
         thinking["display"] = "summarized" if r.include_thoughts else "omitted"
     return thinking, effort
 
@@ -393,12 +379,14 @@ def _sampling(req: Request, thinking_on: bool) -> dict[str, Any]:
     return out
 
 
-def encode_request(req: Request, model: str) -> dict[str, Any]:
+def encode_request(req: Request, model: str, profile: Profile) -> dict[str, Any]:
     hoisted: list[TextPart] = []
     messages = _messages(req, hoisted)
     max_tokens = req.max_tokens or DEFAULT_MAX_TOKENS_THINKING
     native = req.source_format == ORIGIN
-    thinking, effort = _thinking(req.reasoning, model, native, max_tokens, _signed_history(messages))
+    thinking, effort = _thinking(
+        req.reasoning, profile.thinking, native, max_tokens, _signed_history(messages)
+    )
     thinking_on = thinking is not None and thinking["type"] != "disabled"
     if not thinking_on:
         max_tokens = req.max_tokens or DEFAULT_MAX_TOKENS

@@ -65,6 +65,8 @@ def _cache(block: dict[str, Any], path: str) -> dict[str, Any] | None:
 
 
 def _unsupported(kind: Any, path: str) -> Exception:
+    if not isinstance(kind, str):
+        return invalid(f"{path}.type: expected a string, got {json_type(kind)}")
     if kind in _UNSUPPORTED:
         return invalid(f"{path}: {kind!r} blocks cannot be translated to other providers")
     return invalid(f"{path}: unknown block type {kind!r}")
@@ -238,7 +240,7 @@ def _reasoning(thinking: Any, output_config: Any) -> Reasoning | None:
     if output_config is not None:
         raw = as_object(output_config, "output_config").get("effort")
         if raw is not None:
-            if raw not in EFFORTS:
+            if not isinstance(raw, str) or raw not in EFFORTS:
                 raise invalid(f"output_config.effort: expected one of {', '.join(EFFORTS)}, got {raw!r}")
             effort = EFFORTS[raw]
     if thinking is None:

@@ -181,7 +181,7 @@ def encode_part(part: AssistantPart) -> dict[str, Any]:
         case ThinkingPart() if part.redacted is not None:
             return {"type": "redacted_thinking", "data": part.redacted}
         case ThinkingPart():
-            sig = part.opaque.signature if part.opaque is not None else ""
+            sig = part.opaque.blob if part.opaque is not None else ""
             return {"type": "thinking", "thinking": part.text, "signature": sig}
         case ToolCallPart():
             return {

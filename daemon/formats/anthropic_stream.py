@@ -35,6 +35,7 @@ from daemon.ir import (
     ApiError,
     ArgumentsDelta,
     AssistantPart,
+    OnePartAtATime,
     PartEnd,
     PartStart,
     Request,
@@ -204,15 +205,22 @@ class Decoder:
 
 
 class Encoder:
-    __slots__ = ("_usage", "_kinds", "_signatures", "_calls")
+    __slots__ = ("_order", "_usage", "_kinds", "_signatures", "_calls")
 
     def __init__(self, req: Request) -> None:
+        self._order = OnePartAtATime()
         self._usage = Usage()
         self._kinds: dict[int, str] = {}
         self._signatures: dict[int, str] = {}
         self._calls = False
 
     def feed(self, ev: StreamEvent) -> bytes:
+        ordered = self._order.feed(ev)  # this wire has one block at a time
+        if len(ordered) == 1:
+            return self._event(ordered[0])
+        return b"".join(self._event(e) for e in ordered)
+
+    def _event(self, ev: StreamEvent) -> bytes:
         match ev:
             case StreamStart():
                 if ev.usage is not None:
@@ -230,7 +238,7 @@ class Encoder:
                 # Only thinking blocks have a signature on this wire; Gemini's on text or
                 # calls has nowhere to go.
                 if self._kinds.get(ev.index) == "thinking":
-                    self._signatures[ev.index] = ev.opaque.signature
+                    self._signatures[ev.index] = ev.opaque.blob
                 return b""
             case PartEnd():
                 return self._block_stop(ev.index)
@@ -244,7 +252,7 @@ class Encoder:
                 assert_never(ev)
 
     def error(self, err: ApiError) -> bytes:
-        return frame(encode_error(err), "error")
+        return error_frame(err)
 
     def _message_start(self, ev: StreamStart) -> bytes:
         message: dict[str, Any] = {
@@ -269,7 +277,7 @@ class Encoder:
             case ThinkingPart():
                 block = {"type": "thinking", "thinking": "", "signature": ""}
                 if part.opaque is not None:
-                    self._signatures[index] = part.opaque.signature
+                    self._signatures[index] = part.opaque.blob
             case ToolCallPart():
                 self._calls = True
                 block = {"type": "tool_use", "id": ids.for_anthropic(part.id), "name": part.name, "input": {}}
@@ -307,3 +315,8 @@ def stream_decoder(req: Request) -> Decoder:
 
 def stream_encoder(req: Request) -> Encoder:
     return Encoder(req)
+
+
+def error_frame(err: ApiError) -> bytes:
+    """The ``event: error`` that ends a stream whose content already began."""
+    return frame(encode_error(err), "error")

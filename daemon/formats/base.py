@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from daemon.formats.profile import Profile
 from daemon.ir import ApiError, Request, Response, StreamEvent
 
 
@@ -46,7 +47,9 @@ class WireFormat(Protocol):
         self, body: Any, *, model: str | None = None, stream: bool | None = None
     ) -> Request: ...
 
-    def encode_request(self, req: Request, model: str) -> dict[str, Any]: ...
+    def encode_request(self, req: Request, model: str, profile: Profile) -> dict[str, Any]:
+        """The body for ``model``, fitted to what its ``profile`` says it takes."""
+        ...
 
     def decode_response(self, body: Any, req: Request) -> Response: ...
 
@@ -57,5 +60,9 @@ class WireFormat(Protocol):
     def stream_encoder(self, req: Request) -> StreamEncoder: ...
 
     def encode_error(self, err: ApiError) -> dict[str, Any]: ...
+
+    def error_frame(self, err: ApiError) -> bytes:
+        """The in-stream error that ends a stream already begun (what ``StreamEncoder.error`` writes)."""
+        ...
 
     def decode_error(self, status: int, body: Any, headers: Mapping[str, str]) -> ApiError: ...

@@ -13,6 +13,10 @@ import orjson
 
 from daemon.ir import invalid
 
+MAX_DEPTH = 64  # real bodies nest a dozen levels; JSON schemas in tools a few more
+# orjson refuses to write values nested deeper than this (``Recursion limit reached``).
+_ORJSON_DEPTH = 254
+
 
 def json_type(value: Any) -> str:
     """How JSON would name the type of `value`, with its article, for error messages."""
@@ -89,3 +93,34 @@ def json_object(text: str, raw_key: str) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         return {raw_key: text}
     return value if isinstance(value, dict) else {raw_key: text}
+
+
+def check_depth(body: Any) -> None:
+    """Refuse a body nested deeper than ``MAX_DEPTH``, naming where.
+
+    Deeper JSON parses but cannot be written again (token counting, the provider's body), so
+    it is turned away here, once, at the edge. The check is orjson writing the body inside
+    enough lists that only a body deeper than the limit reaches orjson's own: about a third
+    of the parse's time, where a walk in Python would take longer than the parse.
+    """
+    padded = body
+    for _ in range(_ORJSON_DEPTH - MAX_DEPTH):
+        padded = [padded]
+    try:
+        orjson.dumps(padded)
+    except orjson.JSONEncodeError:
+        raise invalid(f"{_too_deep_path(body)}: nested deeper than {MAX_DEPTH} levels") from None
+
+
+def _too_deep_path(body: Any) -> str:
+    """The path of a value at depth ``MAX_DEPTH + 1``: where it starts, its middle elided."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(body, ())]
+    while stack:
+        value, path = stack.pop()
+        if len(path) >= MAX_DEPTH:
+            return ("".join(path[:6]) + "…" + "".join(path[-2:])).lstrip(".")
+        if isinstance(value, dict):
+            stack += [(v, (*path, f".{k}")) for k, v in value.items() if isinstance(v, dict | list)]
+        elif isinstance(value, list):
+            stack += [(v, (*path, f"[{i}]")) for i, v in enumerate(value) if isinstance(v, dict | list)]
+    return "request body"

@@ -48,10 +48,12 @@ from daemon.formats.gemini_stream import (
     decode_response,
     encode_error,
     encode_response,
+    error_frame,
     from_client_signature,
     stream_decoder,
     stream_encoder,
 )
+from daemon.formats.profile import Profile
 
 __all__ = [
     "decode_error",
@@ -60,6 +62,7 @@ __all__ = [
     "encode_error",
     "encode_request",
     "encode_response",
+    "error_frame",
     "name",
     "stream_decoder",
     "stream_encoder",
@@ -82,8 +85,7 @@ _LEVELS: dict[ir.Effort, str] = {
 _BUDGETS: dict[ir.Effort, int] = {
     "none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576, "xhigh": 32768, "max": 32768,
 }  # fmt: skip
-_THINKING_MODEL = re.compile(r"gemini-(?:2\.5|[3-9])")
-_LEVEL_MODEL = re.compile(r"gemini-[3-9]")
+_LEAST_BUDGET = 128  # Gemini 2.5 Pro cannot stop thinking
 _MAX_STOPS = 5
 
 
@@ -424,7 +426,7 @@ def _reasoning(tc: dict[str, Any], path: str) -> ir.Reasoning:
 # -- IR -> wire ----------------------------------------------------------------------------------
 
 
-def encode_request(req: ir.Request, model: str) -> dict[str, Any]:
+def encode_request(req: ir.Request, model: str, profile: Profile) -> dict[str, Any]:
     renames = Renames.of(req.tools)
     body: dict[str, Any] = {"contents": build_contents(req, renames)}
     system = _system_parts(req)
@@ -435,7 +437,7 @@ def encode_request(req: ir.Request, model: str) -> dict[str, Any]:
         config = _tool_config(req.tool_choice, renames)
         if config is not None:
             body["toolConfig"] = config
-    gen = _generation_config(req, model.removeprefix("models/"))
+    gen = _generation_config(req, profile)
     if gen:
         body["generationConfig"] = gen
     return body
@@ -492,7 +494,7 @@ def _tool_config(choice: ir.ToolChoice | None, renames: Renames) -> dict[str, An
     return {"functionCallingConfig": config}
 
 
-def _generation_config(req: ir.Request, model: str) -> dict[str, Any]:
+def _generation_config(req: ir.Request, profile: Profile) -> dict[str, Any]:
     gen: dict[str, Any] = {}
     if req.max_tokens is not None:
         gen["maxOutputTokens"] = req.max_tokens
@@ -504,8 +506,8 @@ def _generation_config(req: ir.Request, model: str) -> dict[str, Any]:
         gen["topK"] = req.top_k
     if req.stop:
         gen["stopSequences"] = req.stop[:_MAX_STOPS]
-    if req.reasoning is not None and _THINKING_MODEL.match(model):
-        gen["thinkingConfig"] = _thinking_config(req.reasoning, model)
+    if req.reasoning is not None and profile.thinking != "none":
+        gen["thinkingConfig"] = _thinking_config(req.reasoning, profile)
     rf = req.response_format
     if rf is not None and rf.wants_json and rf.tool is None:
         gen["responseMimeType"] = "application/json"
@@ -518,15 +520,15 @@ def _generation_config(req: ir.Request, model: str) -> dict[str, Any]:
     return gen
 
 
-def _thinking_config(r: ir.Reasoning, model: str) -> dict[str, Any]:
+def _thinking_config(r: ir.Reasoning, profile: Profile) -> dict[str, Any]:
     """Gemini 3 takes a level, 2.5 a budget; neither turns thinking fully off on every model."""
-    levels = _LEVEL_MODEL.match(model) is not None
+    levels = profile.thinking == "effort"
     config: dict[str, Any] = {}
     if not r.enabled or r.effort == "none":
         if levels:
-            config["thinkingLevel"] = "MINIMAL" if "flash" in model else "LOW"
+            config["thinkingLevel"] = "MINIMAL" if profile.thinking_stops else "LOW"
         else:
-            config["thinkingBudget"] = 128 if "pro" in model else 0  # 2.5 Pro cannot stop thinking
+            config["thinkingBudget"] = 0 if profile.thinking_stops else _LEAST_BUDGET
     elif r.effort is not None:
         if levels:
             config["thinkingLevel"] = _LEVELS[r.effort]

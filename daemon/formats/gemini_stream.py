@@ -28,7 +28,7 @@ from daemon.formats.gemini_schema import Renames, property_renames
 from daemon.formats.json_keys import KeyRenamer
 from daemon.formats.retry import retry_after
 from daemon.formats.sse import frame
-from daemon.routing.reasoning import WRAP
+from daemon.ir import WRAP
 
 ORIGIN = "gemini"
 # Documented stand-ins for a signature on history Gemini did not write.
@@ -79,7 +79,7 @@ _TOO_MANY_TOKENS = "exceeds the maximum number of tokens"
 
 def own_signature(opaque: ir.Opaque | None) -> str | None:
     """A signature Gemini issued, the only kind it takes back."""
-    return opaque.signature if opaque is not None and opaque.origin == ORIGIN else None
+    return opaque.blob if opaque is not None and opaque.format == ORIGIN else None
 
 
 def _is_base64(text: str) -> bool:
@@ -369,9 +369,10 @@ def encode_response(resp: ir.Response, req: ir.Request) -> dict[str, Any]:
 class StreamEncoder:
     """IR events -> ``data:`` frames a Gemini SDK reads: one per text delta, each call whole at its end."""
 
-    __slots__ = ("_id", "_model", "_part", "_opaque", "_arguments", "_usage")
+    __slots__ = ("_order", "_id", "_model", "_part", "_opaque", "_arguments", "_usage")
 
     def __init__(self, req: ir.Request) -> None:
+        self._order = ir.OnePartAtATime()
         self._id = ""
         self._model = req.model
         self._part: ir.AssistantPart | None = None
@@ -380,6 +381,12 @@ class StreamEncoder:
         self._usage = ir.Usage()
 
     def feed(self, ev: ir.StreamEvent) -> bytes:
+        ordered = self._order.feed(ev)  # this wire has one block at a time
+        if len(ordered) == 1:
+            return self._event(ordered[0])
+        return b"".join(self._event(e) for e in ordered)
+
+    def _event(self, ev: ir.StreamEvent) -> bytes:
         match ev:
             case ir.StreamStart():
                 self._id, self._model = ev.id, ev.model or self._model
@@ -428,7 +435,12 @@ class StreamEncoder:
         return frame({"candidates": [cand], **extra, "modelVersion": self._model, "responseId": self._id})
 
     def error(self, err: ir.ApiError) -> bytes:
-        return frame(encode_error(err))
+        return error_frame(err)
+
+
+def error_frame(err: ir.ApiError) -> bytes:
+    """The error chunk that ends a stream whose content already began."""
+    return frame(encode_error(err))
 
 
 def stream_encoder(req: ir.Request) -> StreamEncoder:

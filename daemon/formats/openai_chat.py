@@ -36,6 +36,7 @@ from daemon.formats.openai_chat_stream import (
     decode_usage,
     encode_error,
     encode_usage,
+    error_frame,
     finish_of,
     stream_decoder,
     stream_encoder,
@@ -45,6 +46,7 @@ from daemon.formats.openai_chat_stream import (
     wire_finish,
     wire_name,
 )
+from daemon.formats.profile import Profile
 from daemon.formats.schema_dialects import openai_name
 from daemon.ir import (
     ApiError,
@@ -70,7 +72,7 @@ name: Final = "openai_chat"
 
 __all__ = [
     "decode_error", "decode_request", "decode_response", "encode_error", "encode_request",
-    "encode_response", "name", "stream_decoder", "stream_encoder",
+    "encode_response", "error_frame", "name", "stream_decoder", "stream_encoder",
 ]  # fmt: skip
 
 EFFORTS: Final[dict[str, Effort]] = {
@@ -79,9 +81,6 @@ EFFORTS: Final[dict[str, Effort]] = {
 }  # fmt: skip
 MAX_STOP: Final = 4
 JSON_HINT: Final = "Answer with a JSON object."
-# Models that take reasoning_effort; others answer 400 to it. A client speaking Chat gets its
-# own value passed through whatever the model, since it chose both.
-_REASONING_MODEL = re.compile(r"(^|/)(o\d|gpt-5)")
 _DATA_URL = re.compile(r"data:([^;,]+)[^,]*;base64,(.*)", re.S)
 _UNSUPPORTED_PARTS: Final = frozenset({"input_audio", "file"})
 
@@ -128,6 +127,8 @@ def _user(content: Any, path: str) -> list[Part]:
                 parts.append(TextPart(as_str(block.get("text"), f"{where}.text")))
             case "image_url":
                 parts.append(_image(block.get("image_url"), where))
+            case kind if not isinstance(kind, str):
+                raise invalid(f"{where}.type: expected a string, got {json_type(kind)}")
             case kind if kind in _UNSUPPORTED_PARTS:
                 raise invalid(f"{where}: {kind} parts are not supported; detour carries text and images only")
             case kind:
@@ -481,9 +482,11 @@ def _wire_choice(c: ToolChoice) -> Any:
     return c.mode
 
 
-def _effort(req: Request, model: str) -> str | None:
+def _effort(req: Request, profile: Profile) -> str | None:
+    """Only models with reasoning take reasoning_effort; others answer 400 to it. A client
+    speaking Chat gets its own value passed through whatever the model, since it chose both."""
     r = req.reasoning
-    if r is None or not (req.source_format == name or _REASONING_MODEL.search(model)):
+    if r is None or not (req.source_format == name or profile.thinking != "none"):
         return None
     if r.effort is not None:
         return r.effort
@@ -492,7 +495,7 @@ def _effort(req: Request, model: str) -> str | None:
     return "low" if r.budget_tokens < 4096 else "medium" if r.budget_tokens < 16384 else "high"
 
 
-def encode_request(req: Request, model: str) -> dict[str, Any]:
+def encode_request(req: Request, model: str, profile: Profile) -> dict[str, Any]:
     body: dict[str, Any] = {"model": model, "messages": _wire_messages(req)}
     if req.tools:
         body["tools"] = [_wire_tool(t) for t in req.tools]
@@ -508,7 +511,7 @@ def encode_request(req: Request, model: str) -> dict[str, Any]:
         body["top_p"] = req.top_p
     if req.stop:
         body["stop"] = req.stop[:MAX_STOP]  # the API takes four; later ones rarely matter
-    if (effort := _effort(req, model)) is not None:
+    if (effort := _effort(req, profile)) is not None:
         body["reasoning_effort"] = effort
     if req.user is not None:
         body["user"] = req.user

@@ -267,6 +267,11 @@ def decode_error(status: int, body: Any, headers: Mapping[str, str]) -> ApiError
     )
 
 
+def error_frame(err: ApiError) -> bytes:
+    """The error chunk, then ``[DONE]``, that end a stream whose content already began."""
+    return frame(encode_error(err)) + b"data: [DONE]\n\n"
+
+
 def stream_error(data: Any) -> ApiError:
     """A ``data: {"error": ...}`` frame: the HTTP status was 200, so it comes from the kind."""
     message, wire = _fields(data, "error in the OpenAI stream")
@@ -276,7 +281,7 @@ def stream_error(data: Any) -> ApiError:
 
 # --- streams: wire -> IR --------------------------------------------------------------------
 
-_Open = Literal["text", "thinking", "tool"]
+_Text = Literal["text", "thinking"]
 
 
 def _malformed(what: str) -> ApiError:
@@ -284,12 +289,13 @@ def _malformed(what: str) -> ApiError:
 
 
 class ChatStreamDecoder:
-    """Chunks -> IR events. One part open at a time: text, reasoning (DeepSeek's
-    ``reasoning_content``) and each tool call (keyed by its ``index``) in turn."""
+    """Chunks -> IR events. Text and reasoning (DeepSeek's ``reasoning_content``) open one
+    part at a time; tool calls are keyed by their wire ``index``, and several stay open at
+    once, since parallel calls' fragments may come interleaved (0, 1, 0, 1, ...)."""
 
     __slots__ = (
-        "_names", "_id", "_started", "_index", "_open", "_call", "_calls", "_refusal", "_raw_finish",
-        "_usage", "_ended",
+        "_names", "_id", "_started", "_index", "_text", "_calls", "_open_calls", "_refusal",
+        "_raw_finish", "_usage", "_ended",
     )  # fmt: skip
 
     def __init__(self, req: Request) -> None:
@@ -297,9 +303,9 @@ class ChatStreamDecoder:
         self._id = ""
         self._started = False
         self._index = -1  # IR index of the newest part
-        self._open: _Open | None = None
-        self._call = -1  # wire index of the open tool call
-        self._calls: dict[int, str] = {}  # wire index -> call id
+        self._text: _Text | None = None  # the open text or reasoning part, at self._index
+        self._calls: dict[int, str] = {}  # wire index -> call id, every call so far
+        self._open_calls: dict[int, int] = {}  # wire index -> IR index, calls still open
         self._refusal = False
         self._raw_finish: str | None = None
         self._usage = Usage()
@@ -371,12 +377,12 @@ class ChatStreamDecoder:
                 raise _malformed(f"a tool_calls entry that is not an object: {fragment!r}")
             self._tool_fragment(fragment, out)
 
-    def _open_text(self, kind: Literal["text", "thinking"], out: list[StreamEvent]) -> None:
-        if self._open == kind:
+    def _open_text(self, kind: _Text, out: list[StreamEvent]) -> None:
+        if self._text == kind:
             return
-        self._close(out)
+        self._close(out)  # text after calls: the calls are done
         self._index += 1
-        self._open = kind
+        self._text = kind
         out.append(PartStart(self._index, TextPart("") if kind == "text" else ThinkingPart("")))
 
     def _tool_fragment(self, fragment: dict[str, Any], out: list[StreamEvent]) -> None:
@@ -390,32 +396,36 @@ class ChatStreamDecoder:
         # Some servers number every call 0 and tell them apart only by id.
         if known is None or (isinstance(call_id, str) and call_id and call_id != known):
             self._start_call(wire, call_id, name, out)
-        elif not (self._open == "tool" and self._call == wire):
+        elif wire not in self._open_calls:
             if args:
-                raise _malformed(
-                    f"arguments for tool call {wire} after call {self._call} had started: interleaved "
-                    "tool-call fragments cannot be relayed without corrupting the first call"
-                )
+                raise _malformed(f"arguments for tool call {wire} after it had ended")
             return
         if args:
-            out.append(ArgumentsDelta(self._index, args))
+            out.append(ArgumentsDelta(self._open_calls[wire], args))
 
     def _start_call(self, wire: Any, call_id: Any, name: Any, out: list[StreamEvent]) -> None:
         if not isinstance(wire, int) or isinstance(wire, bool):
             raise _malformed(f"a tool call with index {wire!r}")
         if not isinstance(name, str) or not name:
             raise _malformed(f"tool call {wire} without a function name in its first fragment")
-        self._close(out)
+        self._close_text(out)
+        if (replaced := self._open_calls.pop(wire, None)) is not None:
+            out.append(PartEnd(replaced))  # the same wire index, a new id: that call is done
         self._index += 1
-        self._open, self._call = "tool", wire
+        self._open_calls[wire] = self._index
         cid = call_id if isinstance(call_id, str) and call_id else synthesize(self._id or "chat", self._index)
         self._calls[wire] = cid
         out.append(PartStart(self._index, ToolCallPart(cid, self._names.get(name, name), "")))
 
-    def _close(self, out: list[StreamEvent]) -> None:
-        if self._open is not None:
+    def _close_text(self, out: list[StreamEvent]) -> None:
+        if self._text is not None:
             out.append(PartEnd(self._index))
-            self._open = None
+            self._text = None
+
+    def _close(self, out: list[StreamEvent]) -> None:
+        self._close_text(out)
+        out.extend(PartEnd(index) for index in self._open_calls.values())
+        self._open_calls.clear()
 
 
 def stream_decoder(req: Request) -> ChatStreamDecoder:
@@ -487,7 +497,7 @@ class ChatStreamEncoder:
                 return b""  # reasoning signatures and part bounds have no Chat form
 
     def error(self, err: ApiError) -> bytes:
-        return frame(encode_error(err)) + b"data: [DONE]\n\n"
+        return error_frame(err)
 
     def _arguments(self, index: int, fragment: str) -> bytes:
         call = {"index": self._calls[index], "function": {"arguments": fragment}}

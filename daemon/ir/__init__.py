@@ -1,6 +1,7 @@
 """The intermediate representation: pure data, no I/O."""
 
 from daemon.ir.conversation import (
+    WRAP,
     AssistantPart,
     Effort,
     ImagePart,
@@ -22,6 +23,7 @@ from daemon.ir.errors import ApiError, ErrorKind, invalid
 from daemon.ir.response import FinishReason, Response, Usage
 from daemon.ir.stream import (
     ArgumentsDelta,
+    OnePartAtATime,
     PartEnd,
     PartStart,
     SignatureDelta,
@@ -33,9 +35,11 @@ from daemon.ir.stream import (
     ThinkingDelta,
     UsageUpdate,
     is_content,
+    replay,
 )
 
 __all__ = [
+    "WRAP",
     "ApiError",
     "ArgumentsDelta",
     "AssistantPart",
@@ -44,6 +48,7 @@ __all__ = [
     "FinishReason",
     "ImagePart",
     "Message",
+    "OnePartAtATime",
     "Opaque",
     "Part",
     "PartEnd",
@@ -70,4 +75,5 @@ __all__ = [
     "UsageUpdate",
     "invalid",
     "is_content",
+    "replay",
 ]

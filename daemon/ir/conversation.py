@@ -4,7 +4,7 @@ Plain slotted dataclasses with a literal ``kind`` discriminator, built straight
 from parsed JSON: no validation library on the hot path. Tool results live on
 the request side (in ``user`` messages); provider-opaque data (thinking
 signatures, Gemini thought signatures) rides on the part that carries it,
-tagged with the ``origin`` that issued it, and goes back only there.
+tagged with the provider that issued it, and goes back only there.
 """
 
 from __future__ import annotations
@@ -19,12 +19,23 @@ Role = Literal["system", "user", "assistant"]
 class Opaque:
     """A provider-issued blob that must be echoed back unchanged, only to its issuer.
 
-    ``origin`` names the wire format (``anthropic``, ``gemini``, ``openai``) that
-    produced it; routing may later narrow it to a provider id.
+    ``format`` is the wire format it travels in (``anthropic``, ``gemini``,
+    ``openai_chat``), set by the decoder that read it; an encoder sends back only
+    blobs of its own format. ``provider`` is the id of the provider that issued it,
+    set by the provider (``providers.reasoning``); None for a blob a client sent as it got
+    it, where only the format is known. A blob detour wrapped for a client of
+    another format comes back with ``provider`` set and ``format`` None until
+    routing hands it to its issuer.
     """
 
-    origin: str
-    signature: str
+    format: str | None
+    blob: str
+    provider: str | None = None
+
+
+# How a blob wrapped for a client of another format starts: ``dtr1.<provider>.<blob>``
+# (``providers.reasoning``); a format decoder may need to recognise one.
+WRAP = "dtr1."
 
 
 @dataclass(slots=True)

@@ -50,6 +50,19 @@ STATUS_OF_KIND: dict[ErrorKind, int] = {
 }
 
 
+# What ``ApiError.cause`` says of a failure with no HTTP answer to go by (set where the
+# transport or a stream check saw it; classified in ``routing.failures``).
+CONNECT_REFUSED = "connect_refused"
+CONNECTION_RESET = "connection_reset"
+STREAM_CUT = "stream_cut"
+MALFORMED = "malformed"
+IN_BAND = "in_band"
+TIMEOUT_CONNECT = "timeout_connect"
+TIMEOUT_FIRST_BYTE = "timeout_first_byte"
+TIMEOUT_IDLE = "timeout_idle"
+INVALID_JSON = "invalid_json"
+
+
 class ApiError(Exception):
     """An error with an HTTP status, a kind every format can name, and a message a person can act on.
 

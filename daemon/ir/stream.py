@@ -4,9 +4,12 @@ Order, guaranteed by every decoder and relied on by every encoder::
 
     StreamStart, (PartStart, delta*, PartEnd)*, UsageUpdate*, StreamEnd
 
-At most one part is open at a time. ``index`` is the part's position in the
-final ``Response.parts``. A failure in the stream is raised as ``ApiError``,
-never sent as an event.
+``index`` is the part's position in the final ``Response.parts``; parts start in
+index order. Several parts may be open at once: OpenAI streams parallel tool
+calls with their fragments interleaved, and its decoder relays them as they come,
+each delta naming its part. An encoder whose wire has one block at a time (the
+Anthropic and Gemini streams) puts events through ``OnePartAtATime`` first. A
+failure in the stream is raised as ``ApiError``, never sent as an event.
 """
 
 from __future__ import annotations
@@ -119,6 +122,58 @@ def is_content(ev: StreamEvent) -> bool:
             return False
 
 
+_Indexed = PartStart | TextDelta | ThinkingDelta | ArgumentsDelta | SignatureDelta | PartEnd
+
+
+class OnePartAtATime:
+    """Reorders a stream so its parts come one after another, whole.
+
+    A part started while another is open is held back, with its deltas, until the
+    open one ends; then the held parts are released in index order (each as far as
+    it has come). With nothing interleaved, every event passes straight through.
+    """
+
+    __slots__ = ("_open", "_held")
+
+    def __init__(self) -> None:
+        self._open: int | None = None
+        self._held: dict[int, list[StreamEvent]] = {}  # started in index order, so kept in it
+
+    def feed(self, ev: StreamEvent) -> list[StreamEvent]:
+        if not isinstance(ev, _Indexed):
+            return [*self._release_all(), ev] if self._held else [ev]
+        if ev.index == self._open:
+            if isinstance(ev, PartEnd):
+                self._open = None
+                return [ev, *self._release()] if self._held else [ev]
+            return [ev]
+        if self._open is None and not self._held:
+            self._open = ev.index if isinstance(ev, PartStart) else None
+            return [ev]
+        self._held.setdefault(ev.index, []).append(ev)
+        return []
+
+    def _release(self) -> list[StreamEvent]:
+        """Held parts from the lowest index on, until one that has not ended yet."""
+        out: list[StreamEvent] = []
+        while self._held and self._open is None:
+            index = next(iter(self._held))
+            events = self._held.pop(index)
+            out += events
+            if not isinstance(events[-1], PartEnd):
+                self._open = index
+        return out
+
+    def _release_all(self) -> list[StreamEvent]:
+        """Past the parts (usage or the end): whatever is still held goes now, in order."""
+        out: list[StreamEvent] = []
+        for events in self._held.values():
+            out += events
+        self._held.clear()
+        self._open = None
+        return out
+
+
 class StreamAssembler:
     """Builds the final ``Response`` from stream events, so streaming and
     non-streaming answers share one path."""
@@ -195,3 +250,22 @@ def _fresh(part: AssistantPart) -> AssistantPart:
             return ThinkingPart(part.text, opaque=part.opaque, redacted=part.redacted)
         case ToolCallPart():
             return ToolCallPart(part.id, part.name, part.arguments, opaque=part.opaque)
+
+
+def replay(resp: Response) -> list[StreamEvent]:
+    """A whole answer as the stream that would have carried it (one delta a part)."""
+    events: list[StreamEvent] = [StreamStart(resp.id, resp.model)]
+    for i, part in enumerate(resp.parts):
+        match part:
+            case TextPart():
+                events += [PartStart(i, TextPart("", opaque=part.opaque)), TextDelta(i, part.text)]
+            case ThinkingPart() if part.redacted is not None:
+                events.append(PartStart(i, part))
+            case ThinkingPart():
+                events += [PartStart(i, ThinkingPart("", opaque=part.opaque)), ThinkingDelta(i, part.text)]
+            case ToolCallPart():
+                events += [PartStart(i, ToolCallPart(part.id, part.name, "", opaque=part.opaque))]
+                events.append(ArgumentsDelta(i, part.arguments))
+        events.append(PartEnd(i))
+    events.append(StreamEnd(resp.finish, resp.raw_finish, resp.usage, resp.stop_sequence))
+    return events

@@ -8,6 +8,7 @@ message naming the provider, never the key.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -19,25 +20,11 @@ from daemon.formats.anthropic import API_VERSION
 from daemon.formats.base import StreamDecoder, WireFormat
 from daemon.formats.registry import FORMATS
 from daemon.formats.sse import Frame, SSEParser
-from daemon.ir import ApiError, Request, Response, StreamEvent, is_content
+from daemon.ir import ApiError, Request, StreamEvent, is_content
+from daemon.ir import errors as causes
 from daemon.keys import Secret
+from daemon.providers import count, reasoning
 from daemon.providers.base import Provider
-from daemon.routing import failures, reasoning
-
-# A non-streamed answer arrives whole, so its "first content" is its last byte: a long one
-# would look like a hang to the first-byte limit, be abandoned after the provider billed it,
-# and be asked again elsewhere. The first-byte limit covers answers up to COVERED_TOKENS;
-# beyond that, allow for the rest at a slow pace, as the Anthropic SDK sizes its own
-# non-streaming timeout from max_tokens (an hour for 128k tokens).
-COVERED_TOKENS = 4096
-SLOW_TOKENS_PER_S = 128_000 / 3600
-UNSAID_MAX_TOKENS = 8192  # a request that sets no limit gets the model's, often this or more
-
-
-def whole_answer_allowance(max_tokens: int | None) -> float:
-    """Seconds a non-streamed answer of up to ``max_tokens`` may take beyond the first-byte limit."""
-    tokens = UNSAID_MAX_TOKENS if max_tokens is None else max_tokens
-    return max(0, tokens - COVERED_TOKENS) / SLOW_TOKENS_PER_S
 
 
 class HttpProvider(Provider):
@@ -62,14 +49,13 @@ class HttpProvider(Provider):
     def format_name(self) -> str:
         return self.format.name
 
-    def url(self, model: str, stream: bool) -> str:
+    def url(self, model: str) -> str:
         base = self.config.base_url
         match self.kind:
             case "anthropic":
                 return f"{base}/v1/messages"
             case "gemini":
-                method = "streamGenerateContent?alt=sse" if stream else "generateContent"
-                return f"{base}/v1beta/models/{model}:{method}"
+                return f"{base}/v1beta/models/{model}:streamGenerateContent?alt=sse"
             case _:
                 return f"{base}/chat/completions"
 
@@ -86,35 +72,11 @@ class HttpProvider(Provider):
                 h["authorization"] = f"Bearer {key}"
         return h
 
-    async def complete(self, req: Request, model: str) -> Response:
-        req = reasoning.for_provider(req, self.id, self.format.name)
-        body = self.format.encode_request(req, model)
-        limit = self.config.timeout_first_byte_s + whole_answer_allowance(req.max_tokens)
-        timeout = aiohttp.ClientTimeout(sock_connect=self.config.timeout_connect_s, sock_read=limit)
-        try:
-            async with self._session.post(
-                self.url(model, False), data=orjson.dumps(body), headers=self.headers(), timeout=timeout
-            ) as http:
-                raw = await http.read()
-                if http.status >= 400:
-                    raise self._http_error(http.status, raw, http.headers)
-                try:
-                    parsed = orjson.loads(raw)
-                except orjson.JSONDecodeError:
-                    raise ApiError(
-                        502, "server_error", f"{self.id} sent a malformed JSON body", cause=failures.MALFORMED
-                    ) from None
-        except TimeoutError as e:  # before ClientError: aiohttp's ServerTimeoutError is both
-            raise self._timeout(e, limit) from None
-        except aiohttp.ClientError as e:
-            raise self._transport_error(e) from None
-        resp = self.format.decode_response(parsed, req)
-        reasoning.from_provider_parts(resp.parts, self.id)
-        return resp
-
     async def stream(self, req: Request, model: str) -> AsyncIterator[StreamEvent]:
+        if not req.stream:
+            req = dataclasses.replace(req, stream=True)
         req = reasoning.for_provider(req, self.id, self.format.name)
-        body = self.format.encode_request(req, model)
+        body = self.format.encode_request(req, model, self.profile(model))
         # No socket read limit: until the first content, the chain's first-content timeout
         # governs (a reasoning model may send a role chunk, then think for a minute); after
         # it, the idle limit, timed here between chunks.
@@ -124,7 +86,7 @@ class HttpProvider(Provider):
         try:
             async with asyncio.timeout(self.config.timeout_first_byte_s):
                 resp = await self._session.post(
-                    self.url(model, True), data=orjson.dumps(body), headers=self.headers(), timeout=timeout
+                    self.url(model), data=orjson.dumps(body), headers=self.headers(), timeout=timeout
                 )
         except TimeoutError as e:
             raise self._timeout(e, self.config.timeout_first_byte_s) from None
@@ -156,15 +118,38 @@ class HttpProvider(Provider):
             try:
                 tail = decoder.close()
             except ApiError as err:
-                raise self._tag(err, failures.STREAM_CUT) from None
+                raise self._tag(err, causes.STREAM_CUT) from None
             for ev in tail:
                 yield ev
+
+    async def count_tokens(self, req: Request, model: str) -> int | None:
+        """What the provider will bill for the prompt, from its free count endpoint; None where
+        it has none or the count failed (the caller then pads its guess)."""
+        req = reasoning.for_provider(req, self.id, self.format.name)
+        try:
+            body = self.format.encode_request(req, model, self.profile(model))
+        except ApiError:
+            return None
+        where = count.endpoint(self.kind, self.config.base_url, model, body)
+        if where is None:
+            return None
+        url, asked = where
+        try:
+            async with asyncio.timeout(count.TIMEOUT_S):
+                async with self._session.post(url, data=orjson.dumps(asked), headers=self.headers()) as http:
+                    return count.tokens(self.kind, http.status, await http.read())
+        except (TimeoutError, aiohttp.ClientError):
+            return None
 
     def _decode(self, decoder: StreamDecoder, fr: Frame) -> list[StreamEvent]:
         try:
             events = decoder.feed(fr.event, self._frame_json(fr))
         except ApiError as err:
-            raise self._tag(err, failures.IN_BAND) from None
+            raise self._tag(err, causes.IN_BAND) from None
+        except orjson.JSONEncodeError:  # nested deeper than orjson writes back (tool arguments)
+            raise ApiError(
+                502, "server_error", f"{self.id} sent a frame nested too deep", cause=causes.MALFORMED
+            ) from None
         return [reasoning.from_provider_event(ev, self.id) for ev in events]
 
     def _tag(self, err: ApiError, cause: str) -> ApiError:
@@ -181,7 +166,7 @@ class HttpProvider(Provider):
             return orjson.loads(fr.data)
         except orjson.JSONDecodeError:
             raise ApiError(
-                502, "server_error", f"{self.id} sent a malformed stream frame", cause=failures.MALFORMED
+                502, "server_error", f"{self.id} sent a malformed stream frame", cause=causes.MALFORMED
             ) from None
 
     def _http_error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> ApiError:
@@ -198,25 +183,25 @@ class HttpProvider(Provider):
         if isinstance(e, aiohttp.ClientConnectorError):
             why, cause = (
                 f"cannot connect to {self.config.base_url} ({e.os_error.strerror or e.os_error})",
-                failures.CONNECT_REFUSED,
+                causes.CONNECT_REFUSED,
             )
         elif streaming:
-            why, cause = "the stream was cut", failures.STREAM_CUT
+            why, cause = "the stream was cut", causes.STREAM_CUT
         elif isinstance(
             e, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientOSError
         ):
-            why, cause = "the connection was reset", failures.CONNECTION_RESET
+            why, cause = "the connection was reset", causes.CONNECTION_RESET
         else:
-            why, cause = f"transport error ({type(e).__name__})", failures.CONNECTION_RESET
+            why, cause = f"transport error ({type(e).__name__})", causes.CONNECTION_RESET
         return ApiError(502, "server_error", self._redact(f"{self.id}: {why}"), cause=cause)
 
     def _timeout(self, e: BaseException, limit_s: float, streaming: bool = False) -> ApiError:
         if isinstance(e, aiohttp.ConnectionTimeoutError):
-            what, cause = f"no connection within {self.config.timeout_connect_s:g}s", failures.TIMEOUT_CONNECT
+            what, cause = f"no connection within {self.config.timeout_connect_s:g}s", causes.TIMEOUT_CONNECT
         elif streaming:
-            what, cause = f"went silent for {limit_s:g}s mid-stream", failures.TIMEOUT_IDLE
+            what, cause = f"went silent for {limit_s:g}s mid-stream", causes.TIMEOUT_IDLE
         else:
-            what, cause = f"sent no response within {limit_s:g}s", failures.TIMEOUT_FIRST_BYTE
+            what, cause = f"sent no response within {limit_s:g}s", causes.TIMEOUT_FIRST_BYTE
         return ApiError(504, "timeout", f"{self.id} {what}", cause=cause)
 
 

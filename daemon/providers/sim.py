@@ -41,9 +41,9 @@ from daemon.ir import (
     ToolResultPart,
     Usage,
 )
+from daemon.ir.errors import CONNECT_REFUSED, TIMEOUT_FIRST_BYTE
+from daemon.ir.tokens import request_tokens, text_tokens
 from daemon.providers.base import Provider
-from daemon.routing.failures import CONNECT_REFUSED, TIMEOUT_FIRST_BYTE
-from daemon.routing.tokens import request_tokens, text_tokens
 
 PREFIX = "[simulated] "
 
@@ -57,10 +57,6 @@ class SimProvider(Provider):
     @property
     def usable(self) -> bool:
         return True
-
-    async def complete(self, req: Request, model: str) -> Response:
-        await self._arrive()
-        return answer(req, model)
 
     async def stream(self, req: Request, model: str) -> AsyncIterator[StreamEvent]:
         await self._arrive()

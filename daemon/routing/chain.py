@@ -1,11 +1,21 @@
-"""Walking a route's chain: one attempt per model until one answers.
+"""Walking a route's chain: one way through for every answer, streamed or whole.
 
-Each attempt is recorded (provider, model, outcome, latency) for
-``x-detour-attempts`` and events. Before a call, a target must have a key, fit
-the prompt in its context window, be out of cooldown with its circuit closed
-(or win the half-open probe), and fit the budget; otherwise it is skipped
-without a network call. A stream counts as answered once its first real
-content arrives: anything that fails before that fails over invisibly.
+Every upstream call is a stream. The walk holds each attempt's events back
+until the client may see them: for a streaming client, up to the first real
+content; for a client that wants the whole answer, to the end (so a failure
+anywhere in it still fails over invisibly, and the first-content and idle
+limits mean the same thing for both). The attempt that answers is handed to
+the relay as a ``Lease``; the relay's ``finish`` settles its cost and tells
+health how it ended, once.
+
+Before a call, a target must have a key, fit the prompt in its context window,
+be callable by health (``routing.health``) and fit the budget. When no target
+of the chain is callable now, the walk waits for the soonest one if it is free
+within ``max_wait_s`` (never past the client's own deadline); otherwise it
+tries the targets it has not called anyway, in chain order (Envoy's panic
+mode), and refuses only when they really failed now. A transient failure
+(rate limit, overload, 5xx, reset, broken stream) leaves the target in the
+walk for another try after a short backoff, within the same waiting budget.
 """
 
 from __future__ import annotations
@@ -13,258 +23,418 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Container, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from daemon.budget.spend import Admission, OverBudget, Spend
 from daemon.config import Target
-from daemon.ir import ApiError, Request, Response, StreamEnd, StreamEvent, Usage, is_content
+from daemon.ir import (
+    ApiError,
+    ArgumentsDelta,
+    Request,
+    StreamEnd,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    ThinkingDelta,
+    Usage,
+    UsageUpdate,
+    is_content,
+)
+from daemon.ir.tokens import request_tokens
 from daemon.providers.base import Provider
 from daemon.routing import structured
-from daemon.routing.adapt import Profiles, TooLong, adapt
+from daemon.routing.adapt import TooLong, adapt
 from daemon.routing.failures import TIMEOUT_FIRST_BYTE, Action, Failure, FailureKind, classify
 from daemon.routing.health import Health
+from daemon.routing.purse import Admitted, OverBudget, Purse
 from daemon.routing.routes import Resolved
-from daemon.routing.tokens import request_tokens
 
 if TYPE_CHECKING:
     from daemon.context.fit import Pruning
+
+# Attempts that record a step of the walk, not a call or a skip: a wait for a target, and
+# a call made though every target was out.
+WALK_MARKS = ("waited_", "panic")
+MAX_TRIES = 3  # calls to one target within one request, a reset's immediate retry included
+BACKOFF_S = 0.1  # before another try of a target that just failed transiently; doubles per try
+# Failures worth another try of the same target later in the same request: the provider
+# was busy or hiccuped. A timeout is not (it already cost the whole first-byte limit).
+_TRANSIENT = frozenset(
+    {FailureKind.RATE_LIMITED, FailureKind.OVERLOADED, FailureKind.SERVER_ERROR, FailureKind.CONNECTION,
+     FailureKind.BROKEN_STREAM}
+)  # fmt: skip
 
 
 @dataclass(slots=True)
 class Attempt:
     target: Target
-    outcome: str  # "ok", an HTTP status, a failure class, or why it was skipped
+    outcome: str  # "ok", an HTTP status, a failure class, why it was skipped, or a wait
     kind: FailureKind | None = None
     latency_ms: float = 0.0
     message: str = ""
-    called: bool = True  # False when skipped without a network call
+    called: bool = True  # False when skipped (or waited for) without a network call
 
     def __str__(self) -> str:
         return f"{self.target}:{self.outcome}"
 
 
+class Meter:
+    """What a stream has reported and relayed so far, to settle its cost however it ends."""
+
+    __slots__ = ("usage", "chars", "complete", "content")
+
+    def __init__(self) -> None:
+        self.usage = Usage()
+        self.chars = 0
+        self.complete = False
+        self.content = False
+
+    def feed(self, ev: StreamEvent) -> None:
+        match ev:
+            case TextDelta() | ThinkingDelta():
+                self.chars += len(ev.text)
+                self.content = True
+            case ArgumentsDelta():
+                self.chars += len(ev.fragment)
+                self.content = True
+            case StreamStart() if ev.usage is not None:
+                self.usage = self.usage.merge(ev.usage)
+            case UsageUpdate():
+                self.usage = self.usage.merge(ev.usage)
+            case StreamEnd():
+                self.usage = self.usage.merge(ev.usage)
+                self.complete = True
+
+
 @dataclass(slots=True)
-class Served:
-    """The target that answered, and how the walk got there."""
+class Lease:
+    """The attempt that answers: its events so far (``held``), the rest to relay, and
+    ``finish``, which settles its cost and tells health how it ended, exactly once."""
 
     target: Target
     provider: Provider
     attempts: list[Attempt]
     request: Request  # as adapted for the target
-    admission: Admission | None = None
-    cost_usd: float | None = None
-
-
-@dataclass(slots=True)
-class LiveStream:
-    served: Served
-    held: list[StreamEvent]  # everything up to and including the first content
+    held: list[StreamEvent]
     rest: AsyncIterator[StreamEvent]
+    _health: Health
+    _spend: Purse | None
+    _admission: Admitted | None
+    cost_usd: float | None = None
+    _finished: bool = field(default=False)
+
+    def finish(
+        self, usage: Usage, error: ApiError | None = None, *, complete: bool = True, relayed_chars: int = 0
+    ) -> float | None:
+        """``complete``: the stream reached its end. Not complete and no error: the client
+        went away, which says nothing of the target's health; the prompt was sent, so it is paid."""
+        if self._finished:
+            return self.cost_usd
+        self._finished = True
+        if error is not None:
+            self._health.failure(self.target, classify(error))
+        elif not complete:
+            self._health.release(self.target)
+        if self._spend is not None and self._admission is not None:
+            self.cost_usd = self._spend.settle(
+                self._admission, self.target, usage, complete=complete, relayed_chars=relayed_chars
+            )
+        return self.cost_usd
 
 
 @dataclass(slots=True)
-class _Slot:
+class _Candidate:
+    """A target of the chain as this request's walk sees it."""
+
     target: Target
     provider: Provider
-    request: Request
-    admission: Admission | None
+    order: int
+    request: Request | None = None  # fitted to the target, once the walk first reaches it
+    counted: int = 0
+    tries: int = 0
+    not_before: float = 0.0  # backoff after a transient failure, on the health clock
+    skip_shown: bool = False
+    out: bool = False  # nothing more to try on it in this request
+    route: str = ""
+
+
+@dataclass(slots=True)
+class _Pick:
+    candidate: _Candidate | None
+    soonest: float | None = None  # when the first blocked candidate is free, on the health clock
+    soonest_target: Target | None = None
+    panickable: bool = False  # an uncalled candidate that panic mode may call
 
 
 @dataclass(slots=True)
 class Chain:
     providers: dict[str, Provider]
     health: Health
-    profiles: Profiles
-    spend: Spend | None = None
+    spend: Purse | None = None
     # Route name -> first-content timeout override.
     first_byte_s: dict[str, float] = field(default_factory=dict)
     # Routes whose on_invalid_json is "return": an answer that is not the JSON asked for stops there.
     invalid_json_returns: frozenset[str] = frozenset()
     on_attempt: Callable[[Attempt], None] | None = None
+    max_wait_s: float = 10.0
+    # Route name -> its own max_wait_s.
+    route_wait_s: dict[str, float] = field(default_factory=dict)
+    # Provider ids the user paused: skipped by every route until resumed.
+    paused: Container[str] = frozenset()
     pruning: Pruning | None = None  # a route's prune setting: whole-file tool results shrunk to fit
 
-    async def complete(self, req: Request, resolved: Resolved, session: str = "") -> tuple[Response, Served]:
+    async def open(
+        self,
+        req: Request,
+        resolved: Resolved,
+        session: str = "",
+        *,
+        whole: bool = False,
+        deadline_s: float | None = None,
+    ) -> Lease:
+        """The first target that answers, its events held up to the first content (``whole``:
+        to the end). ``deadline_s``: seconds the client will wait in all, if it said."""
         attempts: list[Attempt] = []
         with _attempts_shown(attempts):
-            return await self._complete(req, resolved, session, attempts)
+            return await self._open(req, resolved, session, whole, deadline_s, attempts)
 
-    async def _complete(
-        self, req: Request, resolved: Resolved, session: str, attempts: list[Attempt]
-    ) -> tuple[Response, Served]:
-        async for slot in self._walk(req, resolved, session, attempts):
-            retried = False
-            while True:
-                started = time.perf_counter()
-                try:
-                    resp = await slot.provider.complete(slot.request, slot.target.model)
-                    resp = structured.check(slot.request, resp)
-                except ApiError as err:
-                    failure = self._failed(slot, err, started, attempts, retry_left=not retried)
-                    if failure.action is Action.RETRY_SAME and not retried:
-                        retried = True
-                        continue
-                    if failure.action is Action.STOP or self._returns(resolved, failure):
-                        raise
-                    break
-                except BaseException:
-                    self._abandoned(slot)
-                    raise
-                self._ok(slot.target, started, attempts)
-                served = Served(slot.target, slot.provider, attempts, slot.request, slot.admission)
-                if self.spend is not None and slot.admission is not None:
-                    served.cost_usd = self.spend.settle(slot.admission, slot.target, resp.usage)
-                return resp, served
-        raise all_failed(resolved, attempts)
-
-    async def stream(self, req: Request, resolved: Resolved, session: str = "") -> LiveStream:
-        attempts: list[Attempt] = []
-        with _attempts_shown(attempts):
-            return await self._stream(req, resolved, session, attempts)
-
-    async def _stream(
-        self, req: Request, resolved: Resolved, session: str, attempts: list[Attempt]
-    ) -> LiveStream:
-        async for slot in self._walk(req, resolved, session, attempts):
-            retried = False
-            while True:
-                started = time.perf_counter()
-                events = structured.guard(slot.request, slot.provider.stream(slot.request, slot.target.model))
-                try:
-                    held = await self._first_content(events, self._first_byte_s(resolved, slot.provider))
-                except ApiError as err:
-                    await _close(events)
-                    failure = self._failed(slot, err, started, attempts, retry_left=not retried)
-                    if failure.action is Action.RETRY_SAME and not retried:
-                        retried = True
-                        continue
-                    if failure.action is Action.STOP or self._returns(resolved, failure):
-                        raise
-                    break
-                except BaseException:
-                    await _close(events)
-                    self._abandoned(slot)
-                    raise
-                self._ok(slot.target, started, attempts)
-                served = Served(slot.target, slot.provider, attempts, slot.request, slot.admission)
-                return LiveStream(served, held, events)
-        raise all_failed(resolved, attempts)
-
-    async def _walk(
-        self, req: Request, resolved: Resolved, session: str, attempts: list[Attempt]
-    ) -> AsyncIterator[_Slot]:
-        """Targets that may be called now, in order, each with the request fitted to it.
-
-        Each target is checked only when the walk reaches it, so a half-open circuit's
-        probe is claimed by the request that will really make the call."""
-        refused: OverBudget | None = None
-        targets = list(resolved.chain)
+    async def _open(
+        self,
+        req: Request,
+        resolved: Resolved,
+        session: str,
+        whole: bool,
+        deadline_s: float | None,
+        attempts: list[Attempt],
+    ) -> Lease:
         if self.pruning is not None:
             req = await self.pruning.always(req, resolved.route)
+        cands = [
+            _Candidate(t, self.providers[t.provider], i, route=resolved.route)
+            for i, t in enumerate(resolved.chain)
+        ]
         prompt = request_tokens(req)  # once: every target counts the same prompt
-        while targets:
-            target = targets.pop(0)
-            provider = self.providers[target.provider]
-            if not provider.usable:
-                self._skip(attempts, target, "no_key", "no API key configured")
-                continue
-            planned = structured.plan(req, provider.kind, target.model)
-            # A forced tool carries the schema the client asked for: that request is longer.
-            counted = prompt if planned is req else request_tokens(planned)
-            try:
-                fitted = adapt(planned, target, provider, self.profiles, counted)
-            except TooLong as e:
-                pruned = (
-                    await self.pruning.fit(planned, target, provider, self.profiles, resolved.route)
-                    if self.pruning
-                    else None
-                )
-                if pruned is None:
-                    self._skip(attempts, target, "context_too_long", str(e), FailureKind.CONTEXT_TOO_LONG)
+        wait_left = self.route_wait_s.get(resolved.route, self.max_wait_s)
+        if deadline_s is not None:
+            wait_left = max(0.0, min(wait_left, deadline_s / 2))
+        panic = False
+        refused: OverBudget | None = None
+        while True:
+            pick = self._pick(req, prompt, cands, attempts, panic)
+            c = pick.candidate
+            if c is None:
+                delay = None if pick.soonest is None else max(0.0, pick.soonest - self.health.now())
+                if delay is not None and delay <= wait_left:
+                    assert pick.soonest_target is not None
+                    await asyncio.sleep(delay)
+                    wait_left -= delay
+                    self._record(attempts, Attempt(pick.soonest_target, f"waited_{delay:.1f}s", called=False))
                     continue
-                fitted, counted = pruned, request_tokens(pruned)
-            skip = self.health.claim(target)
-            if skip is not None:
-                self._skip(attempts, target, skip.label, skip.detail)
-                continue
+                if pick.panickable and not panic:
+                    panic = True
+                    continue
+                break
+            assert c.request is not None
             admission = None
             if self.spend is not None:
-                profile = self.profiles.get(target, provider.kind)
                 try:
-                    admission = self.spend.admit(fitted, target, session, profile.max_output, counted)
+                    admission = await self._admit(c, resolved, session)
                 except OverBudget as e:
-                    self.health.release(target)
-                    self._skip(attempts, target, "budget", e.error.message)
+                    self.health.release(c.target)
+                    c.out = True
+                    self._skip(attempts, c.target, "budget", e.error.message)
                     if self.spend.on_exhausted != "cheapest":
                         raise e.error from None
                     if refused is None:
                         refused = e
-                        targets.sort(key=lambda t: self._worst_case(req, t))
+                        cands.sort(key=lambda x: self._worst_case(req, x.target))
                     continue
-                except ApiError:
-                    self.health.release(target)
+                except BaseException:  # a refusal, or the client gone while the prompt was counted
+                    self.health.release(c.target)
                     raise
-                fitted = admission.request
-                self.spend.accounts.record(
-                    admission.reservation, resolved.route, target.provider, target.model
-                )
-            yield _Slot(target, provider, fitted, admission)
+            lease = await self._try(c, admission, resolved, whole, attempts)
+            if lease is not None:
+                return lease
         if refused is not None:
             raise refused.error
+        raise all_failed(resolved, attempts)
+
+    def _pick(
+        self, req: Request, prompt: int, cands: list[_Candidate], attempts: list[Attempt], panic: bool
+    ) -> _Pick:
+        """The first candidate in chain order that may be called now (claimed), else when one may."""
+        now = self.health.now()
+        pick = _Pick(None)
+        for c in cands:
+            if c.out:
+                continue
+            if c.request is None and not self._fit(req, prompt, c, attempts):
+                continue
+            if c.not_before > now:
+                self._later(pick, c.not_before, c.target)
+                continue
+            skip = self.health.claim(c.target, panic=panic and c.tries == 0)
+            if skip is None:
+                if panic and c.tries == 0:
+                    self._record(
+                        attempts, Attempt(c.target, "panic", called=False, message="every model was out")
+                    )
+                pick.candidate = c
+                return pick
+            if not c.skip_shown:
+                c.skip_shown = True
+                self._skip(attempts, c.target, skip.label, skip.detail)
+            if skip.panickable and c.tries == 0:
+                pick.panickable = True
+            if skip.ready_at is not None:
+                self._later(pick, skip.ready_at, c.target)
+            elif not (skip.panickable and c.tries == 0):
+                c.out = True
+        return pick
+
+    @staticmethod
+    def _later(pick: _Pick, at: float, target: Target) -> None:
+        if pick.soonest is None or at < pick.soonest:
+            pick.soonest, pick.soonest_target = at, target
+
+    def _fit(self, req: Request, prompt: int, c: _Candidate, attempts: list[Attempt]) -> bool:
+        """Fit the request to the candidate once; False (and out of the walk) if it cannot serve."""
+        if not c.provider.usable:
+            c.out = True
+            self._skip(attempts, c.target, "no_key", "no API key configured")
+            return False
+        if c.target.provider in self.paused:
+            c.out = True
+            self._skip(attempts, c.target, "paused", f"{c.target.provider} is paused until resumed")
+            return False
+        profile = c.provider.profile(c.target.model)
+        planned = structured.plan(req, profile)
+        # A forced tool carries the schema the client asked for: that request is longer.
+        c.counted = prompt if planned is req else request_tokens(planned)
+        try:
+            c.request = adapt(planned, c.target, profile, c.counted)
+        except TooLong as e:
+            pruned = self.pruning.fit(planned, c.target, profile, c.route) if self.pruning else None
+            if pruned is None:
+                c.out = True
+                self._skip(attempts, c.target, "context_too_long", str(e), FailureKind.CONTEXT_TOO_LONG)
+                return False
+            c.request, c.counted = pruned, request_tokens(pruned)
+        return True
+
+    async def _admit(self, c: _Candidate, resolved: Resolved, session: str) -> Admitted:
+        assert self.spend is not None and c.request is not None
+        profile = c.provider.profile(c.target.model)
+        return await self.spend.admit(
+            c.request, c.target, session, resolved.route, profile.max_output, c.counted
+        )
+
+    async def _try(
+        self,
+        c: _Candidate,
+        admission: Admitted | None,
+        resolved: Resolved,
+        whole: bool,
+        attempts: list[Attempt],
+    ) -> Lease | None:
+        """Call the candidate (again at once after a reset); a Lease, or None to walk on."""
+        request = admission.request if admission is not None else c.request
+        assert request is not None
+        while True:
+            c.tries += 1
+            started = time.perf_counter()
+            meter = Meter()
+            events = structured.guard(request, c.provider.stream(request, c.target.model))
+            try:
+                held = await self._hold(events, meter, whole, self._first_byte_s(resolved, c.provider))
+            except ApiError as err:
+                await _close(events)
+                failure = classify(err, named=request.model == c.target.model)
+                self.health.failure(c.target, failure)
+                again = failure.action is Action.RETRY_SAME and c.tries == 1
+                self._settle_failed(admission, c.target, err, meter, keep=again)
+                latency = (time.perf_counter() - started) * 1000
+                self._record(attempts, Attempt(c.target, failure.label, failure.kind, latency, err.message))
+                if failure.action is Action.STOP or self._returns(resolved, failure):
+                    raise
+                if again:
+                    continue
+                if failure.kind in _TRANSIENT and c.tries < MAX_TRIES:
+                    c.not_before = self.health.now() + BACKOFF_S * 2 ** (c.tries - 1)
+                else:
+                    c.out = True
+                return None
+            except BaseException:
+                await _close(events)
+                self.health.release(c.target)
+                if self.spend is not None and admission is not None:
+                    self.spend.settle(
+                        admission, c.target, meter.usage, complete=False, relayed_chars=meter.chars
+                    )
+                raise
+            if whole:
+                await _close(events)
+            self.health.success(c.target)  # it answered; a failure after this is told by finish
+            self._record(attempts, Attempt(c.target, "ok", None, (time.perf_counter() - started) * 1000))
+            rest: AsyncIterator[StreamEvent] = _nothing() if whole else events
+            return Lease(
+                c.target, c.provider, attempts, request, held, rest, self.health, self.spend, admission
+            )
+
+    async def _hold(
+        self, events: AsyncIterator[StreamEvent], meter: Meter, whole: bool, first_byte_s: float
+    ) -> list[StreamEvent]:
+        held: list[StreamEvent] = []
+        try:
+            async with asyncio.timeout(first_byte_s):
+                async for ev in events:
+                    held.append(ev)
+                    meter.feed(ev)
+                    if is_content(ev) or isinstance(ev, StreamEnd):
+                        break
+                else:
+                    raise ApiError(
+                        502, "server_error", "the stream ended before any content", cause="stream_cut"
+                    )
+        except TimeoutError:
+            raise ApiError(
+                504, "timeout", f"no content within {first_byte_s:g}s", cause=TIMEOUT_FIRST_BYTE
+            ) from None
+        if whole and not meter.complete:
+            # The rest under the provider's idle limit, as a streaming client would get it.
+            async for ev in events:
+                held.append(ev)
+                meter.feed(ev)
+            if not meter.complete:
+                raise ApiError(502, "server_error", "the stream ended before its end", cause="stream_cut")
+        return held
+
+    def _settle_failed(
+        self, admission: Admitted | None, target: Target, err: ApiError, meter: Meter, keep: bool
+    ) -> None:
+        """A failed attempt costs what the provider will bill: nothing before any answer, the
+        answer's usage for an answer refused as invalid JSON, an estimate for one cut short.
+        A same-model retry keeps the reservation: released, the retry's answer would go unpaid."""
+        if self.spend is None or admission is None or keep:
+            return
+        if isinstance(err, structured.InvalidJson):
+            self.spend.settle(admission, target, err.usage)
+        elif meter.content:
+            self.spend.settle(admission, target, meter.usage, complete=False, relayed_chars=meter.chars)
+        else:
+            self.spend.release(admission)
 
     def _worst_case(self, req: Request, target: Target) -> float:
         assert self.spend is not None
         provider = self.providers[target.provider]
-        out = req.max_tokens or self.profiles.get(target, provider.kind).max_output or 4096
-        usd = self.spend.prices.usd(target, Usage(input_tokens=request_tokens(req), output_tokens=out))
-        return float("inf") if usd is None else usd
+        return self.spend.worst_case_usd(req, target, provider.profile(target.model).max_output)
 
     def _first_byte_s(self, resolved: Resolved, provider: Provider) -> float:
         return self.first_byte_s.get(resolved.route, provider.config.timeout_first_byte_s)
 
-    async def _first_content(self, events: AsyncIterator[StreamEvent], timeout_s: float) -> list[StreamEvent]:
-        held: list[StreamEvent] = []
-        try:
-            async with asyncio.timeout(timeout_s):
-                async for ev in events:
-                    held.append(ev)
-                    if is_content(ev) or isinstance(ev, StreamEnd):
-                        return held
-        except TimeoutError:
-            raise ApiError(
-                504, "timeout", f"no content within {timeout_s:g}s", cause=TIMEOUT_FIRST_BYTE
-            ) from None
-        raise ApiError(502, "server_error", "the stream ended before any content", cause="stream_cut")
-
     def _returns(self, resolved: Resolved, failure: Failure) -> bool:
         return failure.kind is FailureKind.INVALID_JSON and resolved.route in self.invalid_json_returns
-
-    def _failed(
-        self, slot: _Slot, err: ApiError, started: float, attempts: list[Attempt], retry_left: bool
-    ) -> Failure:
-        failure = classify(err, named=slot.request.model == slot.target.model)
-        self.health.failure(slot.target, failure)
-        retrying = failure.action is Action.RETRY_SAME and retry_left
-        # A same-model retry keeps the reservation: released, the retry's answer would go unpaid.
-        if self.spend is not None and slot.admission is not None and not retrying:
-            if isinstance(err, structured.InvalidJson):
-                self.spend.settle(slot.admission, slot.target, err.usage)  # answered, so paid for
-            else:
-                self.spend.release(slot.admission)
-        latency = (time.perf_counter() - started) * 1000
-        self._record(attempts, Attempt(slot.target, failure.label, failure.kind, latency, err.message))
-        return failure
-
-    def _abandoned(self, slot: _Slot) -> None:
-        """The caller went away mid-attempt: no verdict on health; the prompt was sent, so it is paid."""
-        self.health.release(slot.target)
-        if self.spend is not None and slot.admission is not None:
-            self.spend.settle(slot.admission, slot.target, Usage(), complete=False)
-
-    def _ok(self, target: Target, started: float, attempts: list[Attempt]) -> None:
-        self.health.success(target)
-        self._record(attempts, Attempt(target, "ok", None, (time.perf_counter() - started) * 1000))
 
     def _skip(
         self, attempts: list[Attempt], target: Target, label: str, why: str, kind: FailureKind | None = None
@@ -278,7 +448,8 @@ class Chain:
 
 
 def all_failed(resolved: Resolved, attempts: list[Attempt]) -> ApiError:
-    lines = "; ".join(f"{a.target}: {a.outcome}" + (f" ({a.message})" if a.message else "") for a in attempts)
+    tried = [a for a in attempts if not a.outcome.startswith(WALK_MARKS)]
+    lines = "; ".join(f"{a.target}: {a.outcome}" + (f" ({a.message})" if a.message else "") for a in tried)
     return ApiError(
         503,
         "all_providers_failed",
@@ -307,6 +478,11 @@ def _attempts_shown(attempts: list[Attempt]) -> Iterator[None]:
         if attempts:
             err.headers.setdefault("x-detour-attempts", ",".join(str(a) for a in attempts))
         raise
+
+
+async def _nothing() -> AsyncIterator[StreamEvent]:
+    return
+    yield  # an async generator that ends at once
 
 
 async def _close(events: AsyncIterator[StreamEvent]) -> None:

@@ -5,8 +5,8 @@ decided action::
 
     Failure
     ├── the provider cannot serve now -> fail over to the next model
-    │   ├── rate_limited      429, Gemini RESOURCE_EXHAUSTED      cool down for retry-after
-    │   ├── overloaded        529, 503                            cool down briefly
+    │   ├── rate_limited      429, Gemini RESOURCE_EXHAUSTED      cool down for retry-after (5 s if none)
+    │   ├── overloaded        529, 503                            cool down for retry-after, if given
     │   ├── server_error      500, 502, 504 and other 5xx          counts toward the circuit
     │   ├── timeout           connect, first content, idle, total  counts toward the circuit
     │   ├── connection        refused, reset                       reset: one same-model retry first
@@ -36,6 +36,22 @@ from enum import StrEnum
 from typing import assert_never
 
 from daemon.ir import ApiError
+from daemon.ir.errors import (
+    CONNECT_REFUSED,
+    CONNECTION_RESET,
+    IN_BAND,
+    INVALID_JSON,
+    MALFORMED,
+    STREAM_CUT,
+    TIMEOUT_CONNECT,
+    TIMEOUT_FIRST_BYTE,
+    TIMEOUT_IDLE,
+)
+
+__all__ = [
+    "CONNECT_REFUSED", "CONNECTION_RESET", "IN_BAND", "INVALID_JSON", "MALFORMED", "STREAM_CUT",
+    "TIMEOUT_CONNECT", "TIMEOUT_FIRST_BYTE", "TIMEOUT_IDLE", "Action", "Failure", "FailureKind", "classify",
+]  # fmt: skip
 
 
 class FailureKind(StrEnum):
@@ -60,19 +76,9 @@ class Action(StrEnum):
     STOP = "stop"
 
 
-# Causes the transport layer records on ApiError.cause (providers.http).
-CONNECT_REFUSED = "connect_refused"
-CONNECTION_RESET = "connection_reset"
-STREAM_CUT = "stream_cut"
-MALFORMED = "malformed"
-IN_BAND = "in_band"
-TIMEOUT_CONNECT = "timeout_connect"
-TIMEOUT_FIRST_BYTE = "timeout_first_byte"
-TIMEOUT_IDLE = "timeout_idle"
-INVALID_JSON = "invalid_json"
-
-OVERLOAD_COOLDOWN_S = 5.0
-RATE_LIMIT_DEFAULT_S = 10.0
+# A 429 without retry-after: stay away briefly. An overload without one benches nothing: one
+# 529 among successes says the provider is busy, not that the model is out (health counts it).
+RATE_LIMIT_DEFAULT_S = 5.0
 AUTH_COOLDOWN_S = 300.0
 # Waiting does not refill a quota or add credit; someone has to act on the account.
 BILLING_COOLDOWN_S = 3600.0
@@ -106,8 +112,7 @@ def classify(err: ApiError, *, named: bool = False) -> Failure:
             wait = err.retry_after_s if err.retry_after_s is not None else RATE_LIMIT_DEFAULT_S
             return Failure(kind, Action.FAIL_OVER, wait, label)
         case FailureKind.OVERLOADED:
-            wait = err.retry_after_s if err.retry_after_s is not None else OVERLOAD_COOLDOWN_S
-            return Failure(kind, Action.FAIL_OVER, wait, label)
+            return Failure(kind, Action.FAIL_OVER, err.retry_after_s or 0.0, label)
         case FailureKind.CONNECTION if err.cause == CONNECTION_RESET:
             return Failure(kind, Action.RETRY_SAME, 0.0, label)
         case FailureKind.AUTH:

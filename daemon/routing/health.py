@@ -1,11 +1,20 @@
-"""Per provider+model health: cooldowns and circuit breakers.
+"""Per provider+model health: passive outlier detection, as Envoy does it.
 
-A cooldown (from retry-after, an overload, a rejected key, an account out of
-credit) makes the chain skip the target until it ends. A circuit breaker counts
-failures that say the target is unwell; after ``threshold`` of them within
-``window_s`` it opens and the target is skipped without a network call; after
-``open_s`` it goes half-open and lets exactly one probe request through: success
-closes it, failure reopens it.
+A target is *ejected* (its circuit opens) when the requests it served in the
+last ``window_s`` show it unwell: a failure rate of ``failure_rate`` or more
+over at least ``min_requests`` requests, or ``consecutive`` failures in a row.
+One failure among successes never benches a model. An ejection lasts
+``open_s`` times the number of ejections in a row (capped at ``max_open_s``);
+then the circuit goes half-open and lets one probe request through: success
+closes it, failure ejects it again for longer.
+
+A cooldown is a different thing: the provider said how long to stay away (an
+explicit ``retry-after`` on a 429/529/503, a rejected key, an account out of
+credit) and the target is left alone for exactly that long.
+
+``check`` says whether a target may be called now and, if not, when it may be
+(``Skip.ready_at``), so the chain can wait for a target that is free soon or,
+when nothing is, try them anyway (panic mode) instead of refusing.
 
 All state lives on the event loop thread; nothing here awaits, so the
 check-and-claim of the half-open probe is atomic.
@@ -32,38 +41,55 @@ class Circuit(StrEnum):
 @dataclass(slots=True)
 class TargetHealth:
     circuit: Circuit = Circuit.CLOSED
-    failures: deque[float] = field(default_factory=deque)
-    opened_at: float = 0.0
+    # (time, failed) per finished attempt within the window, oldest first.
+    outcomes: deque[tuple[float, bool]] = field(default_factory=deque)
+    failed: int = 0  # failures among ``outcomes``
+    consecutive: int = 0
+    ejections: int = 0  # in a row, without a success between: lengthens the next ejection
+    opened_until: float = 0.0
     cooldown_until: float = 0.0
     cooldown_reason: str = ""
+    cooldown_final: bool = False  # waiting will not help within a request (a model that is gone)
     probing: bool = False
     last_failure: str = ""
 
 
 @dataclass(slots=True, frozen=True)
 class Skip:
-    """Why a target is passed over without a call."""
+    """Why a target is passed over without a call, and when it may be called again."""
 
-    label: str  # for x-detour-attempts: "cooldown", "circuit_open", "auth", "billing"
+    label: str  # for x-detour-attempts: "cooldown", "circuit_open", "auth", "billing", ...
     detail: str
+    # Monotonic time it is free again; None when waiting will not help within a request
+    # (a rejected key, an account out of credit, a probe already in flight).
+    ready_at: float | None = None
+    # Whether panic mode may call it anyway: health says unwell or busy, not misconfigured.
+    panickable: bool = True
 
 
 class Health:
     def __init__(
         self,
         *,
-        threshold: int = 5,
-        window_s: float = 60.0,
-        open_s: float = 30.0,
+        window_s: float = 30.0,
+        min_requests: int = 10,
+        failure_rate: float = 0.5,
+        consecutive: int = 5,
+        open_s: float = 10.0,
+        max_open_s: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
         on_circuit: Callable[[Target, Circuit], None] | None = None,
     ) -> None:
-        self.threshold, self.window_s, self.open_s = threshold, window_s, open_s
+        self.window_s, self.min_requests, self.failure_rate = window_s, min_requests, failure_rate
+        self.consecutive, self.open_s, self.max_open_s = consecutive, open_s, max_open_s
         self._clock = clock
         self._on_circuit = on_circuit
         self._targets: dict[Target, TargetHealth] = {}
         # Provider id -> (until, label, why) for failures of every model behind its key.
         self._provider_until: dict[str, tuple[float, str, str]] = {}
+
+    def now(self) -> float:
+        return self._clock()
 
     def _get(self, target: Target) -> TargetHealth:
         h = self._targets.get(target)
@@ -71,22 +97,33 @@ class Health:
             h = self._targets[target] = TargetHealth()
         return h
 
-    def claim(self, target: Target) -> Skip | None:
-        """None if the target may be called now (claiming the probe if half-open), else why not."""
+    def claim(self, target: Target, *, panic: bool = False) -> Skip | None:
+        """None if the target may be called now (claiming the probe if half-open), else why not.
+
+        ``panic``: every target of the chain is out; call this one anyway unless it is
+        misconfigured (its key rejected, its account out of credit, its model gone)."""
+        skip = self._skip(target)
+        if skip is not None and panic and skip.panickable:
+            return None
+        return skip
+
+    def _skip(self, target: Target) -> Skip | None:
         now = self._clock()
         pu = self._provider_until.get(target.provider)
         if pu is not None and now < pu[0]:
-            return Skip(pu[1], pu[2])
+            return Skip(pu[1], pu[2], None, panickable=False)
         h = self._targets.get(target)
         if h is None:
             return None
         if now < h.cooldown_until:
-            return Skip(
-                "cooldown", f"cooling down for {h.cooldown_until - now:.1f}s after {h.cooldown_reason}"
-            )
+            left = h.cooldown_until - now
+            why = f"cooling down for {left:.1f}s after {h.cooldown_reason}"
+            if h.cooldown_final:
+                return Skip("cooldown", why, None, panickable=False)
+            return Skip("cooldown", why, h.cooldown_until)
         if h.circuit is Circuit.OPEN:
-            if now - h.opened_at < self.open_s:
-                return Skip("circuit_open", f"circuit open after {h.last_failure}")
+            if now < h.opened_until:
+                return Skip("circuit_open", f"circuit open after {h.last_failure}", h.opened_until)
             self._set(target, h, Circuit.HALF_OPEN)
         if h.circuit is Circuit.HALF_OPEN:
             if h.probing:
@@ -101,11 +138,11 @@ class Health:
             h.probing = False
 
     def success(self, target: Target) -> None:
-        h = self._targets.get(target)
-        if h is None:
-            return
+        h = self._get(target)
         h.probing = False
-        h.failures.clear()
+        h.consecutive = 0
+        h.ejections = 0
+        self._count(h, self._clock(), failed=False)
         if h.circuit is not Circuit.CLOSED:
             self._set(target, h, Circuit.CLOSED)
 
@@ -125,35 +162,48 @@ class Health:
         if failure.cooldown_s > 0:
             h.cooldown_until = max(h.cooldown_until, now + failure.cooldown_s)
             h.cooldown_reason = f"{failure.kind} ({failure.label})"
+            h.cooldown_final = failure.kind is FailureKind.MODEL_UNAVAILABLE
         if failure.kind not in COUNTS_TOWARD_CIRCUIT:
             return
-        if h.circuit is Circuit.HALF_OPEN:
-            h.opened_at = now
-            self._set(target, h, Circuit.OPEN)
-            return
-        h.failures.append(now)
-        while h.failures and now - h.failures[0] > self.window_s:
-            h.failures.popleft()
-        if len(h.failures) >= self.threshold and h.circuit is Circuit.CLOSED:
-            h.opened_at = now
-            self._set(target, h, Circuit.OPEN)
+        h.consecutive += 1
+        self._count(h, now, failed=True)
+        if h.circuit is Circuit.HALF_OPEN or (h.circuit is Circuit.CLOSED and self._unwell(h)):
+            self._eject(target, h, now)
+
+    def _count(self, h: TargetHealth, now: float, *, failed: bool) -> None:
+        h.outcomes.append((now, failed))
+        h.failed += failed
+        while h.outcomes and now - h.outcomes[0][0] > self.window_s:
+            h.failed -= h.outcomes.popleft()[1]
+
+    def _unwell(self, h: TargetHealth) -> bool:
+        if h.consecutive >= self.consecutive:
+            return True
+        n = len(h.outcomes)
+        return n >= self.min_requests and h.failed >= self.failure_rate * n
+
+    def _eject(self, target: Target, h: TargetHealth, now: float) -> None:
+        h.ejections += 1
+        h.opened_until = now + min(self.open_s * h.ejections, self.max_open_s)
+        h.outcomes.clear()
+        h.failed = h.consecutive = 0
+        self._set(target, h, Circuit.OPEN)
 
     def _set(self, target: Target, h: TargetHealth, state: Circuit) -> None:
         h.circuit = state
-        if state is Circuit.CLOSED:
-            h.failures.clear()
         if self._on_circuit is not None:
             self._on_circuit(target, state)
 
     def snapshot(self) -> dict[str, dict[str, object]]:
-        """Per target: circuit state, cooldown left, recent failures (for /status later)."""
+        """Per target: circuit state, cooldown left, recent failures (for /status)."""
         now = self._clock()
         out: dict[str, dict[str, object]] = {}
         for target, h in self._targets.items():
             out[str(target)] = {
                 "circuit": str(h.circuit),
                 "cooldown_s": round(max(0.0, h.cooldown_until - now), 3),
-                "recent_failures": len(h.failures),
+                "recent_failures": h.failed,
+                "recent_requests": len(h.outcomes),
                 "last_failure": h.last_failure,
             }
         for provider, (until, _, why) in self._provider_until.items():

@@ -9,18 +9,11 @@ In order: a route's own name; ``provider/model`` written out; a route whose
 from __future__ import annotations
 
 import fnmatch
-import re
 from dataclasses import dataclass
 
 from daemon.config import Config, Target
 from daemon.ir import ApiError
-
-# Model names each provider kind serves, for names no route claims.
-_KIND_OF_MODEL = (
-    (re.compile(r"claude-"), "anthropic"),
-    (re.compile(r"(gpt-|o\d|chatgpt-|codex-)"), "openai"),
-    (re.compile(r"gemini-"), "gemini"),
-)
+from daemon.providers.profiles import kind_of_model
 
 
 @dataclass(slots=True, frozen=True)
@@ -44,7 +37,8 @@ class Routes:
         return [r.name for r in self._routes]
 
     def resolve(self, requested: str) -> Resolved:
-        route = self._by_name.get(requested)
+        # Ollama-style clients name a model with its tag: "coder:latest" is the route "coder".
+        route = self._by_name.get(requested) or self._by_name.get(requested.removesuffix(":latest"))
         if route is not None:
             return Resolved(route.name, route.chain)
         pid, sep, model = requested.partition("/")
@@ -53,9 +47,9 @@ class Routes:
         for route in self._routes:
             if any(fnmatch.fnmatchcase(requested, pat) for pat in route.match):
                 return Resolved(route.name, route.chain)
-        for pattern, kind in _KIND_OF_MODEL:
-            if pattern.match(requested) and kind in self._first_of_kind:
-                return self._then_default(requested, Target(self._first_of_kind[kind], requested))
+        kind = kind_of_model(requested)
+        if kind is not None and kind in self._first_of_kind:
+            return self._then_default(requested, Target(self._first_of_kind[kind], requested))
         if self._default is not None:
             return Resolved(self._default.name, self._default.chain)
         raise ApiError(

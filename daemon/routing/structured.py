@@ -1,10 +1,10 @@
 """Structured answers: how a JSON request is sent to each target, and whether the answer holds.
 
-Sending (``plan``, called by ``routing.adapt`` per target): native where the target
-takes what was asked: OpenAI both modes, Gemini both (its schema dialect is
-``gemini_schema.to_openapi``), Anthropic a schema on models with structured outputs,
-unless it holds a map (an open ``additionalProperties``), which Anthropic's closed objects
-cannot say.
+Sending (``plan``, called by ``routing.chain`` per target with its ``Profile``): native
+where the target takes what was asked (the profile's ``json_modes``): OpenAI both modes,
+Gemini both (its schema dialect is ``gemini_schema.to_openapi``), Anthropic a schema on
+models with structured outputs, unless it holds a map (an open ``additionalProperties``),
+which Anthropic's closed objects cannot say.
 Elsewhere (Anthropic's JSON-object mode and older models, OpenAI-compatible servers,
 which mostly lack ``json_schema``) the schema becomes the parameters of a forced tool,
 whose arguments are unwrapped back into plain text on the way out, streamed or not.
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import re
 from collections.abc import AsyncIterator
 from typing import Any, Final
 
@@ -36,6 +35,7 @@ import orjson
 from jsonschema import exceptions as schema_errors
 from jsonschema import validators
 
+from daemon.formats.profile import Profile
 from daemon.formats.schema_dialects import anthropic_takes
 from daemon.ir import (
     ApiError,
@@ -45,6 +45,8 @@ from daemon.ir import (
     Request,
     Response,
     ResponseFormat,
+    SignatureDelta,
+    StreamAssembler,
     StreamEnd,
     StreamEvent,
     TextDelta,
@@ -54,6 +56,7 @@ from daemon.ir import (
     ToolChoice,
     Usage,
     invalid,
+    replay,
 )
 from daemon.routing.failures import INVALID_JSON
 from daemon.routing.schema_check import Check, compile_check
@@ -64,10 +67,7 @@ TOOL_DESCRIPTION: Final = "Give your whole answer by calling this tool; its argu
 _UNCHECKED: Final = frozenset({"refusal", "content_filter"})
 # Gemini takes any root in its response schema; OpenAI's and Anthropic's JSON modes and every
 # tool's parameters take objects only, so other roots go under this property and come back out.
-_ANY_ROOT: Final = frozenset({"gemini", "sim"})
 WRAPPER: Final = "value"
-# Claude models from before structured outputs (4.5 on, and Opus 4.1, have them).
-_ANTHROPIC_OLD = re.compile(r"claude-(instant|2|3)|claude-(opus|sonnet)-4(-0)?(-\d{8})?$")
 
 
 class InvalidJson(ApiError):
@@ -81,17 +81,17 @@ class InvalidJson(ApiError):
 # -- sending ---------------------------------------------------------------------------------------
 
 
-def plan(req: Request, kind: str, model: str) -> Request:
-    """The request as this target (provider kind, model) gets it."""
+def plan(req: Request, profile: Profile) -> Request:
+    """The request as a target with this profile gets it."""
     rf = req.response_format
     if rf is None or not rf.wants_json:
         return req
     if rf.schema is not None:
         validator(rf.schema)  # a broken schema is the client's 400, before any call
-        if kind not in _ANY_ROOT and not _object_root(rf.schema):
+        if not profile.any_root and not _object_root(rf.schema):
             rf = dataclasses.replace(rf, schema=_wrap(rf.schema), wrapped=True)
             req = dataclasses.replace(req, response_format=rf)
-    if _native(rf, kind, model):
+    if _native(rf, profile):
         return req
     taken = {t.name for t in req.tools}
     name = TOOL_NAME
@@ -111,8 +111,8 @@ def plan(req: Request, kind: str, model: str) -> Request:
         "tool_choice": choice,
         "response_format": dataclasses.replace(rf, tool=name),
     }
-    if kind == "anthropic":
-        changes["reasoning"] = None  # Anthropic refuses thinking with a forced tool choice
+    if not profile.thinks_with_forced_tool:
+        changes["reasoning"] = None
     return dataclasses.replace(req, **changes)
 
 
@@ -133,18 +133,11 @@ def _wrap(schema: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _native(rf: ResponseFormat, kind: str, model: str) -> bool:
-    match kind:
-        case "openai" | "gemini" | "sim":
-            return True
-        case "openai-compatible":
-            return rf.kind == "json_object"
-        case "anthropic":
-            if rf.kind != "json_schema" or _ANTHROPIC_OLD.match(model):
-                return False
-            return rf.schema is None or validator(rf.schema).closed_ok
-        case _:
-            return False
+def _native(rf: ResponseFormat, profile: Profile) -> bool:
+    if rf.kind == "text" or rf.kind not in profile.json_modes:
+        return False
+    # Anthropic's closed objects cannot say every schema (no maps).
+    return profile.schema_dialect != "anthropic" or rf.schema is None or validator(rf.schema).closed_ok
 
 
 # -- checking --------------------------------------------------------------------------------------
@@ -199,32 +192,20 @@ def verdict(rf: ResponseFormat, text: str) -> str | None:
 
 
 def check(req: Request, resp: Response) -> Response:
-    """The answer with a forced tool's arguments unwrapped into text, once it is valid."""
+    """A whole answer through the same check as a stream (``guard``): the forced tool
+    unwrapped into text, ``InvalidJson`` raised if it does not hold."""
     rf = req.response_format
     if rf is None or not rf.wants_json:
         return resp
-    if rf.tool is not None:
-        carried = [p for p in resp.parts if isinstance(p, ToolCallPart) and p.name == rf.tool]
-        if carried:
-            # A forced call is the whole answer; text beside it is the model thinking aloud.
-            resp.parts = [
-                TextPart(p.arguments) if p in carried else p
-                for p in resp.parts
-                if p in carried or not isinstance(p, TextPart)
-            ]
-            if resp.finish == "tool_use" and not any(isinstance(p, ToolCallPart) for p in resp.parts):
-                resp.finish, resp.raw_finish = "end", None
-    if resp.finish in _UNCHECKED or any(isinstance(p, ToolCallPart) for p in resp.parts):
-        return resp  # a refusal, or a call to one of the client's tools: not the answer yet
-    text = "".join(p.text for p in resp.parts if isinstance(p, TextPart))
-    why = verdict(rf, text)
-    if why is not None:
-        raise InvalidJson(f"{resp.model or 'the model'} answered {why}", resp.usage)
-    if rf.wrapped:
-        text = orjson.dumps(orjson.loads(text)[WRAPPER]).decode()
-        resp.parts = [p for p in resp.parts if not isinstance(p, TextPart)] + [TextPart(text)]
-    resp.output_json = text
-    return resp
+    answer = _StreamAnswer(rf)
+    assembler = StreamAssembler()
+    for ev in replay(resp):
+        for out in answer.feed(ev):
+            assembler.feed(out)
+    checked = assembler.response()
+    if checked.finish not in _UNCHECKED and not any(isinstance(p, ToolCallPart) for p in checked.parts):
+        checked.output_json = "".join(p.text for p in checked.parts if isinstance(p, TextPart))
+    return checked
 
 
 def guard(req: Request, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
@@ -252,7 +233,9 @@ class _StreamAnswer:
     """One stream's answer: the forced tool turned into text, the wrapper taken off, and
     the whole checked in place of the end."""
 
-    __slots__ = ("_rf", "_carrier", "_calls", "_texts", "_carried", "_unwrap", "_text_parts")
+    __slots__ = (
+        "_rf", "_carrier", "_calls", "_texts", "_carried", "_unwrap", "_text_parts", "_dropped", "_index"
+    )  # fmt: skip
 
     def __init__(self, rf: ResponseFormat) -> None:
         self._rf = rf
@@ -262,9 +245,32 @@ class _StreamAnswer:
         self._carried: list[str] = []
         self._unwrap = _Unwrapper() if rf.wrapped else None
         self._text_parts: set[int] = set()
+        # With a forced tool, text beside the call is the model thinking aloud, not the answer:
+        # dropped, and the parts left renumbered so clients see no gap.
+        self._dropped: set[int] = set()
+        self._index: dict[int, int] = {}
 
     def feed(self, ev: StreamEvent) -> list[StreamEvent]:
+        out = self._feed(ev)
+        if self._rf.tool is None:
+            return out
+        return [self._renumbered(e) for e in out]
+
+    def _renumbered(self, ev: StreamEvent) -> StreamEvent:
+        if isinstance(ev, PartStart):
+            self._index[ev.index] = len(self._index)
+        index = getattr(ev, "index", None)
+        if index is None or self._index[index] == index:
+            return ev
+        return dataclasses.replace(ev, index=self._index[index])  # type: ignore[arg-type]
+
+    def _feed(self, ev: StreamEvent) -> list[StreamEvent]:
         match ev:
+            case PartStart(part=TextPart()) if self._rf.tool is not None:
+                self._dropped.add(ev.index)
+                return []
+            case TextDelta() | PartEnd() | SignatureDelta() if ev.index in self._dropped:
+                return []
             case PartStart(part=ToolCallPart(name=name)) if name == self._rf.tool and self._carrier is None:
                 self._carrier = ev.index
                 self._text_parts.add(ev.index)

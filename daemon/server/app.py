@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,19 +14,22 @@ from aiohttp import web
 
 from daemon import keys
 from daemon.budget.accounts import Accounts, Limits
+from daemon.budget.calibration import Calibration
+from daemon.budget.calibration_store import kept
 from daemon.budget.prices import Prices
 from daemon.budget.spend import Spend
 from daemon.config import APP, Config, ProviderConfig
 from daemon.context.fit import Pruning
 from daemon.context.projects import Projects, ProjectSpec
 from daemon.providers import Provider, build
-from daemon.routing.adapt import Profiles
 from daemon.routing.chain import Chain
 from daemon.routing.health import Health
+from daemon.routing.pause import Paused
 from daemon.routing.routes import Routes
-from daemon.server import context, guard, observe
+from daemon.server import context, control, guard, observe, ollama, reload, report
+from daemon.server.drain import DRAIN, Drain
 from daemon.server.inbound import ACCOUNTS, GATEWAY, routes
-from daemon.server.observe import BUS, METRICS, RECORDER
+from daemon.server.observe import BUS, METRICS, NOTIFIER, RECORDER
 from daemon.server.relay import Gateway
 from daemon.server.sessions import Sessions
 from daemon.telemetry.alerts import Alerts
@@ -45,21 +49,32 @@ TELEMETRY = web.AppKey("telemetry", Telemetry)
 
 def create_app(config: Config, token: str, data_dir: Path | None = None) -> web.Application:
     allowed = None if not config.server.allow_remote else frozenset({config.server.host})
+    drain = Drain()
+    keyless = ollama.KEYLESS if config.server.ollama_compat else frozenset()
     app = web.Application(
         client_max_size=guard.MAX_BODY,
-        middlewares=[guard.errors, guard.guard(allowed), guard.auth(token)],
+        middlewares=[drain.middleware, guard.errors, guard.guard(allowed), guard.auth(token, keyless)],
     )
+    app[DRAIN] = drain
+    if config.server.ollama_compat:
+        app.add_routes(ollama.routes)
+        log.warning(ollama.BANNER, "*" * 72, "*" * 72)
     app[CONFIG] = config
     app[DATA_DIR] = data_dir or Path(platformdirs.user_data_dir(APP))
     app[EVENT_LOG_DIR] = data_dir / "events" if data_dir else Path(platformdirs.user_state_dir(APP))
     app.add_routes(routes)
     app.add_routes(observe.routes)
     app.add_routes(context.routes)
+    app.add_routes(report.routes)
+    app.add_routes(control.routes)
     app.cleanup_ctx.append(_accounts)
     app.cleanup_ctx.append(_telemetry)
     app.cleanup_ctx.append(_projects)
     app.cleanup_ctx.append(_gateway)
+    app.cleanup_ctx.append(report.report_context)
+    app.cleanup_ctx.append(functools.partial(reload.watch_config, config=config))
     app.on_shutdown.append(_end_event_streams)
+    app.on_response_prepare.append(guard.mark_started)
     return app
 
 
@@ -86,7 +101,8 @@ async def _telemetry(app: web.Application) -> AsyncIterator[None]:
     app[RECORDER] = Recorder(t for r in config.routes for t in r.chain)
     app[METRICS] = Metrics()
     alerts = Alerts(config.alerts, bus)
-    notifier = Notifier(config.alerts)
+    notifier = app[NOTIFIER] = Notifier(config.alerts)
+    app[reload.ALERTS] = alerts
     event_log = EventLog(app[EVENT_LOG_DIR])
     for listener in (app[RECORDER], app[METRICS], alerts, notifier, event_log):
         bus.listen(listener)
@@ -146,19 +162,33 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
             if simulated is None:
                 simulated = build(_implicit_sim(), None, session, redact)
                 providers[simulated.id] = simulated
-        spend = Spend(app[ACCOUNTS], Prices(config), config.budget.on_exhausted)
+        prices = Prices(config)
+        calibration = Calibration(app[ACCOUNTS], prices, providers)
+        spend = Spend(app[ACCOUNTS], prices, config.budget.on_exhausted, calibration=calibration)
         first_byte = {r.name: r.timeout_first_byte_s for r in config.routes if r.timeout_first_byte_s}
         telemetry = app[TELEMETRY]
         health = Health(on_circuit=telemetry.circuit)
         returns = frozenset(r.name for r in config.routes if r.on_invalid_json == "return")
-        profiles = Profiles.from_config(config)
+        paused = app[control.PAUSED] = Paused(app[DATA_DIR])
+        await paused.load(set(providers))
         modes = {r.name: r.prune for r in config.routes if r.prune != "off"}
-        pruning = Pruning(app[context.PROJECTS], modes, telemetry.adapted) if modes else None
-        chain = Chain(providers, health, profiles, spend, first_byte, returns, telemetry.attempt, pruning)
+        chain = Chain(
+            providers,
+            health,
+            spend,
+            first_byte,
+            returns,
+            telemetry.attempt,
+            max_wait_s=config.routing.max_wait_s,
+            route_wait_s={r.name: r.max_wait_s for r in config.routes if r.max_wait_s is not None},
+            paused=paused,
+            pruning=Pruning(app[context.PROJECTS], modes, telemetry.adapted) if modes else None,
+        )
         telemetry.failover_delta = spend.failover_delta
         app[GATEWAY] = Gateway(Routes(config), chain, Sessions(), simulated, telemetry)
         _announce(providers, simulated)
-        yield
+        async with kept(app[DATA_DIR] / "detour.db", calibration):
+            yield
 
 
 def _implicit_sim() -> ProviderConfig:

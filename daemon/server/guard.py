@@ -6,6 +6,7 @@ token still gets an answer the client's SDK can parse.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 from urllib.parse import urlsplit
@@ -22,6 +23,13 @@ from daemon.ir import ApiError, ErrorKind
 log = logging.getLogger(__name__)
 OPEN_PATHS = frozenset({"/health", "/"})
 MAX_BODY = 32 * 1024 * 1024  # Anthropic's own limit for Messages; agent histories exceed 1 MiB
+# The response a handler has already begun (a stream): an error after that cannot be a new response.
+STARTED = web.RequestKey("started", web.StreamResponse)
+
+
+async def mark_started(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: remembers the response whose headers went out."""
+    request[STARTED] = response
 
 
 def format_for(path: str) -> WireFormat:
@@ -62,9 +70,15 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except Exception:
         # A bug of ours: the log gets the traceback, the client a clean message.
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(
-            request.path, ApiError(500, "server_error", "detour hit an internal error; see its log")
-        )
+        ours = ApiError(500, "server_error", "detour hit an internal error; see its log")
+        if STARTED not in request:
+            return error_response(request.path, ours)
+        # Mid-stream: a second response would land inside this one's body; end the stream instead.
+        started = request[STARTED]
+        with contextlib.suppress(ConnectionError):
+            await started.write(format_for(request.path).error_frame(ours))
+            await started.write_eof()
+        return started
 
 
 def guard(allowed_hosts: frozenset[str] | None) -> Middleware:
@@ -94,12 +108,16 @@ def _is_web_origin(origin: str) -> bool:
     return origin == "null" or urlsplit(origin).scheme in ("http", "https")
 
 
-def auth(token: str) -> Middleware:
+def auth(token: str, keyless: frozenset[str] = frozenset()) -> Middleware:
+    """``keyless``: paths a loopback peer may call without the token (``ollama_compat``)."""
     expected = token.encode()
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in OPEN_PATHS:
+            return await handler(request)
+        # Some of these clients send a placeholder key ("ollama"): any key, or none, will do.
+        if request.path in keyless and is_loopback(request.remote or ""):
             return await handler(request)
         given = presented_token(request)
         if given is None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from daemon.budget.accounts import Accounts
+from daemon.formats.fields import check_depth, json_type
 from daemon.formats.registry import FORMATS
 from daemon.ir import invalid
-from daemon.routing.tokens import request_tokens
+from daemon.ir.tokens import request_tokens
 from daemon.server.relay import Gateway, relay
 
 GATEWAY = web.AppKey("gateway", Gateway)
@@ -19,13 +21,18 @@ routes = web.RouteTableDef()
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except web.RequestPayloadError:  # a body whose Content-Encoding does not decode
+        encoding = request.headers.get("Content-Encoding", "none")
+        raise invalid(f"request body does not decode as its Content-Encoding ({encoding})") from None
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
         raise invalid(f"request body is not valid JSON: {e}") from None
     if not isinstance(body, dict):
         raise invalid(f"request body must be a JSON object, not {type(body).__name__}")
+    check_depth(body)
     return body
 
 
@@ -59,6 +66,8 @@ async def gemini(request: web.Request) -> web.StreamResponse:
         return await relay(request, request.app[GATEWAY], fmt, body, model=model, stream=True)
     if method == "countTokens":
         inner = body.get("generateContentRequest") or body
+        if not isinstance(inner, dict):
+            raise invalid(f"generateContentRequest: expected an object, got {json_type(inner)}")
         req = fmt.decode_request(inner, model=model, stream=False)
         return web.json_response({"totalTokens": request_tokens(req)}, dumps=_dumps)
     raise web.HTTPNotFound(reason=f"unknown Gemini method {method!r}")
@@ -89,7 +98,8 @@ async def health(request: web.Request) -> web.StreamResponse:
 @routes.get("/")
 async def root(request: web.Request) -> web.StreamResponse:
     # Claude Code probes `HEAD /` before its first call; any non-5xx answer will do.
-    return web.json_response({"name": "detour", "status": "ok"}, dumps=_dumps)
+    # The PID lets a second daemon on this port say who holds it.
+    return web.json_response({"name": "detour", "status": "ok", "pid": os.getpid()}, dumps=_dumps)
 
 
 def _dumps(obj: Any) -> str:

@@ -11,11 +11,13 @@ from aiohttp import web
 from daemon.server.inbound import ACCOUNTS, GATEWAY
 from daemon.telemetry.bus import Bus
 from daemon.telemetry.metrics import CONTENT_TYPE, Metrics
+from daemon.telemetry.notify import Notifier
 from daemon.telemetry.status import Recorder, status
 
 BUS = web.AppKey("bus", Bus)
 RECORDER = web.AppKey("recorder", Recorder)
 METRICS = web.AppKey("metrics", Metrics)
+NOTIFIER = web.AppKey("notifier", Notifier)
 HEARTBEAT_S = 15.0  # a comment line this often, so a vanished client is noticed
 BATCH_S = 0.1  # a watcher sees events at most this late; a screen needs no fresher
 routes = web.RouteTableDef()
@@ -30,6 +32,11 @@ except importlib.metadata.PackageNotFoundError:  # running from a source tree
 async def events(request: web.Request) -> web.StreamResponse:
     bus = request.app[BUS]
     sub = bus.subscribe()
+    # A tray icon (`?notify=desktop`) shows the alerts itself while it watches: the daemon,
+    # often a service outside the desktop session, then sends none of its own.
+    notifier = request.app[NOTIFIER] if request.query.get("notify") == "desktop" else None
+    if notifier is not None:
+        notifier.trays += 1
     out = web.StreamResponse(
         headers={"content-type": "text/event-stream", "cache-control": "no-cache", "x-accel-buffering": "no"}
     )
@@ -56,6 +63,8 @@ async def events(request: web.Request) -> web.StreamResponse:
         pass  # the watcher went away
     finally:
         bus.unsubscribe(sub)
+        if notifier is not None:
+            notifier.trays -= 1
     return out
 
 
@@ -70,6 +79,7 @@ async def status_json(request: web.Request) -> web.StreamResponse:
         accounts=request.app[ACCOUNTS],
         session=request.query.get("session") or request.headers.get("x-detour-session"),
         simulated=gateway.simulated is not None,
+        paused=gateway.chain.paused,
     )
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 

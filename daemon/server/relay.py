@@ -1,9 +1,13 @@
 """One request through the gateway: client wire -> IR -> provider -> IR -> client wire.
 
-Streams are translated event by event and written as they come; nothing is
-buffered whole. The chain holds a stream back until its first content, so a
-failure that early fails over invisibly; one after it ends the client's stream
-with a well-formed error event in the client's format.
+Every upstream call is a stream (``routing.chain``). For a streaming client,
+events are translated one by one and written as they come; the chain holds
+them back until the first content, so a failure that early fails over
+invisibly, and one after it ends the client's stream with a well-formed error
+event in the client's format. For a client that wants one body, the chain
+holds the whole stream and the relay assembles it (``ir.StreamAssembler``):
+one path for both. The relay ends the chain's lease once, however the answer
+ended, which settles its cost and tells health.
 """
 
 from __future__ import annotations
@@ -17,23 +21,11 @@ from aiohttp import web
 
 from daemon.config import Target
 from daemon.formats.base import WireFormat
-from daemon.ir import (
-    ApiError,
-    ArgumentsDelta,
-    Request,
-    StreamEnd,
-    StreamEvent,
-    StreamStart,
-    TextDelta,
-    ThinkingDelta,
-    Usage,
-    UsageUpdate,
-)
-from daemon.providers import Provider
-from daemon.routing import reasoning
-from daemon.routing.chain import Chain, LiveStream, Served
-from daemon.routing.failures import classify
+from daemon.ir import ApiError, Request, StreamAssembler
+from daemon.providers import Provider, reasoning
+from daemon.routing.chain import Chain, Lease, Meter
 from daemon.routing.routes import Resolved, Routes
+from daemon.server.drain import cuttable
 from daemon.server.guard import presented_token
 from daemon.server.sessions import Sessions
 from daemon.telemetry.trace import CLIENT_GONE, Telemetry, Trace
@@ -88,17 +80,12 @@ async def relay(
         content=body,
     )
     try:
+        lease = await gateway.chain.open(
+            req, resolved, session, whole=not req.stream, deadline_s=client_deadline(request)
+        )
         if req.stream:
-            live = await gateway.chain.stream(req, resolved, session)
-            return await _stream(request, gateway, fmt, req, live, _headers(live.served, session), trace)
-        resp, served = await gateway.chain.complete(req, resolved, session)
-        headers = _headers(served, session)
-        if served.cost_usd is not None:
-            headers["x-detour-cost-usd"] = f"{served.cost_usd:.6f}"
-        reasoning.to_client(resp, fmt.name, served.provider.format_name)
-        answer = fmt.encode_response(resp, req)
-        tel.finish(trace, target=served.target, usage=resp.usage, cost_usd=served.cost_usd, content=answer)
-        return web.Response(body=orjson.dumps(answer), content_type="application/json", headers=headers)
+            return await _stream(request, gateway, fmt, req, lease, trace)
+        return _whole(gateway, fmt, req, lease, session, trace)
     except ApiError as err:
         tel.finish(trace, target=None, error=err)
         raise
@@ -110,16 +97,48 @@ async def relay(
         tel.finish(trace, target=None, status=CLIENT_GONE)
 
 
-def _headers(served: Served, session: str) -> dict[str, str]:
+def client_deadline(request: web.Request) -> float | None:
+    """Seconds the client said it will wait, where its SDK says (the OpenAI and Anthropic
+    SDKs send ``x-stainless-timeout``; google-genai ``x-server-timeout``)."""
+    for name in ("x-stainless-timeout", "x-server-timeout"):
+        raw = request.headers.get(name)
+        if raw:
+            try:
+                value = float(raw)
+            except ValueError:
+                continue
+            if value > 0:
+                return value
+    return None
+
+
+def _headers(lease: Lease, session: str) -> dict[str, str]:
     headers = {
-        "x-detour-provider": served.provider.id,
-        "x-detour-model": served.target.model,
-        "x-detour-attempts": ",".join(str(a) for a in served.attempts),
+        "x-detour-provider": lease.provider.id,
+        "x-detour-model": lease.target.model,
+        "x-detour-attempts": ",".join(str(a) for a in lease.attempts),
         "x-detour-session": session,
     }
-    if served.request.adapted:
-        headers["x-detour-adapted"] = "; ".join(served.request.adapted)
+    if lease.request.adapted:
+        headers["x-detour-adapted"] = "; ".join(lease.request.adapted)
     return headers
+
+
+def _whole(
+    gateway: Gateway, fmt: WireFormat, req: Request, lease: Lease, session: str, trace: Trace
+) -> web.Response:
+    """The answer the walk held whole, assembled from its stream and encoded as one body."""
+    assembler = StreamAssembler()
+    for ev in lease.held:
+        assembler.feed(ev)
+    resp = reasoning.to_client(assembler.response(), fmt.name, lease.provider.format_name)
+    cost = lease.finish(resp.usage)
+    headers = _headers(lease, session)
+    if cost is not None:
+        headers["x-detour-cost-usd"] = f"{cost:.6f}"
+    answer = fmt.encode_response(resp, req)
+    gateway.telemetry.finish(trace, target=lease.target, usage=resp.usage, cost_usd=cost, content=answer)
+    return web.Response(body=orjson.dumps(answer), content_type="application/json", headers=headers)
 
 
 async def _stream(
@@ -127,32 +146,31 @@ async def _stream(
     gateway: Gateway,
     fmt: WireFormat,
     req: Request,
-    live: LiveStream,
-    headers: dict[str, str],
+    lease: Lease,
     trace: Trace,
 ) -> web.StreamResponse:
-    served = live.served
     meter = Meter()
     failed: ApiError | None = None
     status = CLIENT_GONE
     try:
-        async with contextlib.aclosing(live.rest):  # type: ignore[type-var]
+        async with contextlib.aclosing(lease.rest):  # type: ignore[type-var]
+            headers = _headers(lease, trace.session)
             out = web.StreamResponse(
                 headers={**headers, "content-type": "text/event-stream", "cache-control": "no-cache"}
             )
             await out.prepare(request)
             encoder = fmt.stream_encoder(req)
-            theirs = served.provider.format_name
-            for ev in live.held:
+            theirs = lease.provider.format_name
+            for ev in lease.held:
                 meter.feed(ev)
             chunk = b"".join(
-                encoder.feed(reasoning.to_client_event(ev, fmt.name, theirs)) for ev in live.held
+                encoder.feed(reasoning.to_client_event(ev, fmt.name, theirs)) for ev in lease.held
             )
             if chunk:
                 await out.write(chunk)
                 trace.first_byte()
             try:
-                async for ev in live.rest:
+                async for ev in cuttable(request, lease.rest):
                     meter.feed(ev)
                     chunk = encoder.feed(reasoning.to_client_event(ev, fmt.name, theirs))
                     if chunk:
@@ -160,7 +178,6 @@ async def _stream(
                         trace.first_byte()
             except ApiError as err:
                 # Content already went out: end with a well-formed error, never a silent truncation.
-                gateway.chain.health.failure(served.target, classify(err))
                 failed = err
                 await out.write(encoder.error(err))
             await out.write_eof()
@@ -168,41 +185,7 @@ async def _stream(
             return out
     finally:
         # However it ended (finished, cut, client gone), the attempt is paid for exactly once.
-        spend = gateway.chain.spend
-        cost = None
-        if spend is not None and served.admission is not None:
-            cost = spend.settle(
-                served.admission,
-                served.target,
-                meter.usage,
-                complete=meter.complete,
-                relayed_chars=meter.chars,
-            )
+        cost = lease.finish(meter.usage, failed, complete=meter.complete, relayed_chars=meter.chars)
         gateway.telemetry.finish(
-            trace, target=served.target, usage=meter.usage, cost_usd=cost, error=failed, status=status
+            trace, target=lease.target, usage=meter.usage, cost_usd=cost, error=failed, status=status
         )
-
-
-class Meter:
-    """What a stream has reported and relayed so far, to settle its cost however it ends."""
-
-    __slots__ = ("usage", "chars", "complete")
-
-    def __init__(self) -> None:
-        self.usage = Usage()
-        self.chars = 0
-        self.complete = False
-
-    def feed(self, ev: StreamEvent) -> None:
-        match ev:
-            case TextDelta() | ThinkingDelta():
-                self.chars += len(ev.text)
-            case ArgumentsDelta():
-                self.chars += len(ev.fragment)
-            case StreamStart() if ev.usage is not None:
-                self.usage = self.usage.merge(ev.usage)
-            case UsageUpdate():
-                self.usage = self.usage.merge(ev.usage)
-            case StreamEnd():
-                self.usage = self.usage.merge(ev.usage)
-                self.complete = True

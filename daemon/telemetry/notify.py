@@ -31,6 +31,8 @@ class Notifier:
         self._queue: asyncio.Queue[AlertEvent] = asyncio.Queue(QUEUE)
         self._statsd: asyncio.DatagramTransport | None = None
         self._desktop = desktop_command() if config.desktop else None
+        # Tray icons watching /events show alerts in the desktop session themselves.
+        self.trays = 0
 
     async def open(self) -> None:
         if self.config.statsd is not None:
@@ -78,7 +80,7 @@ class Notifier:
             jobs = []
             if self.config.webhook_url:
                 jobs.append(self._webhook(session, self.config.webhook_url, text))
-            if self._desktop is not None:
+            if self._desktop is not None and not self.trays:
                 jobs.append(self._notify_desktop(self._desktop, text))
             for outcome in await asyncio.gather(*jobs, return_exceptions=True):
                 if isinstance(outcome, Exception):

@@ -47,6 +47,9 @@ class AttemptEvent(Event):
     latency_ms: float
     called: bool  # False when skipped without a network call
     message: str
+    probe: NotRequired[bool]  # a synthetic probe (report.probe), never a client's request
+    ttft_ms: NotRequired[float | None]  # probes only: time to the first content
+    cost_usd: NotRequired[float]  # probes only: what the probe cost (its own cap, no budget)
 
 
 class AdaptedEvent(Event):
@@ -137,6 +140,7 @@ class ProviderStatus(TypedDict):
     id: str
     kind: str
     has_key: bool  # never the key itself
+    paused: bool  # by the user: skipped by every route until resumed
     targets: list[TargetStatus]
 
 

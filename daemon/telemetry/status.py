@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -138,6 +138,7 @@ def status(
     accounts: Accounts,
     session: str | None,
     simulated: bool,
+    paused: Container[str] = (),
 ) -> Status:
     budgets: dict[str, WindowStatus] = accounts.windows(session)
     # Spend per session from the accounts: they count what this process's events never
@@ -150,7 +151,7 @@ def status(
         "version": version,
         "simulated": simulated,
         "uptime_s": round(recorder.uptime(), 3),
-        "providers": _providers(recorder, providers, health),
+        "providers": _providers(recorder, providers, health, paused),
         "budgets": budgets,
         "sessions": sessions,
         "inflight": list(recorder.inflight.values()),
@@ -159,7 +160,9 @@ def status(
     }
 
 
-def _providers(recorder: Recorder, providers: dict[str, Provider], health: Health) -> list[ProviderStatus]:
+def _providers(
+    recorder: Recorder, providers: dict[str, Provider], health: Health, paused: Container[str]
+) -> list[ProviderStatus]:
     snap = health.snapshot()
     wanted = dict.fromkeys(recorder.configured)  # ordered, unique
     for name in list(recorder.targets) + list(snap):
@@ -172,7 +175,7 @@ def _providers(recorder: Recorder, providers: dict[str, Provider], health: Healt
         for t in wanted:
             if t.provider == pid:
                 rows.append(_target(recorder, snap, t))
-        out.append({"id": pid, "kind": p.kind, "has_key": p.usable, "targets": rows})
+        out.append({"id": pid, "kind": p.kind, "has_key": p.usable, "paused": pid in paused, "targets": rows})
     return out
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from daemon.budget.accounts import SCOPES, Accounts
 from daemon.config import Target
 from daemon.ir import ApiError, Usage
-from daemon.routing.chain import Attempt
+from daemon.routing.chain import WALK_MARKS, Attempt
 from daemon.routing.health import Circuit
 from daemon.telemetry.bus import Bus
 from daemon.telemetry.schema import (
@@ -196,8 +196,11 @@ class Telemetry:
     def _failovers(
         self, trace: Trace, served: Target | None, usage: Usage, cost_usd: float | None, now: float
     ) -> list[FailoverEvent]:
-        """One event per hop of the walk to another model (a same-model retry is no failover)."""
-        attempts = trace.attempts
+        """One event per hop of the walk to another model (a same-model retry is no failover,
+        nor a walk that ended on the primary after waiting for it or trying it again)."""
+        if served is not None and served == trace.primary:
+            return []
+        attempts = [a for a in trace.attempts if not a.outcome.startswith(WALK_MARKS)]
         hops = [
             (a, attempts[i + 1])
             for i, a in enumerate(attempts[:-1])

@@ -137,6 +137,10 @@ async def test_cache_and_reasoning_tokens_are_priced_as_genai_prices_does(
     )
     path, body = request_in("openai", ROUTE[upstream], "hi", 1000, stream)
     async with aiohttp.ClientSession() as s:
+        # The count endpoint says what the 30000-token prompt costs: more than $0.05.
+        limit = {"session_usd": 1.0}
+        async with s.put(budgeted.daemon.url + "/budget", json=limit, headers=budgeted.daemon.auth()) as r:
+            assert r.status == 200
         async with s.post(budgeted.daemon.url + path, json=body, headers=budgeted.daemon.auth()) as r:
             assert r.status == 200
             await r.read()

@@ -9,7 +9,7 @@ import pytest
 
 from daemon.budget.accounts import Accounts, Limits
 from daemon.budget.journal import Journal, LedgerBusy, read
-from daemon.budget.ledger import AttemptRow, Settlement
+from daemon.budget.ledger import AttemptRow, Ledger, Settlement
 from daemon.ir import Usage
 
 
@@ -58,3 +58,15 @@ async def test_a_second_process_cannot_open_the_same_ledger(tmp_path: Path) -> N
     third = Accounts(tmp_path / "detour.db", Limits())
     await third.open()  # released with the first
     await third.close()
+
+
+def test_a_replay_settles_an_attempt_whose_start_was_already_written(tmp_path: Path) -> None:
+    """Killed after a batch wrote an attempt's start but before its settlement: the journal
+    holds both, and the replay must not drop the settlement with the repeated start."""
+    ledger = Ledger(tmp_path / "detour.db")
+    start = AttemptRow(1, "s", "r", "p", "m", 0.5, time.time())
+    ledger.apply([start])
+    ledger.apply([start, Settlement(1, 0.01, Usage(10, 5), "usage")])
+    [row] = ledger.rows()
+    assert (row["state"], row["usd"], row["input_tokens"]) == ("settled", 0.01, 10)
+    ledger.close()

@@ -6,7 +6,7 @@ import json
 
 from daemon.context.prune import marker, prune
 from daemon.ir import Message, Request, TextPart, ToolCallPart, ToolResultPart
-from daemon.routing.tokens import request_tokens
+from daemon.ir.tokens import request_tokens
 
 
 def _conversation(files: dict[str, str]) -> Request:

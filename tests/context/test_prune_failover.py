@@ -118,7 +118,7 @@ async def test_the_fallback_serves_the_pruned_conversation(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with _world(tmp_path, monkeypatch, "fit") as (daemon, a, o, root):
-        a.script.append(Fault(429, "rate limited"))
+        a.default = Fault(429, "rate limited")  # type: ignore[assignment]
         o.script.append(Answer(text="Step 3 multiplies first."))
         events = daemon.runner.app[BUS].subscribe()
         message, headers = await _ask(daemon, root)
@@ -145,7 +145,7 @@ async def test_without_prune_the_fallback_is_skipped_as_too_long(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with _world(tmp_path, monkeypatch, "off") as (daemon, a, o, root):
-        a.script.append(Fault(429, "rate limited"))
+        a.default = Fault(429, "rate limited")  # type: ignore[assignment]
         with pytest.raises(anthropic.APIStatusError) as caught:
             await _ask(daemon, root)
         assert caught.value.status_code == 503

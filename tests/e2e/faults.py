@@ -53,7 +53,8 @@ def config(fakes: dict[str, FakeUpstream]) -> str:
     base = {"anthropic": fakes["anthropic"].url, "openai": fakes["openai"].url + "/v1",
             "gemini": fakes["gemini"].url}  # fmt: skip
     dead = closed_port()
-    lines: list[str] = []
+    # No waiting for cooling models: each case sees the walk's first verdicts (waiting has its own tests).
+    lines: list[str] = ["[routing]", "max_wait_s = 0", ""]
     for fmt in FORMATS:
         nowhere = f"http://127.0.0.1:{dead}" + ("/v1" if fmt == "openai" else "")
         for provider, url in (("up", base[fmt]), ("dead", nowhere)):

@@ -14,7 +14,7 @@ __all__ = ["faults"]  # the fixture
 
 
 async def open_circuit(faults: FaultWorld, primary: str) -> None:
-    faults.health.threshold = 3
+    faults.health.consecutive = 3
     faults.fakes[primary].script.extend(Fault(500, "down") for _ in range(3))
     for _ in range(3):
         out = await faults.ask(CLIENT[primary], f"{primary}-first", False)

@@ -13,7 +13,7 @@ import pytest
 from daemon.server.inbound import ACCOUNTS
 from tests.e2e.clients import CLIENTS, Client
 from tests.e2e.faults import CLIENT, FALLBACK, FORMATS, HANG_S, IDLE_S, FaultWorld, fault_sdk, faults, target
-from tests.fakes.base import Answer, Fault, Reset, Slow, StreamFault
+from tests.fakes.base import Answer, Fault, Reset, Slow, StreamFault, ToolCall
 
 __all__ = ["fault_sdk", "faults"]  # the fixtures
 
@@ -62,11 +62,11 @@ CASES = [
     Case("reset", lambda f: [Reset(), Reset()], lambda f: "connection_reset", calls=2),
     Case("refused", lambda f: [], lambda f: "connect_refused", calls=0, route="dead-{fmt}-first"),
     Case("hang", lambda f: [Slow(HANG_S)], lambda f: "timeout_first_byte"),
-    Case("malformed-body", lambda f: [Answer(malformed=True)], lambda f: "malformed", modes=(False,)),
-    Case("cut", _stream_fault("cut"), lambda f: "stream_cut", modes=(True,)),
-    Case("stall", _stream_fault("stall", stall_s=HANG_S), lambda f: "timeout_first_byte", modes=(True,)),
-    Case("in-band", _stream_fault("error", status=529), lambda f: "in_band", modes=(True,)),
-    Case("malformed-frame", _stream_fault("malformed"), lambda f: "malformed", modes=(True,)),
+    # Every upstream call is a stream, whatever the client asked for: stream faults for both.
+    Case("cut", _stream_fault("cut"), lambda f: "stream_cut"),
+    Case("stall", _stream_fault("stall", stall_s=HANG_S), lambda f: "timeout_first_byte"),
+    Case("in-band", _stream_fault("error", status=529), lambda f: "in_band"),
+    Case("malformed-frame", _stream_fault("malformed"), lambda f: "malformed"),
 ]
 failover_cases = pytest.mark.parametrize(
     ("case", "primary", "stream"),
@@ -268,9 +268,25 @@ async def test_sdks_get_the_fallbacks_answer_or_a_503(
     faults.fakes[primary].script.append(Fault(429, "slow down", {"retry-after": "3"}))
     faults.fakes[fallback].script.append(Answer(FALLBACK_TEXT))
     assert (await sdk.text(f"{primary}-first", "Say hello", stream)).text == FALLBACK_TEXT
+    # The fallback fails too: the cooling primary is tried anyway (panic mode), and only when
+    # it has really failed now is the request refused.
     faults.fakes[fallback].script.append(Fault(500, "fallback down"))
+    faults.fakes[primary].script.append(Fault(502, "primary still down"))
     with pytest.raises(Exception) as raised:  # noqa: B017 - each SDK has its own error class
         await sdk.text(f"{primary}-first", "Say hello", stream)
     assert status_of(raised.value) == 503
     assert f"{target(primary)}: cooldown" in str(raised.value)
     assert f"{target(fallback)}: 500" in str(raised.value)
+    assert f"{target(primary)}: 502" in str(raised.value)
+
+
+async def test_an_answer_nested_too_deep_fails_over(faults: FaultWorld) -> None:
+    """Tool arguments nested past what orjson writes back: a malformed answer, not a 500."""
+    deep: dict[str, object] = {}
+    for _ in range(300):
+        deep = {"a": deep}
+    faults.fakes["gemini"].script.append(Answer(None, tool_calls=[ToolCall("read", deep)]))
+    faults.fakes["anthropic"].script.append(Answer(FALLBACK_TEXT))
+    out = await faults.ask("openai", "gemini-first", False)
+    assert out.status == 200 and out.text == FALLBACK_TEXT
+    assert out.attempts[0] == f"{target('gemini')}:malformed"

@@ -1,7 +1,7 @@
 """A fake Anthropic Messages API: validates like the real one, answers by hand.
 
 Serves ``POST /v1/messages`` (plain and streamed) and
-``POST /v1/messages/count_tokens``. Auth by ``x-api-key`` or
+``POST /v1/messages/count_tokens`` (answering what the next answer will bill). Auth by ``x-api-key`` or
 ``Authorization: Bearer``; ``anthropic-version`` is required. Every request
 is recorded before it is judged, so tests can look at rejected payloads too.
 
@@ -377,8 +377,35 @@ def validate(body: Any, *, count_tokens: bool = False) -> None:
     _sampling_ok(body)
 
 
-def rough_tokens(body: dict[str, Any]) -> int:
-    return max(1, len(json.dumps(body.get("messages", [])) + json.dumps(body.get("system", ""))) // 4)
+def prompt_chars(body: dict[str, Any]) -> int:
+    """The text of a prompt (a Messages or count_tokens body), as the fake bills it."""
+    n = _content_chars(body.get("system"))
+    for m in body.get("messages") or []:
+        n += _content_chars(m.get("content") if isinstance(m, dict) else None)
+    for t in body.get("tools") or []:
+        n += (
+            len(t.get("name", ""))
+            + len(t.get("description") or "")
+            + len(json.dumps(t.get("input_schema", {})))
+        )
+    return n
+
+
+def _content_chars(content: Any) -> int:
+    if isinstance(content, str):
+        return len(content)
+    n = 0
+    for block in content if isinstance(content, list) else []:
+        match block.get("type") if isinstance(block, dict) else None:
+            case "text":
+                n += len(block["text"])
+            case "tool_use":
+                n += len(block["name"]) + len(json.dumps(block["input"]))
+            case "tool_result":
+                n += _content_chars(block.get("content"))
+            case "thinking":
+                n += len(block["thinking"])
+    return n
 
 
 class FakeAnthropic(FakeUpstream):
@@ -415,7 +442,7 @@ class FakeAnthropic(FakeUpstream):
             validate(body, count_tokens=True)
         except Invalid as e:
             return web.json_response(error_body(400, str(e)), status=400)
-        return web.json_response({"input_tokens": rough_tokens(body)})
+        return web.json_response({"input_tokens": self.counted(prompt_chars(body))})
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
         body = await self.record(request)
@@ -430,7 +457,7 @@ class FakeAnthropic(FakeUpstream):
             return web.json_response(
                 error_body(reply.status, reply.message), status=reply.status, headers=reply.headers
             )
-        reply = shaped(reply, forced_tool(body))
+        reply = self.billed(shaped(reply, forced_tool(body)), prompt_chars(body), body["model"])
         msg_id = f"msg_fake{next(self._ids):04d}"
         if body.get("stream"):
             return await self.send_frames(request, self.stream_frames(reply, msg_id, body["model"]), reply)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,8 @@ class Answer:
     reasoning_tokens: int = 0
     # Split text into this many stream chunks (at least one).
     chunks: int = 3
+    # OpenAI Chat streams only: parallel tool calls' fragments alternate between the calls.
+    interleave: bool = False
     # Streaming only: break the stream part-way.
     fault: StreamFault | None = None
     # Non-streaming only: answer with a body that is not JSON.
@@ -99,6 +102,27 @@ class Slow:
 
 
 @dataclass
+class HiddenPrompt:
+    """Prompt tokens the provider adds and bills (a chat template, a tool-use system prompt):
+    ``per_request`` plus ``ratio`` times the text it got, tokenized at 4 characters a token."""
+
+    per_request: int = 0
+    ratio: float = 1.0
+
+    def billed(self, chars: int) -> int:
+        return self.per_request + math.ceil(self.ratio * chars / 4)
+
+
+@dataclass
+class Bill:
+    """What the fake billed for one answer, on the IR scale."""
+
+    model: str
+    input_tokens: int
+    output_tokens: int
+
+
+@dataclass
 class Received:
     path: str
     headers: dict[str, str]
@@ -113,6 +137,9 @@ class FakeUpstream:
         self.script: deque[Answer | Fault | Reset | Slow] = deque()
         self.received: list[Received] = []
         self.default = Answer()
+        # When set, every answer bills its prompt by this instead of ``Answer.input_tokens``.
+        self.hidden: HiddenPrompt | None = None
+        self.bills: list[Bill] = []
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -133,6 +160,20 @@ class FakeUpstream:
             request.transport.abort()
             raise asyncio.CancelledError
         return reply
+
+    def billed(self, answer: Answer, prompt_chars: int, model: str) -> Answer:
+        """``answer`` with the prompt tokens this fake bills for it, recorded in ``bills``."""
+        if self.hidden is not None:
+            answer = dataclasses.replace(answer, input_tokens=self.hidden.billed(prompt_chars))
+        self.bills.append(Bill(model, answer.input_tokens, answer.output_tokens))
+        return answer
+
+    def counted(self, prompt_chars: int) -> int:
+        """What the count endpoint answers: exactly what the next answer will bill."""
+        if self.hidden is not None:
+            return self.hidden.billed(prompt_chars)
+        upcoming = next((r for r in self.script if isinstance(r, Answer)), self.default)
+        return upcoming.input_tokens
 
     def inband_error(self, status: int) -> bytes:
         """This format's in-band stream error frame (formats override)."""

@@ -1,7 +1,8 @@
 """A fake Gemini Developer API (v1beta generateContent) that checks requests like the real one.
 
 Serves ``POST /v1beta/models/{model}:generateContent`` (and the same under ``/v1``), ``:streamGenerateContent``
-(SSE with ``?alt=sse``, else one JSON array) and ``:countTokens``. Auth is the
+(SSE with ``?alt=sse``, else one JSON array) and ``:countTokens`` (answering what the next answer
+will bill). Auth is the
 ``x-goog-api-key`` header or ``?key=``. Answers are rendered by hand from the
 scripted ``Answer``: thoughts as ``{"text", "thought": true}`` parts, function
 calls without ids (as the real API sends them), text in chunks, a last chunk
@@ -165,6 +166,25 @@ def _snake(key: str) -> str:
 
 def _get(obj: dict[str, Any], camel: str) -> Any:
     return obj.get(camel, obj.get(_snake(camel)))
+
+
+def prompt_chars(body: dict[str, Any]) -> int:
+    """The text of a prompt (a generateContent request), as the fake bills it."""
+    system = _get(body, "systemInstruction")
+    n = 0
+    for content in ([system] if isinstance(system, dict) else []) + list(_get(body, "contents") or []):
+        for part in content.get("parts") or [] if isinstance(content, dict) else []:
+            call, result = _get(part, "functionCall"), _get(part, "functionResponse")
+            n += len(part.get("text") or "")
+            if isinstance(call, dict):
+                n += len(call.get("name", "")) + len(json.dumps(call.get("args", {})))
+            if isinstance(result, dict):
+                n += len(result.get("name", "")) + len(json.dumps(result.get("response", {})))
+    for tool in _get(body, "tools") or []:
+        for d in _get(tool, "functionDeclarations") or []:
+            schema = _get(d, "parametersJsonSchema") or d.get("parameters") or {}
+            n += len(d.get("name", "")) + len(d.get("description") or "") + len(json.dumps(schema))
+    return n
 
 
 def _fields(obj: Any, known: set[str], at: str) -> dict[str, Any]:
@@ -382,6 +402,8 @@ class Validator:
         if any(not isinstance(v, str) for v in schema.get("enum") or []):
             raise Bad(f"Invalid value at '{at}.enum' (TYPE_STRING)")
         props = schema.get("properties")
+        if props is not None and not isinstance(props, dict):
+            raise Bad(f"Invalid value at '{at}.properties' (Map), {json.dumps(props)}")
         if isinstance(t, str) and t.upper() == "OBJECT" and props is not None and not props:
             raise Bad(f"* GenerateContentRequest.{at}.properties: should be non-empty for OBJECT type")
         for name, sub in (props or {}).items():
@@ -395,7 +417,8 @@ class Validator:
     def json_schema(self, schema: Any, at: str) -> None:
         if not isinstance(schema, dict):
             return
-        for name in schema.get("properties") or {}:
+        props = schema.get("properties")
+        for name in props if isinstance(props, dict) else {}:
             self.property_name(name, f"{at}.properties")
         for key in _SUBSCHEMAS:
             value = schema.get(key)
@@ -540,7 +563,7 @@ class FakeGemini(FakeUpstream):
             if method == "countTokens":
                 inner = _get(body, "generateContentRequest") or body
                 Validator(self, model).check(inner)
-                return web.json_response({"totalTokens": len(json.dumps(inner)) // 4})
+                return web.json_response({"totalTokens": self.counted(prompt_chars(inner))})
             validator = Validator(self, model)
             validator.check(body)
         except Bad as bad:
@@ -548,7 +571,7 @@ class FakeGemini(FakeUpstream):
         reply = await self.take_reply(request)
         if isinstance(reply, Fault):
             return self.fault(reply)
-        reply = shaped(reply, validator.forced_tool(body))
+        reply = self.billed(shaped(reply, validator.forced_tool(body)), prompt_chars(body), model)
         if method == "generateContent":
             if reply.malformed:
                 return web.Response(text="<html>upstream hiccup</html>", content_type="text/html")

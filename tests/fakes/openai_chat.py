@@ -1,9 +1,10 @@
 """A fake OpenAI Chat Completions API: validates like the real one, answers by hand.
 
 Serves ``POST /v1/chat/completions`` (a provider's ``base_url`` is ``<url>/v1``),
-plain and streamed, with ``Authorization: Bearer``. Every request is recorded
-before it is judged, so tests can look at rejected payloads too. Error bodies
-use the API's own wording where it is known (WIRE_FORMATS.md §2).
+plain and streamed, and ``POST /v1/responses/input_tokens`` (``openai_count``), with
+``Authorization: Bearer``. Every request is recorded before it is judged, so tests
+can look at rejected payloads too. Error bodies use the API's own wording where it
+is known (WIRE_FORMATS.md §2).
 
 ``Answer.thinking`` is rendered as DeepSeek's ``reasoning_content`` (OpenAI
 itself returns no reasoning text in Chat). Token counts are on the IR scale,
@@ -22,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes import openai_count as counting
 from tests.fakes.base import Answer, FakeUpstream, Fault, shaped, split_text
 
 ROLES = ("system", "assistant", "user", "function", "tool", "developer")
@@ -510,7 +512,10 @@ class FakeOpenAI(FakeUpstream):
         self._ids = itertools.count(1)
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.post("/v1/chat/completions", self.chat)]
+        return [
+            web.post("/v1/chat/completions", self.chat),
+            web.post("/v1/responses/input_tokens", self.input_tokens),
+        ]
 
     def inband_error(self, status: int) -> bytes:
         message = "The server had an error while processing your request. Sorry about that!"
@@ -533,6 +538,17 @@ class FakeOpenAI(FakeUpstream):
             )
         return None
 
+    async def input_tokens(self, request: web.Request) -> web.StreamResponse:
+        body = await self.record(request)
+        if (refusal := self._refusal(request)) is not None:
+            return refusal
+        try:
+            counting.validate_input_tokens(body)
+        except counting.Invalid as e:
+            return web.json_response(error_body(str(e), "invalid_request_error", e.param), status=400)
+        n = self.counted(counting.responses_prompt_chars(body))
+        return web.json_response({"object": "response.input_tokens", "input_tokens": n})
+
     async def chat(self, request: web.Request) -> web.StreamResponse:
         body = await self.record(request)
         if (refusal := self._refusal(request)) is not None:
@@ -547,6 +563,7 @@ class FakeOpenAI(FakeUpstream):
                 status_error(reply.status, reply.message), status=reply.status, headers=reply.headers
             )
         reply = shaped(reply, forced_tool(body))
+        reply = self.billed(reply, counting.chat_prompt_chars(body), body["model"])
         chat_id = f"chatcmpl-fake{next(self._ids):04d}"
         named = isinstance(body.get("tool_choice"), dict)
         if body.get("stream"):
@@ -617,12 +634,16 @@ class FakeOpenAI(FakeUpstream):
             deltas += [{"content": None, "reasoning_content": t} for t in split_text(a.thinking, a.chunks)]
         if a.text:
             deltas += [{"content": t} for t in split_text(a.text, a.chunks)]
+        per_call: list[list[dict[str, Any]]] = []
         for i, tc in enumerate(a.tool_calls):
             first = {"index": i, "id": self._call_id(i, tc.id), "type": "function",
                      "function": {"name": tc.name, "arguments": ""}}  # fmt: skip
-            deltas.append({"tool_calls": [first]})
-            for piece in split_text(json.dumps(tc.args), 3):
-                deltas.append({"tool_calls": [{"index": i, "function": {"arguments": piece}}]})
+            pieces = [{"index": i, "function": {"arguments": p}} for p in split_text(json.dumps(tc.args), 3)]
+            per_call.append([{"tool_calls": [first]}] + [{"tool_calls": [p]} for p in pieces])
+        if a.interleave:
+            deltas += [d for turn in itertools.zip_longest(*per_call) for d in turn if d is not None]
+        else:
+            deltas += [d for call in per_call for d in call]
         head = {"role": "assistant", "content": "", "refusal": None}
         if deltas and "tool_calls" in deltas[0]:
             deltas[0] = {"role": "assistant", "content": None, **deltas[0]}

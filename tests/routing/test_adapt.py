@@ -4,30 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
 
 import pytest
 
-from daemon.config import ProviderConfig, Target
+from daemon.config import Target
 from daemon.formats import anthropic, openai_chat
-from daemon.ir import Message, Reasoning, Request, Response, StreamEvent, TextPart
-from daemon.providers.base import Provider
-from daemon.routing.adapt import Profiles, adapt
-
-
-class Stub(Provider):
-    def __init__(self, kind: str) -> None:
-        super().__init__(ProviderConfig(id=f"up-{kind}", kind=kind, base_url=""))
-
-    @property
-    def usable(self) -> bool:
-        return True
-
-    async def complete(self, req: Request, model: str) -> Response:
-        raise NotImplementedError
-
-    def stream(self, req: Request, model: str) -> AsyncIterator[StreamEvent]:
-        raise NotImplementedError
+from daemon.ir import Message, Reasoning, Request, TextPart
+from daemon.providers.profiles import profile_of
+from daemon.routing.adapt import adapt
 
 
 def request(**kw: object) -> Request:
@@ -35,7 +19,7 @@ def request(**kw: object) -> Request:
 
 
 def fitted(kind: str, model: str, req: Request) -> Request:
-    return adapt(req, Target(f"up-{kind}", model), Stub(kind), Profiles())
+    return adapt(req, Target(f"up-{kind}", model), profile_of(kind, model))
 
 
 @pytest.mark.parametrize("model", ["o3", "o3-mini", "o4-mini", "o3-pro"])
@@ -46,7 +30,7 @@ def test_o3_and_o4_mini_get_no_stop_nor_sampling(model: str, caplog: pytest.LogC
     assert (out.stop, out.temperature, out.top_p) == ([], None, None)
     assert req.stop == ["END"]  # the next model in the chain still gets the client's request
     assert f"up-openai/{model}" in caplog.text and "'stop': []" in caplog.text
-    body = openai_chat.encode_request(out, model)
+    body = openai_chat.encode_request(out, model, profile_of("openai", model))
     assert "stop" not in body and "temperature" not in body
     assert body["max_completion_tokens"] == 1000 and "max_tokens" not in body
 
@@ -59,7 +43,9 @@ def test_other_openai_models_keep_stop_and_sampling(model: str) -> None:
 
 @pytest.mark.parametrize("model", ["claude-sonnet-4-5", "claude-opus-4-1", "claude-opus-4-5"])
 def test_newer_claude_gets_temperature_without_top_p(model: str) -> None:
-    body = anthropic.encode_request(fitted("anthropic", model, request(temperature=0.3, top_p=0.8)), model)
+    body = anthropic.encode_request(
+        fitted("anthropic", model, request(temperature=0.3, top_p=0.8)), model, profile_of("anthropic", model)
+    )
     assert body["temperature"] == 0.3 and "top_p" not in body
 
 
@@ -67,7 +53,9 @@ def test_reasoning_is_dropped_for_a_chosen_openai_model_without_it() -> None:
     asked = request(reasoning=Reasoning(effort="medium"), source_format="openai_chat")
     routed = fitted("openai", "gpt-4.1", asked)  # the route chose gpt-4.1, e.g. as a fallback
     assert routed.reasoning is None
-    assert "reasoning_effort" not in openai_chat.encode_request(routed, "gpt-4.1")
+    assert "reasoning_effort" not in openai_chat.encode_request(
+        routed, "gpt-4.1", profile_of("openai", "gpt-4.1")
+    )
     assert fitted("openai", "o3", asked).reasoning == Reasoning(effort="medium")
     named = dataclasses.replace(asked, model="gpt-4.1")  # the client chose the model itself
     assert fitted("openai", "gpt-4.1", named).reasoning == Reasoning(effort="medium")

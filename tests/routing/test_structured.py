@@ -13,6 +13,7 @@ import pytest
 from daemon import ir
 from daemon.formats import anthropic, gemini, openai_chat
 from daemon.formats.json_keys import KeyRenamer
+from daemon.providers.profiles import profile_of
 from daemon.routing import structured
 from daemon.routing.failures import FailureKind, classify
 from tests.fakes import anthropic as fake_anthropic
@@ -78,7 +79,9 @@ def schema_format() -> ir.ResponseFormat:
 
 
 def test_gemini_gets_the_openapi_subset_with_renamed_properties() -> None:
-    gen = gemini.encode_request(request(schema_format()), "gemini-2.5-flash")["generationConfig"]
+    gen = gemini.encode_request(
+        request(schema_format()), "gemini-2.5-flash", profile_of("gemini", "gemini-2.5-flash")
+    )["generationConfig"]
     assert gen == {
         "responseMimeType": "application/json",
         "responseSchema": {
@@ -122,7 +125,9 @@ def test_fake_gemini_refuses_json_schema_keywords_in_response_schema(keyword: st
 
 
 def test_anthropic_gets_closed_objects_and_constraints_in_descriptions() -> None:
-    out = anthropic.encode_request(request(schema_format()), "claude-sonnet-4-5")["output_config"]
+    out = anthropic.encode_request(
+        request(schema_format()), "claude-sonnet-4-5", profile_of("anthropic", "claude-sonnet-4-5")
+    )["output_config"]
     schema = out["format"]["schema"]
     assert out["format"]["type"] == "json_schema"
     assert schema["properties"]["name"] == {"type": "string", "description": "{minLength: 1}"}
@@ -136,7 +141,7 @@ def test_anthropic_gets_closed_objects_and_constraints_in_descriptions() -> None
 def test_openai_gets_the_schema_as_given() -> None:
     rf = schema_format()
     rf.strict = False
-    body = openai_chat.encode_request(request(rf), "gpt-4.1")
+    body = openai_chat.encode_request(request(rf), "gpt-4.1", profile_of("openai", "gpt-4.1"))
     assert body["response_format"] == {
         "type": "json_schema",
         "json_schema": {"name": "person", "schema": SCHEMA, "strict": False},
@@ -150,7 +155,7 @@ def test_openai_json_object_mode_says_json_when_the_client_did_not() -> None:
         [ir.Message("user", [ir.TextPart("Describe Ada")])],
         response_format=ir.ResponseFormat("json_object"),
     )
-    body = openai_chat.encode_request(req, "gpt-4.1")
+    body = openai_chat.encode_request(req, "gpt-4.1", profile_of("openai", "gpt-4.1"))
     assert body["response_format"] == {"type": "json_object"}
     assert body["messages"][0] == {"role": "system", "content": openai_chat.JSON_HINT}
     fake_openai.validate(body)
@@ -280,7 +285,7 @@ def test_key_renamer_leaves_values_and_escapes_alone() -> None:
 def test_plan_goes_native_or_through_a_forced_tool(kind: str, model: str, rf_kind: str, native: bool) -> None:
     rf = schema_format() if rf_kind == "json_schema" else ir.ResponseFormat("json_object")
     req = request(rf)
-    planned = structured.plan(req, kind, model)
+    planned = structured.plan(req, profile_of(kind, model))
     if native:
         assert planned is req
         return
@@ -297,7 +302,7 @@ def test_a_map_goes_to_anthropic_through_the_tool() -> None:
         "properties": {"counts": {"type": "object", "additionalProperties": {"type": "integer"}}},
     }
     planned = structured.plan(
-        request(ir.ResponseFormat("json_schema", schema=schema)), "anthropic", "claude-sonnet-4-5"
+        request(ir.ResponseFormat("json_schema", schema=schema)), profile_of("anthropic", "claude-sonnet-4-5")
     )
     assert planned.response_format is not None and planned.response_format.tool == structured.TOOL_NAME
     assert planned.tools[0].parameters == schema
@@ -305,16 +310,20 @@ def test_a_map_goes_to_anthropic_through_the_tool() -> None:
 
 def test_plan_with_client_tools_requires_some_tool() -> None:
     req = request(ir.ResponseFormat("json_object"), tools=[ir.Tool("json_answer"), ir.Tool("read")])
-    planned = structured.plan(req, "anthropic", "claude-sonnet-4-5")
+    planned = structured.plan(req, profile_of("anthropic", "claude-sonnet-4-5"))
     assert [t.name for t in planned.tools] == ["json_answer", "read", "json_answer_"]
     assert planned.tool_choice == ir.ToolChoice("required", parallel=False)
-    body = anthropic.encode_request(planned, "claude-sonnet-4-5")
+    body = anthropic.encode_request(
+        planned, "claude-sonnet-4-5", profile_of("anthropic", "claude-sonnet-4-5")
+    )
     assert body["tool_choice"] == {"type": "any", "disable_parallel_tool_use": True}
 
 
 def test_plan_refuses_a_broken_schema() -> None:
     with pytest.raises(ir.ApiError, match="not valid JSON Schema"):
-        structured.plan(request(ir.ResponseFormat("json_schema", schema={"type": 12})), "openai", "gpt-4.1")
+        structured.plan(
+            request(ir.ResponseFormat("json_schema", schema={"type": 12})), profile_of("openai", "gpt-4.1")
+        )
 
 
 # -- check and guard -----------------------------------------------------------------------------
@@ -348,7 +357,7 @@ def test_check_fails_the_attempt_as_invalid_json(text: str, why: str) -> None:
 
 
 def test_check_unwraps_the_forced_tool() -> None:
-    planned = structured.plan(request(schema_format()), "anthropic", "claude-3-5-haiku-latest")
+    planned = structured.plan(request(schema_format()), profile_of("anthropic", "claude-3-5-haiku-latest"))
     call = ir.ToolCallPart("toolu_1", structured.TOOL_NAME, json.dumps(VALUE))
     resp = structured.check(planned, answer(ir.TextPart("Here:"), call, finish="tool_use"))
     assert resp.parts == [ir.TextPart(json.dumps(VALUE))]
@@ -359,7 +368,7 @@ def test_check_leaves_client_tool_calls_and_refusals_alone() -> None:
     call = ir.ToolCallPart("c1", "read", "{}")
     assert structured.check(request(schema_format()), answer(call, finish="tool_use")).parts == [call]
     refusal = answer(ir.TextPart("I can't help with that."), finish="refusal")
-    assert structured.check(request(schema_format()), refusal) is refusal
+    assert structured.check(request(schema_format()), refusal) == refusal
 
 
 async def events_of(*evs: ir.StreamEvent) -> AsyncIterator[ir.StreamEvent]:
@@ -379,7 +388,7 @@ def stream_of(index_part: ir.AssistantPart, pieces: list[str]) -> list[ir.Stream
 
 
 async def test_guard_unwraps_a_forced_tool_stream() -> None:
-    planned = structured.plan(request(schema_format()), "openai-compatible", "deepseek-chat")
+    planned = structured.plan(request(schema_format()), profile_of("openai-compatible", "deepseek-chat"))
     text = json.dumps(VALUE)
     pieces = [text[:10], text[10:]]
     src = stream_of(ir.ToolCallPart("c", structured.TOOL_NAME, ""), pieces)
@@ -420,7 +429,9 @@ LIST_SCHEMA = {"type": "array", "items": {"$ref": "#/$defs/Tag"}, "$defs": {"Tag
 @pytest.mark.parametrize(("kind", "wrapped"), [("openai", True), ("anthropic", True), ("gemini", False)])
 def test_plan_wraps_roots_other_than_objects_where_the_target_needs_it(kind: str, wrapped: bool) -> None:
     rf = ir.ResponseFormat("json_schema", schema=LIST_SCHEMA)
-    planned = structured.plan(request(rf), kind, "claude-sonnet-4-5" if kind == "anthropic" else "m")
+    planned = structured.plan(
+        request(rf), profile_of(kind, "claude-sonnet-4-5" if kind == "anthropic" else "m")
+    )
     assert planned.response_format is not None and planned.response_format.wrapped is wrapped
     if wrapped:
         assert planned.response_format.schema == {
@@ -433,9 +444,11 @@ def test_plan_wraps_roots_other_than_objects_where_the_target_needs_it(kind: str
 
 
 def test_check_unwraps_a_wrapped_answer() -> None:
-    planned = structured.plan(request(ir.ResponseFormat("json_schema", schema=LIST_SCHEMA)), "openai", "m")
+    planned = structured.plan(
+        request(ir.ResponseFormat("json_schema", schema=LIST_SCHEMA)), profile_of("openai", "m")
+    )
     resp = structured.check(planned, answer(ir.TextPart('{"value": ["a", "b"]}')))
-    assert resp.parts == [ir.TextPart('["a","b"]')] and resp.output_json == '["a","b"]'
+    assert resp.parts == [ir.TextPart('["a", "b"]')] and resp.output_json == '["a", "b"]'
     with pytest.raises(structured.InvalidJson, match=r"at \$.value\[1\]"):
         structured.check(planned, answer(ir.TextPart('{"value": ["a", 2]}')))
 
@@ -444,7 +457,9 @@ def test_check_unwraps_a_wrapped_answer() -> None:
 @pytest.mark.parametrize("value", [["a}", "b"], "x}y", 3, [{"k": "}"}]])
 async def test_guard_unwraps_a_wrapped_stream_across_any_split(size: int, value: Any) -> None:
     schema: dict[str, Any] = {"type": ["array", "string", "integer"]}
-    planned = structured.plan(request(ir.ResponseFormat("json_schema", schema=schema)), "openai", "m")
+    planned = structured.plan(
+        request(ir.ResponseFormat("json_schema", schema=schema)), profile_of("openai", "m")
+    )
     text = json.dumps({"value": value}, indent=2)
     pieces = [text[i : i + size] for i in range(0, len(text), size)]
     out = [ev async for ev in structured.guard(planned, events_of(*stream_of(ir.TextPart(""), pieces)))]

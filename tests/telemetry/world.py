@@ -134,6 +134,7 @@ api_key_env = "DETOUR_TELEMETRY_KEY_OPENAI"
 [[routes]]
 name = "coder"
 chain = ["{PRIMARY}", "{FALLBACK}"]
+max_wait_s = 0
 
 [alerts]
 failovers = 3

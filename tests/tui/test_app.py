@@ -84,7 +84,24 @@ async def test_failover_feed_shows_an_injected_failover(fake: FakeDaemon) -> Non
         fake.emit(failover("r7", NOW, to="deepseek/deepseek-chat", reason="timeout", cost_delta_usd=-0.012))
         await until(pilot, lambda: len(cells(app, "#failovers")) == before + 1)
         newest = cells(app, "#failovers")[0]
-        assert "anthropic/claude-sonnet-4-5 → deepseek/deepseek-chat timeout -0.01200" in newest
+        assert "anthropic/claude-sonnet-4-5 → deepseek/deepseek-chat timeout -$0.01200" in newest
+
+
+async def test_a_two_hop_walk_shows_its_cost_difference_once(fake: FakeDaemon) -> None:
+    app = app_for(fake.url)
+    async with app.run_test() as pilot:
+        await until(pilot, lambda: app.link.state == "live")
+        before = len(cells(app, "#failovers"))
+        # One request, two hops: the daemon sends the request's one difference on each.
+        fake.emit(failover("r8", NOW, to="openai/gpt-4.1", cost_delta_usd=0.0035))
+        fake.emit(
+            failover(
+                "r8", NOW, **{"from": "openai/gpt-4.1"}, to="gemini/gemini-2.5-pro", cost_delta_usd=0.0035
+            )
+        )
+        await until(pilot, lambda: len(cells(app, "#failovers")) == before + 2)
+        last_hop, first_hop = cells(app, "#failovers")[:2]
+        assert last_hop.endswith("+$0.00350") and "$" not in first_hop
 
 
 async def test_request_moves_from_in_flight_to_done(fake: FakeDaemon) -> None:

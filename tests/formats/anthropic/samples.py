@@ -153,7 +153,7 @@ def openai_shaped() -> Request:
             Message("assistant", [TextPart("Earlier answer.")]),
             Message("user", [TextPart("Weather in Paris and Rome?"), TextPart("  ")]),
             Message("assistant", [
-                ThinkingPart("gemini thoughts", opaque=Opaque("foreign:up-g", "gsig")),
+                ThinkingPart("gemini thoughts", opaque=Opaque("gemini", "gsig", "up-g")),
                 TextPart(""),
                 ToolCallPart("call:1/a", "get_weather", '{"city":"Paris"}'),
                 ToolCallPart("call:2", "get.weather", "not json"),

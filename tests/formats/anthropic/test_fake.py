@@ -23,6 +23,7 @@ from daemon.ir import (
     ToolResultPart,
     Usage,
 )
+from daemon.providers.profiles import profile_of
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.base import Answer, Fault, StreamFault, ToolCall
 from tests.formats.anthropic.samples import (
@@ -64,7 +65,7 @@ async def test_fake_takes_foreign_history_and_streams_back(fake: FakeAnthropic) 
                               cache_read_tokens=200, output_tokens=25, reasoning_tokens=6, chunks=4))  # fmt: skip
     req = openai_shaped()
     req.stream = True
-    body = fmt.encode_request(req, "claude-sonnet-4-5")
+    body = fmt.encode_request(req, "claude-sonnet-4-5", profile_of("anthropic", "claude-sonnet-4-5"))
     status, raw = await post(fake, body)
     assert status == 200, raw
     assert fake.last.body == body and fake.last.path == "/v1/messages"
@@ -85,7 +86,7 @@ async def test_fake_takes_foreign_history_and_streams_back(fake: FakeAnthropic) 
 async def test_fake_takes_the_claude_code_request_and_the_continuation(fake: FakeAnthropic) -> None:
     fake.script.append(Answer(text="Here is a.py.", tool_calls=[ToolCall("Bash", {"command": "cat a.py"})]))
     req = fmt.decode_request({**CLAUDE_CODE, "stream": False})
-    body = fmt.encode_request(req, "claude-opus-4-8")
+    body = fmt.encode_request(req, "claude-opus-4-8", profile_of("anthropic", "claude-opus-4-8"))
     status, raw = await post(
         fake, body, {"authorization": f"Bearer {KEY}", "anthropic-version": "2023-06-01"}
     )
@@ -99,7 +100,7 @@ async def test_fake_takes_the_claude_code_request_and_the_continuation(fake: Fak
         Message("assistant", list(resp.parts)),
         Message("user", [ToolResultPart(call.id, [TextPart("print(1)")])]),
     ]
-    body = fmt.encode_request(req, "claude-opus-4-8")
+    body = fmt.encode_request(req, "claude-opus-4-8", profile_of("anthropic", "claude-opus-4-8"))
     assert "thinking" not in body and body["output_config"] == {"effort": "high"}
     status, raw = await post(fake, body)
     assert status == 200, raw

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from daemon.formats import anthropic as fmt
-from daemon.formats.anthropic_outbound import thinking_tier
 from daemon.formats.anthropic_response import tool_name
 from daemon.formats.ids import for_anthropic
 from daemon.ir import (
@@ -25,11 +24,14 @@ from daemon.ir import (
     ToolChoice,
     ToolResultPart,
 )
+from daemon.providers.profiles import profile_of
 from tests.formats.anthropic.samples import ir_request, openai_shaped
 
 
 def test_foreign_history_is_made_acceptable() -> None:
-    out = fmt.encode_request(openai_shaped(), "claude-sonnet-4-5")
+    out = fmt.encode_request(
+        openai_shaped(), "claude-sonnet-4-5", profile_of("anthropic", "claude-sonnet-4-5")
+    )
     renamed = tool_name("get.weather")
     assert renamed != "get.weather" and renamed.startswith("get_weather_")
     c1, c2 = for_anthropic("call:1/a"), for_anthropic("call:2")
@@ -86,7 +88,7 @@ def test_signed_history_keeps_thinking_and_unforces_the_tool_choice() -> None:
         top_k=5,
         top_p=0.97,
     )
-    out = fmt.encode_request(req, "claude-sonnet-4-5")
+    out = fmt.encode_request(req, "claude-sonnet-4-5", profile_of("anthropic", "claude-sonnet-4-5"))
     assert out["thinking"] == {"type": "enabled", "budget_tokens": 10_000}  # below max_tokens, room to answer
     assert out["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
     assert "temperature" not in out and "top_k" not in out and out["top_p"] == 0.97
@@ -111,7 +113,9 @@ def test_reasoning_encodes_per_model(
     model: str, reasoning: Reasoning, max_tokens: int | None, thinking: Any, effort: str | None
 ) -> None:
     out = fmt.encode_request(
-        signed_turn(reasoning=reasoning, max_tokens=max_tokens, source_format="openai_chat"), model
+        signed_turn(reasoning=reasoning, max_tokens=max_tokens, source_format="openai_chat"),
+        model,
+        profile_of("anthropic", model),
     )
     assert out.get("thinking") == thinking
     assert out.get("output_config", {}).get("effort") == effort
@@ -119,9 +123,13 @@ def test_reasoning_encodes_per_model(
 
 
 def test_disabled_thinking_is_sent_only_for_a_client_that_sent_it() -> None:
-    assert "thinking" not in fmt.encode_request(signed_turn(reasoning=Reasoning(False)), "claude-opus-4-8")
+    assert "thinking" not in fmt.encode_request(
+        signed_turn(reasoning=Reasoning(False)), "claude-opus-4-8", profile_of("anthropic", "claude-opus-4-8")
+    )
     native = signed_turn(reasoning=Reasoning(False), source_format="anthropic")
-    assert fmt.encode_request(native, "claude-opus-4-8")["thinking"] == {"type": "disabled"}
+    assert fmt.encode_request(native, "claude-opus-4-8", profile_of("anthropic", "claude-opus-4-8"))[
+        "thinking"
+    ] == {"type": "disabled"}
 
 
 def test_thinking_is_stripped_from_a_final_prefill_when_off() -> None:
@@ -133,20 +141,12 @@ def test_thinking_is_stripped_from_a_final_prefill_when_off() -> None:
             ),
         ]
     )
-    assert fmt.encode_request(req, "claude-opus-4-8")["messages"][-1] == {
+    assert fmt.encode_request(req, "claude-opus-4-8", profile_of("anthropic", "claude-opus-4-8"))["messages"][
+        -1
+    ] == {
         "role": "assistant",
         "content": "The answer is",
     }
-
-
-@pytest.mark.parametrize(
-    ("model", "tier"),
-    [("claude-3-5-sonnet-20241022", "none"), ("claude-3-7-sonnet-20250219", "budget"),
-     ("claude-sonnet-4-20250514", "budget"), ("claude-opus-4-1", "budget"), ("claude-haiku-4-5", "budget"),
-     ("claude-opus-4-6", "adaptive"), ("claude-sonnet-4-7", "adaptive"), ("claude-opus-5", "adaptive")],
-)  # fmt: skip
-def test_thinking_tiers(model: str, tier: str) -> None:
-    assert thinking_tier(model) == tier
 
 
 def test_system_only_and_images() -> None:
@@ -159,13 +159,15 @@ def test_system_only_and_images() -> None:
             ),
         ],
     )
-    out = fmt.encode_request(req, "claude-opus-4-8")
+    out = fmt.encode_request(req, "claude-opus-4-8", profile_of("anthropic", "claude-opus-4-8"))
     assert out["system"] == "You are a poet."
     assert out["messages"] == [{"role": "user", "content": [
         {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": "/9j/4AAQ"}},
         {"type": "image", "source": {"type": "url", "url": "https://x.test/a.png"}}]}]  # fmt: skip
     only_system = ir_request(source_format="openai_chat", messages=[Message("system", [TextPart("Hi.")])])
-    assert fmt.encode_request(only_system, "m")["messages"] == [{"role": "user", "content": "(continued)"}]
+    assert fmt.encode_request(only_system, "m", profile_of("anthropic", "m"))["messages"] == [
+        {"role": "user", "content": "(continued)"}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -181,5 +183,5 @@ def test_system_only_and_images() -> None:
 )  # fmt: skip
 def test_unencodable_ir_is_a_clear_400(req: Request, message: str) -> None:
     with pytest.raises(ApiError) as e:
-        fmt.encode_request(req, "claude-opus-4-8")
+        fmt.encode_request(req, "claude-opus-4-8", profile_of("anthropic", "claude-opus-4-8"))
     assert (e.value.status, e.value.message) == (400, message)

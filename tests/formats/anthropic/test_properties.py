@@ -23,6 +23,7 @@ from daemon.ir import (
     ToolChoice,
     ToolResultPart,
 )
+from daemon.providers.profiles import profile_of
 from tests.fakes.anthropic import validate
 
 ident = st.from_regex(r"[a-zA-Z0-9_-]{1,12}", fullmatch=True)
@@ -107,7 +108,7 @@ def requests(draw: st.DrawFn) -> Request:
 @settings(max_examples=150, deadline=None)
 @given(requests())
 def test_ir_round_trips_through_the_wire(req: Request) -> None:
-    wire = orjson.loads(orjson.dumps(fmt.encode_request(req, req.model)))
+    wire = orjson.loads(orjson.dumps(fmt.encode_request(req, req.model, profile_of("anthropic", req.model))))
     validate(wire)
     assert fmt.decode_request(wire) == req
 
@@ -123,7 +124,7 @@ weird_id = st.text(st.characters(codec="ascii", categories=["L", "N", "P", "S"])
 foreign_thinking = st.builds(
     ThinkingPart,
     words,
-    st.none() | st.builds(Opaque, st.sampled_from(["foreign:up-g", "gemini", "openai"]), ident),
+    st.none() | st.builds(Opaque, st.sampled_from(["gemini", "openai_chat", None]), ident),
 )
 
 
@@ -211,4 +212,4 @@ def foreign_requests(draw: st.DrawFn) -> Request:
     foreign_requests(), st.sampled_from(["claude-opus-4-8", "claude-sonnet-4-5", "claude-3-5-haiku-latest"])
 )
 def test_foreign_history_always_makes_an_acceptable_body(req: Request, model: str) -> None:
-    validate(orjson.loads(orjson.dumps(fmt.encode_request(req, model))))
+    validate(orjson.loads(orjson.dumps(fmt.encode_request(req, model, profile_of("anthropic", model)))))

@@ -21,6 +21,7 @@ from daemon.ir import (
     ToolChoice,
     ToolResultPart,
 )
+from daemon.providers.profiles import profile_of
 from tests.formats.anthropic.samples import CLAUDE_CODE, DOC_REQUEST
 
 
@@ -48,7 +49,9 @@ def test_documented_request_decodes_and_round_trips() -> None:
     result = expected["messages"][2]["content"][0]
     result["content"] = "18C, cloudy"
     del result["is_error"]
-    assert fmt.encode_request(req, "claude-sonnet-4-5") == expected
+    assert (
+        fmt.encode_request(req, "claude-sonnet-4-5", profile_of("anthropic", "claude-sonnet-4-5")) == expected
+    )
 
 
 def test_claude_code_request_round_trips_with_system_messages_in_place() -> None:
@@ -63,7 +66,7 @@ def test_claude_code_request_round_trips_with_system_messages_in_place() -> None
     expected = copy.deepcopy(CLAUDE_CODE)
     del expected["context_management"]  # a beta hint the IR does not carry
     expected["messages"][0]["content"] = "List the files."  # one plain text block goes as a string
-    assert fmt.encode_request(req, "claude-opus-4-8") == expected
+    assert fmt.encode_request(req, "claude-opus-4-8", profile_of("anthropic", "claude-opus-4-8")) == expected
 
 
 def test_native_system_message_never_parts_calls_from_results() -> None:
@@ -72,7 +75,10 @@ def test_native_system_message_never_parts_calls_from_results() -> None:
         {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {}}]},
         {"role": "system", "content": "reminder"},
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "ok"}]}]}  # fmt: skip
-    roles = [m["role"] for m in fmt.encode_request(fmt.decode_request(body), "m")["messages"]]
+    roles = [
+        m["role"]
+        for m in fmt.encode_request(fmt.decode_request(body), "m", profile_of("anthropic", "m"))["messages"]
+    ]
     assert roles == ["user", "assistant", "user", "system"]
 
 

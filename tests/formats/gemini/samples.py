@@ -236,7 +236,7 @@ def foreign_request(**kw: Any) -> ir.Request:
         ir.Message("system", [ir.TextPart("Mid-conversation rule.")]),
         user(ir.TextPart("Weather in Paris and Rome?")),
         assistant(
-            ir.ThinkingPart("User wants weather...", opaque=ir.Opaque("foreign:anthropic", "EqQB")),
+            ir.ThinkingPart("User wants weather...", opaque=ir.Opaque("anthropic", "EqQB", "up-a")),
             ir.TextPart("Let me check."),
             ir.ToolCallPart("toolu_01", "get_weather", '{"city":"Paris"}'),
             ir.ToolCallPart("toolu_02", "get_weather", '{"city":"Rome"}'),

@@ -13,6 +13,7 @@ from daemon import ir
 from daemon.formats import gemini
 from daemon.formats.gemini_stream import SKIP_SIGNATURE
 from daemon.formats.sse import SSEParser
+from daemon.providers.profiles import profile_of
 from tests.fakes.base import Answer, Fault, StreamFault, ToolCall
 from tests.fakes.gemini import FakeGemini
 from tests.formats.gemini.samples import SIG, TEXT, assemble, events_of, foreign_request, user
@@ -70,7 +71,9 @@ async def test_fake_accepts_our_request_and_its_stream_decodes(fake: FakeGemini)
         )
     )
     req = tool_turn()
-    status, _, raw = await post(fake, model, gemini.encode_request(req, model), stream=True)
+    status, _, raw = await post(
+        fake, model, gemini.encode_request(req, model, profile_of("gemini", model)), stream=True
+    )
     assert status == 200, raw
     assert b"\r\n\r\n" in raw  # CRLF-framed like the real thing
     sent = fake.last.body
@@ -83,7 +86,7 @@ async def test_fake_accepts_our_request_and_its_stream_decodes(fake: FakeGemini)
         "get_weather",
         {"city": "Oslo"},
     )
-    assert call.opaque is not None and call.opaque.origin == "gemini"
+    assert call.opaque is not None and call.opaque.format == "gemini"
     assert (resp.finish, resp.usage) == (
         "tool_use",
         ir.Usage(input_tokens=12, output_tokens=20, reasoning_tokens=5),
@@ -95,10 +98,10 @@ async def test_fake_accepts_our_request_and_its_stream_decodes(fake: FakeGemini)
         user(ir.ToolResultPart(call.id, [ir.TextPart("-3C")])),
     ]
     fake.script.append(Answer(text="Oslo is cold."))
-    status, body, _ = await post(fake, model, gemini.encode_request(req, model))
+    status, body, _ = await post(fake, model, gemini.encode_request(req, model, profile_of("gemini", model)))
     assert status == 200, body
     sent_call = fake.last.body["contents"][3]["parts"][-1]
-    assert sent_call["thoughtSignature"] == call.opaque.signature
+    assert sent_call["thoughtSignature"] == call.opaque.blob
     answer = gemini.decode_response(body, req)
     assert (answer.parts, answer.finish) == ([ir.TextPart("Oslo is cold.")], "end")
 
@@ -120,7 +123,11 @@ async def test_fake_accepts_renamed_mcp_tools(fake: FakeGemini) -> None:
         tools=[tool, ir.Tool("noop", None, {"type": "object", "properties": {}})],
     )
     fake.script.append(Answer(text=None, tool_calls=[ToolCall("mcp__fs__read", {"file_path": "a.txt"})]))
-    status, body, _ = await post(fake, "gemini-2.5-flash", gemini.encode_request(req, "gemini-2.5-flash"))
+    status, body, _ = await post(
+        fake,
+        "gemini-2.5-flash",
+        gemini.encode_request(req, "gemini-2.5-flash", profile_of("gemini", "gemini-2.5-flash")),
+    )
     assert status == 200, body
     (call,) = gemini.decode_response(body, req).parts
     assert orjson.loads(call.arguments) == {"file-path": "a.txt"}  # type: ignore[union-attr]

@@ -11,11 +11,14 @@ import pytest
 from daemon import ir
 from daemon.formats import gemini, ids
 from daemon.formats.gemini_stream import SKIP_SIGNATURE
+from daemon.providers.profiles import profile_of
 from tests.formats.gemini.samples import PNG, SIG, assistant, foreign_request, user
 
 
 def test_foreign_conversation_encodes_to_valid_contents() -> None:
-    body = gemini.encode_request(foreign_request(), "gemini-3-pro-preview")
+    body = gemini.encode_request(
+        foreign_request(), "gemini-3-pro-preview", profile_of("gemini", "gemini-3-pro-preview")
+    )
     assert body["systemInstruction"] == {
         "parts": [{"text": "You are terse."}, {"text": "Mid-conversation rule."}]
     }
@@ -48,7 +51,9 @@ def test_placeholder_only_in_the_current_turn() -> None:
     req = foreign_request()
     req.messages += [assistant(ir.TextPart("Both done.")), user(ir.TextPart("Now Oslo.")), assistant(call)]
     req.messages.append(user(ir.ToolResultPart("c1", [ir.TextPart("-3C")], name="get_weather")))
-    contents = gemini.encode_request(req, "gemini-3-flash-preview")["contents"]
+    contents = gemini.encode_request(
+        req, "gemini-3-flash-preview", profile_of("gemini", "gemini-3-flash-preview")
+    )["contents"]
     signed = [p for c in contents for p in c["parts"] if "functionCall" in p and "thoughtSignature" in p]
     # The old turn ended with a real user text; only the newest model turn needs a signature.
     assert signed == [
@@ -66,14 +71,16 @@ def test_gemini_signatures_go_back_on_their_parts_and_foreign_thinking_drops() -
             user(ir.TextPart("q")),
             assistant(
                 ir.ThinkingPart("mine", opaque=ir.Opaque("gemini", SIG)),
-                ir.ThinkingPart("theirs", opaque=ir.Opaque("foreign:anthropic", "x")),
+                ir.ThinkingPart("theirs", opaque=ir.Opaque("anthropic", "x", "up-a")),
                 ir.ThinkingPart("", redacted="abc"),
                 ir.TextPart("t", opaque=ir.Opaque("gemini", "c2ln")),
                 ir.ToolCallPart("c", "f", "{}", opaque=ir.Opaque("gemini", SIG)),
             ),
         ],
     )
-    (_, model_turn) = gemini.encode_request(req, "gemini-3-pro")["contents"]
+    (_, model_turn) = gemini.encode_request(req, "gemini-3-pro", profile_of("gemini", "gemini-3-pro"))[
+        "contents"
+    ]
     assert model_turn["parts"] == [
         {"text": "mine", "thought": True, "thoughtSignature": SIG},
         {"text": "t", "thoughtSignature": "c2ln"},
@@ -93,7 +100,9 @@ def test_turn_repairs() -> None:
             user(ir.TextPart("next")),
         ],
     )
-    contents = gemini.encode_request(req, "gemini-2.5-flash")["contents"]
+    contents = gemini.encode_request(req, "gemini-2.5-flash", profile_of("gemini", "gemini-2.5-flash"))[
+        "contents"
+    ]
     assert contents[0] == {"role": "user", "parts": [{"text": "."}]}
     assert contents[1]["parts"][1:] == [
         {"functionCall": {"name": "f", "args": {"_raw_arguments": "not json"}}},
@@ -124,12 +133,12 @@ def test_results_pair_by_name_when_ids_differ_and_orphans_are_refused() -> None:
             user(ir.ToolResultPart("other-id", [ir.TextPart("r")], name="f")),
         ],
     )
-    assert gemini.encode_request(req, "g")["contents"][2]["parts"] == [
+    assert gemini.encode_request(req, "g", profile_of("gemini", "g"))["contents"][2]["parts"] == [
         {"functionResponse": {"name": "f", "response": {"output": "r"}}}
     ]
     req.messages[2] = user(ir.ToolResultPart("other-id", [ir.TextPart("r")], name="zzz"))
     with pytest.raises(ir.ApiError, match="answers no tool call"):
-        gemini.encode_request(req, "g")
+        gemini.encode_request(req, "g", profile_of("gemini", "g"))
 
 
 def test_ids_go_back_only_for_a_gemini_client_and_never_made_up_ones() -> None:
@@ -145,11 +154,11 @@ def test_ids_go_back_only_for_a_gemini_client_and_never_made_up_ones() -> None:
         ],
         source_format="gemini",
     )
-    contents = gemini.encode_request(req, "g")["contents"]
+    contents = gemini.encode_request(req, "g", profile_of("gemini", "g"))["contents"]
     assert [p["functionCall"].get("id") for p in contents[1]["parts"]] == ["cli_1", None]
     assert [p["functionResponse"].get("id") for p in contents[2]["parts"]] == ["cli_1", None]
     req.source_format = "openai_chat"
-    contents = gemini.encode_request(req, "g")["contents"]
+    contents = gemini.encode_request(req, "g", profile_of("gemini", "g"))["contents"]
     assert all("id" not in p["functionCall"] for p in contents[1]["parts"])
 
 
@@ -171,7 +180,7 @@ def test_images_and_settings() -> None:
         stop=["a", "b", "c", "d", "e", "f"],
         tool_choice=ir.ToolChoice("required", parallel=False),
     )
-    body = gemini.encode_request(req, "gemini-2.0-flash")
+    body = gemini.encode_request(req, "gemini-2.0-flash", profile_of("gemini", "gemini-2.0-flash"))
     assert body["contents"][0]["parts"] == [
         {"inlineData": {"mimeType": "image/png", "data": PNG}},
         {"inlineData": {"mimeType": "image/webp", "data": "UklGRxx"}},
@@ -215,7 +224,12 @@ def test_images_and_settings() -> None:
 )
 def test_thinking_config(model: str, r: ir.Reasoning, expected: dict[str, Any] | None) -> None:
     req = ir.Request(model="x", messages=[user(ir.TextPart("q"))], reasoning=r)
-    assert gemini.encode_request(req, model).get("generationConfig", {}).get("thinkingConfig") == expected
+    assert (
+        gemini.encode_request(req, model, profile_of("gemini", model))
+        .get("generationConfig", {})
+        .get("thinkingConfig")
+        == expected
+    )
 
 
 def test_tool_declarations_sanitised_and_renamed() -> None:
@@ -254,7 +268,7 @@ def test_tool_declarations_sanitised_and_renamed() -> None:
         tools=[mcp, no_args],
         tool_choice=ir.ToolChoice("tool", name="2fa"),
     )
-    body = gemini.encode_request(req, "gemini-2.5-flash")
+    body = gemini.encode_request(req, "gemini-2.5-flash", profile_of("gemini", "gemini-2.5-flash"))
     decls = body["tools"][0]["functionDeclarations"]
     assert decls[0] == {
         "name": "mcp__fs.read-file",

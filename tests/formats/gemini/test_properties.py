@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from daemon import ir
 from daemon.formats import gemini
+from daemon.providers.profiles import profile_of
 from tests.formats.gemini.samples import REQ, args, assemble, events_of, names, reparse, stream_events, texts
 
 sigs = st.binary(min_size=1, max_size=12).map(lambda b: base64.b64encode(b).decode())
@@ -122,7 +123,7 @@ def conversations(draw: st.DrawFn) -> ir.Request:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(conversations())
 def test_ir_round_trips_through_gemini(req: ir.Request) -> None:
-    body = orjson.loads(orjson.dumps(gemini.encode_request(req, req.model)))
+    body = orjson.loads(orjson.dumps(gemini.encode_request(req, req.model, profile_of("gemini", req.model))))
     assert gemini.decode_request(body, model=req.model) == req
 
 

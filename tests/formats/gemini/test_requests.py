@@ -12,7 +12,8 @@ import pytest
 from daemon import ir
 from daemon.formats import gemini, ids
 from daemon.formats.gemini_stream import to_client_signature
-from daemon.routing import reasoning
+from daemon.providers import reasoning
+from daemon.providers.profiles import profile_of
 from tests.formats.gemini.samples import CLI_REQUEST, DOC_REQUEST, PNG, SIG, TEXT, user, weather_tool
 
 
@@ -39,7 +40,7 @@ def test_documented_request_decodes() -> None:
 
 def test_documented_request_round_trips() -> None:
     req = gemini.decode_request(DOC_REQUEST, model="gemini-3-pro-preview")
-    body = gemini.encode_request(req, "gemini-3-pro-preview")
+    body = gemini.encode_request(req, "gemini-3-pro-preview", profile_of("gemini", "gemini-3-pro-preview"))
     expected = copy.deepcopy(DOC_REQUEST)
     decl = expected["tools"][0]["functionDeclarations"][0]
     decl["parametersJsonSchema"] = {
@@ -61,7 +62,7 @@ def test_gemini_cli_history_keeps_ids_and_placeholder() -> None:
     assert call.opaque is None  # the placeholder is not a signature to keep
     assert req.reasoning == ir.Reasoning(effort="high", include_thoughts=True)
     assert (req.temperature, req.top_p, req.top_k) == (0.0, 0.95, 64)
-    body = gemini.encode_request(req, "gemini-3-pro-preview")
+    body = gemini.encode_request(req, "gemini-3-pro-preview", profile_of("gemini", "gemini-3-pro-preview"))
     assert body["contents"] == CLI_REQUEST["contents"]
     assert body["generationConfig"]["thinkingConfig"] == {"thinkingLevel": "HIGH", "includeThoughts": True}
 
@@ -161,7 +162,9 @@ def test_parallel_calls_without_ids_pair_by_name_then_order() -> None:
     # Back on the wire the responses follow the calls' order.
     names = [
         p["functionResponse"]["response"]["output"]
-        for p in gemini.encode_request(req, "gemini-2.5-flash")["contents"][2]["parts"]
+        for p in gemini.encode_request(req, "gemini-2.5-flash", profile_of("gemini", "gemini-2.5-flash"))[
+            "contents"
+        ][2]["parts"]
     ]
     assert names == ["A1", "B", "A2"]
 
@@ -217,7 +220,7 @@ def test_thought_chunks_join_and_wrapped_signatures_come_back() -> None:
     ]
     # routing then knows who issued the thinking signature again
     unwrapped = reasoning.from_client(req)
-    assert unwrapped.messages[1].parts[0].opaque == ir.Opaque("up-anthropic", "EqQBsig")  # type: ignore[union-attr]
+    assert unwrapped.messages[1].parts[0].opaque == ir.Opaque(None, "EqQBsig", "up-anthropic")  # type: ignore[union-attr]
 
 
 def test_reasoning_settings_decode() -> None:

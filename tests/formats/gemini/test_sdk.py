@@ -13,7 +13,7 @@ from google.genai import types as gtypes
 
 from daemon import ir
 from daemon.formats import gemini
-from daemon.routing import reasoning
+from daemon.providers import reasoning
 from tests.formats.gemini.samples import REQ, stream_events, weather_tool
 
 
@@ -138,7 +138,9 @@ async def test_sdk_reads_our_stream_and_sends_history_we_read_back(
     assert req.system == [ir.TextPart("Be brief.")]
     model_turn, results = req.messages[1], req.messages[2]
     assert model_turn.parts == [
-        ir.ThinkingPart("Weather needs a tool.", opaque=ir.Opaque("up-anthropic", "EqQBCgIYAhIM+sig/==")),
+        ir.ThinkingPart(
+            "Weather needs a tool.", opaque=ir.Opaque(None, "EqQBCgIYAhIM+sig/==", "up-anthropic")
+        ),
         ir.TextPart("Let me check."),
         ir.ToolCallPart("toolu_01", "get_weather", '{"city":"Paris"}'),
         ir.ToolCallPart("toolu_02", "get_weather", '{"city":"Rome"}'),

@@ -24,6 +24,7 @@ from daemon.ir import (
     ToolCallPart,
     Usage,
 )
+from daemon.providers.profiles import profile_of
 from tests.fakes.base import Answer, Fault, StreamFault, ToolCall
 from tests.fakes.openai_chat import FakeOpenAI
 from tests.formats.openai_chat.samples import (
@@ -74,7 +75,7 @@ async def test_fake_takes_foreign_history_and_streams_back(fake: FakeOpenAI) -> 
     req = anthropic_shaped()
     fake.script.append(Answer(text="Fixed.", thinking="Tests fail.", tool_calls=[ToolCall(wire_name("mcp.run.tests"), {"k": 1})],
                               input_tokens=300, cache_read_tokens=200, output_tokens=25, reasoning_tokens=6, chunks=4))  # fmt: skip
-    status, _, raw = await post(fake, fmt.encode_request(req, "gpt-4.1"))
+    status, _, raw = await post(fake, fmt.encode_request(req, "gpt-4.1", profile_of("openai", "gpt-4.1")))
     assert status == 200, raw
     events = decode_stream(raw, req)
     resp = assemble(events)
@@ -93,7 +94,7 @@ async def test_fake_takes_foreign_history_and_streams_back(fake: FakeOpenAI) -> 
 async def test_fake_round_trip_of_a_client_body(fake: FakeOpenAI) -> None:
     fake.script.append(Answer(text="Paris is cooler.", input_tokens=40, output_tokens=6))
     req = fmt.decode_request(SDK_HISTORY)
-    status, body, _ = await post(fake, fmt.encode_request(req, "gpt-4.1"))
+    status, body, _ = await post(fake, fmt.encode_request(req, "gpt-4.1", profile_of("openai", "gpt-4.1")))
     assert status == 200
     resp = fmt.decode_response(body, req)
     assert resp.parts == [TextPart("Paris is cooler.")] and resp.finish == "end"
@@ -104,10 +105,10 @@ async def test_fake_round_trip_of_a_client_body(fake: FakeOpenAI) -> None:
 async def test_fake_takes_the_reasoning_model_body(fake: FakeOpenAI) -> None:
     req = anthropic_shaped()
     req.temperature = None
-    status, _, raw = await post(fake, fmt.encode_request(req, "o3"))
+    status, _, raw = await post(fake, fmt.encode_request(req, "o3", profile_of("openai", "o3")))
     assert status == 400 and b"'stop' is not supported" in raw  # o3 takes no stop sequences: adapt's job
     req.stop = []
-    status, _, raw = await post(fake, fmt.encode_request(req, "o3"))
+    status, _, raw = await post(fake, fmt.encode_request(req, "o3", profile_of("openai", "o3")))
     assert status == 200, raw
     assert fake.last.body["reasoning_effort"] == "high"
 
@@ -259,7 +260,9 @@ async def test_fake_stream_faults_surface_as_api_errors(
     async with (
         aiohttp.ClientSession() as session,
         session.post(
-            f"{fake.url}/v1/chat/completions", json=fmt.encode_request(req, "gpt-4.1"), headers=HEADERS
+            f"{fake.url}/v1/chat/completions",
+            json=fmt.encode_request(req, "gpt-4.1", profile_of("openai", "gpt-4.1")),
+            headers=HEADERS,
         ) as r,
     ):
         raw = b""
@@ -296,7 +299,9 @@ async def test_the_sdk_reads_the_fake_too(fake: FakeOpenAI) -> None:
     assert done.usage is not None and done.usage.total_tokens == 19
     messages += [msg.model_dump(), {"role": "tool", "tool_call_id": "call_7", "content": "18C"}]
     req = fmt.decode_request({"model": "gpt-4.1", "messages": messages, "tools": tools})
-    again = await client.chat.completions.create(**fmt.encode_request(req, "gpt-4.1"))
+    again = await client.chat.completions.create(
+        **fmt.encode_request(req, "gpt-4.1", profile_of("openai", "gpt-4.1"))
+    )
     assert again.choices[0].message.content == "18C."
     assert fake.last.body["messages"][1] == {"role": "assistant", "content": "Checking.", "tool_calls": [
         {"id": "call_7", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]}  # fmt: skip

@@ -18,12 +18,13 @@ from daemon.ir import (
     ToolCallPart,
     ToolChoice,
 )
+from daemon.providers.profiles import profile_of
 from tests.formats.openai_chat.samples import LONG_ID, anthropic_shaped, ir_request
 
 
 def test_foreign_history_is_made_acceptable() -> None:
     req = anthropic_shaped()
-    wire = fmt.encode_request(req, "gpt-4.1")
+    wire = fmt.encode_request(req, "gpt-4.1", profile_of("openai", "gpt-4.1"))
     long_id, run = for_openai(LONG_ID), wire_name("mcp.run.tests")
     assert len(long_id) <= 40 and run != "mcp.run.tests" and len(run) <= 64
     assert wire["messages"] == [
@@ -71,7 +72,9 @@ def test_foreign_history_is_made_acceptable() -> None:
 def test_reasoning_effort_per_model(
     reasoning: Reasoning, source: str, model: str, effort: str | None
 ) -> None:
-    wire = fmt.encode_request(ir_request(reasoning=reasoning, source_format=source), model)
+    wire = fmt.encode_request(
+        ir_request(reasoning=reasoning, source_format=source), model, profile_of("openai", model)
+    )
     assert wire.get("reasoning_effort") == effort
 
 
@@ -98,7 +101,7 @@ def test_reasoning_effort_per_model(
 )
 def test_unencodable_ir_is_a_clear_400(req: Request, message: str) -> None:
     with pytest.raises(ApiError) as e:
-        fmt.encode_request(req, "gpt-4.1")
+        fmt.encode_request(req, "gpt-4.1", profile_of("openai", "gpt-4.1"))
     assert e.value.status == 400 and e.value.message.startswith(message), e.value.message
 
 
@@ -107,7 +110,7 @@ def test_no_tool_choice_without_tools_and_url_images() -> None:
         tool_choice=ToolChoice("required", parallel=True),
         messages=[Message("user", [ImagePart(url="https://example.com/a.png", detail="low")])],
     )
-    wire = fmt.encode_request(req, "gpt-4.1")
+    wire = fmt.encode_request(req, "gpt-4.1", profile_of("openai", "gpt-4.1"))
     assert "tool_choice" not in wire and "parallel_tool_calls" not in wire
     assert wire["messages"] == [{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": "https://example.com/a.png", "detail": "low"}}]}]  # fmt: skip

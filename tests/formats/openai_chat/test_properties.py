@@ -21,6 +21,7 @@ from daemon.ir import (
     ToolChoice,
     ToolResultPart,
 )
+from daemon.providers.profiles import profile_of
 
 ident = st.from_regex(r"[a-zA-Z][a-zA-Z0-9_-]{0,12}", fullmatch=True)
 
@@ -111,5 +112,5 @@ def requests(draw: st.DrawFn) -> Request:
 @settings(max_examples=150, deadline=None)
 @given(requests())
 def test_ir_round_trips_through_the_wire(req: Request) -> None:
-    wire = orjson.loads(orjson.dumps(fmt.encode_request(req, req.model)))
+    wire = orjson.loads(orjson.dumps(fmt.encode_request(req, req.model, profile_of("openai", req.model))))
     assert fmt.decode_request(wire) == req

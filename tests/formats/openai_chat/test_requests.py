@@ -20,6 +20,7 @@ from daemon.ir import (
     ToolChoice,
     ToolResultPart,
 )
+from daemon.providers.profiles import profile_of
 from tests.formats.openai_chat.samples import AIDER, DOC_REQUEST, SDK_HISTORY, WEATHER
 
 
@@ -40,7 +41,7 @@ def test_documented_request_decodes() -> None:
 
 
 def test_documented_request_round_trips() -> None:
-    wire = fmt.encode_request(fmt.decode_request(DOC_REQUEST), "gpt-4.1")
+    wire = fmt.encode_request(fmt.decode_request(DOC_REQUEST), "gpt-4.1", profile_of("openai", "gpt-4.1"))
     expected = copy.deepcopy(DOC_REQUEST)
     expected["messages"][0]["role"] = "system"
     expected["messages"][1]["content"][1]["image_url"]["url"] = "data:image/png;base64,iVBORw0KGgo..."
@@ -52,7 +53,7 @@ def test_aider_request_keeps_system_messages_in_place() -> None:
     assert req.model == "coder" and req.stream and req.temperature == 0
     assert req.system == [TextPart("Act as an expert software developer.")]
     assert [m.role for m in req.messages] == ["user", "assistant", "system", "user"]
-    wire = fmt.encode_request(req, "gpt-4.1")
+    wire = fmt.encode_request(req, "gpt-4.1", profile_of("openai", "gpt-4.1"))
     assert wire["messages"] == AIDER["messages"]
     assert wire["stream_options"] == {"include_usage": True}
 
@@ -65,7 +66,7 @@ def test_sdk_history_round_trips() -> None:
         ToolResultPart("call_2", [TextPart("24C"), TextPart(", sunny")], name="get_weather"),
     ])  # fmt: skip
     assert req.messages[3] == Message("user", [TextPart("Thanks. Which is warmer?")])
-    wire = fmt.encode_request(req, "gpt-4.1")
+    wire = fmt.encode_request(req, "gpt-4.1", profile_of("openai", "gpt-4.1"))
     assert wire["messages"][2] == {
         "role": "assistant",
         "content": None,
@@ -82,7 +83,10 @@ def test_leading_developer_run_is_the_system_prompt() -> None:
     req = fmt.decode_request(body)
     assert req.system == [TextPart("A"), TextPart("B")]
     assert req.messages[-1] == Message("system", [TextPart("C")])
-    assert fmt.encode_request(req, "gpt-4.1")["messages"][0] == {"role": "system", "content": "A\n\nB"}
+    assert fmt.encode_request(req, "gpt-4.1", profile_of("openai", "gpt-4.1"))["messages"][0] == {
+        "role": "system",
+        "content": "A\n\nB",
+    }
 
 
 def test_deepseek_reasoning_and_custom_calls_in_history() -> None:
@@ -97,7 +101,7 @@ def test_deepseek_reasoning_and_custom_calls_in_history() -> None:
     assert req.messages[1] == Message("assistant", [
         ThinkingPart("think"), TextPart("no"), ToolCallPart("c1", "apply_patch", "*** Begin"), ToolCallPart("c2", "f", "{}")])  # fmt: skip
     assert req.messages[2].parts[0] == ToolResultPart("c1", [], name="apply_patch")
-    wire = fmt.encode_request(req, "deepseek-reasoner")
+    wire = fmt.encode_request(req, "deepseek-reasoner", profile_of("openai", "deepseek-reasoner"))
     assert "reasoning_content" not in wire["messages"][1]
     assert wire["messages"][1]["content"] == "no"
 

@@ -228,16 +228,17 @@ def test_text_capture_decodes_in_ir_order() -> None:
     ]
 
 
-def test_tool_capture_decodes_one_part_at_a_time() -> None:
+def test_tool_capture_keeps_each_call_open_until_the_finish() -> None:
+    # A later fragment may still come for the first call (OpenAI interleaves parallel calls).
     events = decode_all(TOOL_CAPTURE)
     assert events == [
         StreamStart("chatcmpl-D8Z5", "gpt-4.1-nano"),
         PartStart(0, ToolCallPart("call_1", "get_weather", "")),
         ArgumentsDelta(0, '{"city":'),
         ArgumentsDelta(0, '"Paris"}'),
-        PartEnd(0),
         PartStart(1, ToolCallPart("call_2", "get_weather", "")),
         ArgumentsDelta(1, '{"city":"Rome"}'),
+        PartEnd(0),
         PartEnd(1),
         StreamEnd("tool_use", "tool_calls", Usage()),
     ]
@@ -290,15 +291,40 @@ def test_refusal_stream_and_usage_on_every_chunk() -> None:
     assert isinstance(end, StreamEnd) and end.finish == "refusal" and end.usage.output_tokens == 3
 
 
-def test_interleaved_arguments_are_refused_not_corrupted() -> None:
+INTERLEAVED = [
+    chunk({"role": "assistant", "content": None,
+           "tool_calls": [{"index": 0, "id": "a", "type": "function", "function": {"name": "f", "arguments": ""}}]}),
+    chunk({"tool_calls": [{"index": 1, "id": "b", "type": "function", "function": {"name": "g", "arguments": ""}}]}),
+    chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"x": '}}]}),
+    chunk({"tool_calls": [{"index": 1, "function": {"arguments": '{"y": '}}]}),
+    chunk({"tool_calls": [{"index": 0, "function": {"arguments": "1}"}}]}),
+    chunk({"tool_calls": [{"index": 1, "function": {"arguments": "2}"}}]}),
+    chunk({}, "tool_calls"),
+    "[DONE]",
+]  # fmt: skip
+
+
+def test_interleaved_tool_call_fragments_go_to_their_own_calls() -> None:
+    events = decode_all(INTERLEAVED)
+    calls = [p for p in assemble(events).parts if isinstance(p, ToolCallPart)]
+    assert [(p.id, p.name, p.arguments) for p in calls] == [("a", "f", '{"x": 1}'), ("b", "g", '{"y": 2}')]
+    assert isinstance(events[-1], StreamEnd) and events[-1].finish == "tool_use"
+    # Both stay open until the finish; each fragment names its own part.
+    assert [(type(e).__name__, getattr(e, "index", None)) for e in events[1:-1]] == [
+        ("PartStart", 0), ("PartStart", 1), ("ArgumentsDelta", 0), ("ArgumentsDelta", 1),
+        ("ArgumentsDelta", 0), ("ArgumentsDelta", 1), ("PartEnd", 0), ("PartEnd", 1),
+    ]  # fmt: skip
+
+
+def test_arguments_for_a_call_that_ended_are_refused() -> None:
     frames = [
         chunk({"tool_calls": [{"index": 0, "id": "a", "function": {"name": "f", "arguments": "{"}}]}),
-        chunk({"tool_calls": [{"index": 1, "id": "b", "function": {"name": "g", "arguments": "{"}}]}),
+        chunk({"content": "and some text"}),
         chunk({"tool_calls": [{"index": 0, "function": {"arguments": "}"}}]}),
     ]  # fmt: skip
     with pytest.raises(ApiError) as e:
         decode_all(frames)
-    assert e.value.status == 502 and "interleaved" in e.value.message
+    assert e.value.status == 502 and "after it had ended" in e.value.message
 
 
 @pytest.mark.parametrize("frames", [TEXT_CAPTURE[:3], [], ["[DONE]"]])

@@ -3,12 +3,14 @@
 Thinking signatures (Anthropic), thought signatures (Gemini) and encrypted
 reasoning are valid only at the provider that issued them; sent anywhere else
 they make the request fail, which wedges an agent's session after a failover.
-So each ``Opaque`` names its issuer, and:
+So each ``Opaque`` names its issuer (``provider``) and the format it travels in
+(``format``), and:
 
-- a provider tags what it decodes with its own id (``for_provider`` /
-  ``from_provider``) and gets back only what it issued; blobs from anyone else
-  are marked foreign, and the format encoders drop them (Anthropic then turns
-  thinking off for that request, Gemini puts its documented placeholder);
+- a provider tags what it decodes with its own id (``from_provider``) and gets
+  back only what it issued (``for_provider``): blobs from anyone else are left
+  out of its request, as the format encoders leave out blobs of other formats
+  (Anthropic then turns thinking off for that request, Gemini puts its
+  documented placeholder);
 - at the client boundary a blob issued by a provider of another format than
   the client speaks is wrapped as ``dtr1.<provider>.<blob>`` (``to_client``),
   so when the client sends the history back the issuer is known again
@@ -22,6 +24,7 @@ import dataclasses
 from collections.abc import Callable, Iterable
 
 from daemon.ir import (
+    WRAP,
     AssistantPart,
     Message,
     Opaque,
@@ -36,9 +39,7 @@ from daemon.ir import (
     ToolCallPart,
 )
 
-WRAP = "dtr1."
-FOREIGN = "foreign:"
-_Convert = Callable[[Opaque], Opaque]
+_Convert = Callable[[Opaque], Opaque | None]
 # A tuple, not a union: isinstance with a union builds it on every call (hot path).
 _CARRIERS = (TextPart, ThinkingPart, ToolCallPart)
 
@@ -75,12 +76,13 @@ def _convert_part(part: Part, convert: _Convert) -> Part:
 
 
 def for_provider(req: Request, provider_id: str, format_name: str) -> Request:
-    """What a provider may see: its own blobs under its format's name, others marked foreign."""
+    """What a provider may see: the blobs it issued (or a client of its format sent raw),
+    in its format; anyone else's are left out, as the encoders would leave out no blob."""
 
-    def convert(o: Opaque) -> Opaque:
-        if o.origin in (provider_id, format_name):
-            return Opaque(format_name, o.signature)
-        return Opaque(FOREIGN + o.origin, o.signature)
+    def convert(o: Opaque) -> Opaque | None:
+        if o.provider == provider_id or (o.provider is None and o.format == format_name):
+            return Opaque(format_name, o.blob, provider_id)
+        return None
 
     return _map_request(req, convert)
 
@@ -89,14 +91,14 @@ def from_provider_parts(parts: Iterable[AssistantPart], provider_id: str) -> Non
     """Tag freshly decoded parts (owned by us, so changed in place) with their issuer."""
     for part in parts:
         if part.opaque is not None:
-            part.opaque = Opaque(provider_id, part.opaque.signature)
+            part.opaque = Opaque(part.opaque.format, part.opaque.blob, provider_id)
 
 
 def from_provider_event(ev: StreamEvent, provider_id: str) -> StreamEvent:
     if isinstance(ev, SignatureDelta):
-        return SignatureDelta(ev.index, Opaque(provider_id, ev.opaque.signature))
-    if isinstance(ev, PartStart) and ev.part.opaque is not None:
-        ev.part.opaque = Opaque(provider_id, ev.part.opaque.signature)
+        return SignatureDelta(ev.index, Opaque(ev.opaque.format, ev.opaque.blob, provider_id))
+    if isinstance(ev, PartStart) and (o := ev.part.opaque) is not None:
+        ev.part.opaque = Opaque(o.format, o.blob, provider_id)
     return ev
 
 
@@ -118,18 +120,19 @@ def to_client_event(ev: StreamEvent, client_format: str, provider_format: str) -
 
 def _wrap(o: Opaque, client_format: str, provider_format: str) -> Opaque:
     if client_format == provider_format:
-        return Opaque(client_format, o.signature)
-    return Opaque(client_format, f"{WRAP}{o.origin}.{o.signature}")
+        return Opaque(client_format, o.blob, o.provider)
+    issuer = o.provider or o.format or ""
+    return Opaque(client_format, f"{WRAP}{issuer}.{o.blob}", o.provider)
 
 
 def from_client(req: Request) -> Request:
-    """Unwrap blobs detour wrapped; raw ones keep the client's format as their origin."""
+    """Unwrap blobs detour wrapped (their issuer is known again); raw ones keep only their format."""
 
     def convert(o: Opaque) -> Opaque:
-        if o.signature.startswith(WRAP):
-            origin, _, blob = o.signature[len(WRAP) :].partition(".")
+        if o.blob.startswith(WRAP):
+            issuer, _, blob = o.blob[len(WRAP) :].partition(".")
             if blob:
-                return Opaque(origin, blob)
+                return Opaque(None, blob, issuer)
         return o
 
     return _map_request(req, convert)

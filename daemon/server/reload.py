@@ -1,0 +1,135 @@
+"""The config file, watched: a saved change to routes, budgets or alerts applies at once.
+
+A file that does not load (bad TOML, a setting out of range, a route naming a
+provider the daemon did not start with) is refused with its line and the fix,
+and the config in force stays as it was. Changes to ``[server]``, providers and
+``log_content`` are reported as needing a restart: they shape sockets, sessions
+and keys made at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import watchfiles
+from aiohttp import web
+
+from daemon.config import Config, ConfigError, load
+from daemon.routing.routes import Routes
+from daemon.server.inbound import ACCOUNTS, GATEWAY
+from daemon.server.observe import NOTIFIER, RECORDER
+from daemon.telemetry.alerts import Alerts
+
+log = logging.getLogger(__name__)
+ALERTS = web.AppKey("alerts", Alerts)
+DEBOUNCE_MS = 200  # editors write a file in several steps
+BUDGET_SCOPES = {"session_usd": "session", "daily_usd": "day", "weekly_usd": "week"}
+
+
+class LiveConfig:
+    """The config in force, and how to put a newer one in force."""
+
+    def __init__(self, app: web.Application, config: Config) -> None:
+        self.app = app
+        self.current = config
+
+    async def reload(self, path: Path) -> bool:
+        try:
+            new = await asyncio.to_thread(load, path)
+            self._check(new)
+        except ConfigError as e:
+            log.error("config change NOT applied (the previous config stays in force): %s", e)
+            return False
+        await self.apply(new)
+        return True
+
+    def _check(self, new: Config) -> None:
+        running = self.app[GATEWAY].chain.providers
+        for route in new.routes:
+            for t in route.chain:
+                if t.provider not in running:
+                    raise ConfigError(
+                        new.path,
+                        None,
+                        f"route {route.name!r} uses provider {t.provider!r}, which was not configured "
+                        "when detour started; restart detour to add a provider",
+                    )
+
+    async def apply(self, new: Config) -> None:
+        old, app = self.current, self.app
+        applied = []
+        if new.routes != old.routes:
+            gateway = app[GATEWAY]
+            gateway.routes = Routes(replace(new, providers=old.providers))
+            gateway.chain.first_byte_s = {
+                r.name: r.timeout_first_byte_s for r in new.routes if r.timeout_first_byte_s
+            }
+            gateway.chain.invalid_json_returns = frozenset(
+                r.name for r in new.routes if r.on_invalid_json == "return"
+            )
+            gateway.chain.route_wait_s = {
+                r.name: r.max_wait_s for r in new.routes if r.max_wait_s is not None
+            }
+            app[RECORDER].configured = tuple(dict.fromkeys(t for r in new.routes for t in r.chain))
+            applied.append("routes")
+        if new.routing != old.routing:
+            app[GATEWAY].chain.max_wait_s = new.routing.max_wait_s
+            applied.append("routing")
+        if new.budget != old.budget:
+            # Only what the edit changed: a limit set since with `detour budget set` stays.
+            limits = {
+                scope: getattr(new.budget, key)
+                for key, scope in BUDGET_SCOPES.items()
+                if getattr(new.budget, key) != getattr(old.budget, key)
+            }
+            await app[ACCOUNTS].set_limits(**limits)
+            spend = app[GATEWAY].chain.spend
+            if spend is not None:
+                spend.on_exhausted = new.budget.on_exhausted
+            applied.append("budget")
+        if new.alerts != old.alerts:
+            app[ALERTS].config = app[NOTIFIER].config = new.alerts
+            applied.append("alerts")
+        later = [
+            name
+            for name in ("server", "providers", "log_content")
+            if getattr(new, name) != getattr(old, name)
+        ]
+        if later:
+            log.warning("config: changes to %s apply at the next restart", ", ".join(later))
+        self.current = replace(new, server=old.server, providers=old.providers, log_content=old.log_content)
+        if applied:
+            log.info("config: applied new %s from %s", ", ".join(applied), new.path)
+
+
+LIVE_CONFIG = web.AppKey("live_config", LiveConfig)
+
+
+async def watch_config(app: web.Application, config: Config) -> AsyncIterator[None]:
+    """Cleanup context: watches the config file for the daemon's whole life."""
+    live = app[LIVE_CONFIG] = LiveConfig(app, config)
+    path = config.path
+    if path is None:  # built in memory (tests, the demo): nothing to watch
+        yield
+        return
+    stop = asyncio.Event()
+    task = asyncio.create_task(_watch(live, path, stop), name="detour-config-watch")
+    try:
+        yield
+    finally:
+        stop.set()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def _watch(live: LiveConfig, path: Path, stop: asyncio.Event) -> None:
+    path = path.absolute()
+    async for changes in watchfiles.awatch(
+        path.parent, stop_event=stop, debounce=DEBOUNCE_MS, step=50, recursive=False
+    ):
+        if any(Path(p).name == path.name for _, p in changes) and path.exists():
+            await live.reload(path)

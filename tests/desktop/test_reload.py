@@ -1,0 +1,91 @@
+"""The watched config: an edit changes the route of the next request; a broken edit is
+refused with its line and fix, and the old config keeps serving."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from daemon.config import load
+from tests.daemon_harness import start_daemon
+
+CONFIG = """
+[providers.first]
+kind = "sim"
+
+[providers.second]
+kind = "sim"
+
+[[routes]]
+name = "coder"
+chain = ["{provider}/sim-model"]
+
+[budget]
+daily_usd = {daily}
+
+[alerts]
+failovers = {failovers}
+"""
+
+
+async def _served_by(s: aiohttp.ClientSession, url: str) -> str:
+    body = {"model": "coder", "messages": [{"role": "user", "content": "hi"}]}
+    async with s.post(url + "/v1/chat/completions", json=body) as r:
+        assert r.status == 200, await r.text()
+        return r.headers["x-detour-provider"]
+
+
+async def _until(s: aiohttp.ClientSession, url: str, provider: str, timeout: float = 10) -> float:
+    started = time.monotonic()
+    while await _served_by(s, url) != provider:
+        assert time.monotonic() - started < timeout, f"the edit did not take: still not {provider}"
+        await asyncio.sleep(0.05)
+    return time.monotonic() - started
+
+
+async def test_edit_changes_the_route_and_a_broken_edit_keeps_the_old(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(CONFIG.format(provider="first", daily=5.0, failovers=5))
+    d = await start_daemon(load(path))
+    caplog.set_level(logging.INFO, logger="daemon.server.reload")
+    try:
+        async with aiohttp.ClientSession(headers=d.auth()) as s:
+            assert await _served_by(s, d.url) == "first"
+            await asyncio.sleep(0.3)  # the watcher is up
+            path.write_text(CONFIG.format(provider="second", daily=7.5, failovers=2))
+            await _until(s, d.url, "second")
+            async with s.get(d.url + "/budget") as r:
+                assert (await r.json())["budgets"]["day"]["limit_usd"] == 7.5
+            assert "applied new routes, budget, alerts" in caplog.text
+            # Broken: a route naming a provider that is not configured (line 9 names the route).
+            caplog.clear()
+            path.write_text(CONFIG.format(provider="third", daily=9.0, failovers=2))
+            for _ in range(100):
+                if "NOT applied" in caplog.text:
+                    break
+                await asyncio.sleep(0.05)
+            assert (
+                f"{path}:9: route 'coder': provider 'third' is not configured; add [providers.third]"
+                in caplog.text
+            )
+            # And not TOML at all.
+            caplog.clear()
+            broken = CONFIG.format(provider="first", daily=9.0, failovers=2) + "[[routes\n"
+            path.write_text(broken)
+            for _ in range(100):
+                if "NOT applied" in caplog.text:
+                    break
+                await asyncio.sleep(0.05)
+            assert f"{path}:{len(broken.splitlines())}: not valid TOML" in caplog.text
+            assert await _served_by(s, d.url) == "second"
+            async with s.get(d.url + "/budget") as r:
+                assert (await r.json())["budgets"]["day"]["limit_usd"] == 7.5
+    finally:
+        await d.close()
