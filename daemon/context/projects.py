@@ -52,6 +52,14 @@ class Projects:
         for root in self._specs:
             self._begin(root)
 
+    def register(self, specs: Iterable[ProjectSpec]) -> None:
+        """Projects added to the config while running: indexed and watched from now on."""
+        for spec in specs:
+            root = spec.root.expanduser().resolve()
+            if root not in self._specs:
+                self._specs[root] = ProjectSpec(root, spec.exclude)
+                self._begin(root)
+
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()

@@ -182,7 +182,7 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
             max_wait_s=config.routing.max_wait_s,
             route_wait_s={r.name: r.max_wait_s for r in config.routes if r.max_wait_s is not None},
             paused=paused,
-            pruning=Pruning(app[context.PROJECTS], modes, telemetry.adapted) if modes else None,
+            pruning=Pruning(app[context.PROJECTS], modes, telemetry.adapted),
         )
         telemetry.failover_delta = spend.failover_delta
         app[GATEWAY] = Gateway(Routes(config), chain, Sessions(), simulated, telemetry)

@@ -14,6 +14,10 @@ import pytest
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
+from daemon.config import parse
+from daemon.server.context import PROJECTS
+from daemon.server.inbound import GATEWAY
+from daemon.server.reload import LIVE_CONFIG
 from tests.context.samples import PYTHON, write
 from tests.daemon_harness import SIM_CONFIG, Daemon, start_daemon
 
@@ -99,3 +103,18 @@ async def test_an_mcp_client_lists_and_calls_the_tools_over_stdio(
         assert "class Engine" in outline.content[0].text  # type: ignore[union-attr]
         missing = await session.call_tool("get_context", {"target": "pkg/nope.py"})
         assert missing.is_error
+
+
+async def test_a_config_change_registers_projects_and_prune_settings_live(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    app = daemon.runner.app
+    assert app is not None
+    other = write(tmp_path / "later", {"m.py": "def later():\n    pass\n"})
+    live = app[LIVE_CONFIG]
+    text = SIM_CONFIG.replace('chain = ["sim/sim-model"]', 'chain = ["sim/sim-model"]\nprune = "fit"')
+    await live.apply(parse(text + f"\n[[projects]]\nroot = {json.dumps(str(other))}\n"))
+    assert app[GATEWAY].chain.pruning is not None and app[GATEWAY].chain.pruning.modes == {"default": "fit"}
+    assert other.resolve() in app[PROJECTS].roots
+    index = await app[PROJECTS].get(str(other))
+    assert "m.py" in index.files
