@@ -3,7 +3,8 @@
 A fake OpenAI upstream, a bare pass-through proxy and `detour serve` run as
 separate processes; the same chat completion goes (a) straight to the upstream,
 (b) through the pass-through, (c) through detour: 300 sequential, then 600 at
-16 in flight. Prints p50/p99 and the latency each proxy adds, the ratio of
+16 in flight; and the same question to detour's ``/v1/responses`` (stored, and
+with ``store: false``), 300 sequential. Prints p50/p99 and the latency each proxy adds, the ratio of
 detour's to the pass-through's, and the time to translate a 200-message
 tool-calling conversation Anthropic -> IR -> OpenAI. Then the cost of watching:
 detour's added latency with and without ``--subscribers`` (default 5) clients
@@ -38,6 +39,13 @@ BODY = {
         {"role": "user", "content": "Say hello in five words."},
     ],
     "max_tokens": 64,
+}
+# The same question as a Responses request, stored (the SDK's default) and not.
+RESPONSES_BODY = {
+    "model": "bench",
+    "instructions": "You are terse.",
+    "input": "Say hello in five words.",
+    "max_output_tokens": 64,
 }
 TOKEN = "dtr-bench-token"
 DETOUR_PID = [0]
@@ -145,11 +153,13 @@ async def wait_up(session: aiohttp.ClientSession, url: str) -> None:
     raise SystemExit(f"{url} never answered")
 
 
-async def sequential(session: aiohttp.ClientSession, url: str, n: int) -> list[float]:
+async def sequential(
+    session: aiohttp.ClientSession, url: str, n: int, body: dict[str, object] = BODY
+) -> list[float]:
     out = []
     for _ in range(n):
         t = time.perf_counter()
-        async with session.post(url, json=BODY) as r:
+        async with session.post(url, json=body) as r:
             await r.read()
             assert r.status == 200, r.status
         out.append((time.perf_counter() - t) * 1000)
@@ -191,12 +201,16 @@ async def measure(ports: dict[str, int], subscribers: int) -> None:
             name: await (timed(s, url, 300, cpu) if name == "detour" else sequential(s, url, 300))
             for name, url in urls.items()
         }
+        responses = f"http://127.0.0.1:{ports['detour']}/v1/responses"
+        for label, store in (("detour /v1/responses", True), ("  store: false", False)):
+            await sequential(s, responses, 50, {**RESPONSES_BODY, "store": store})
+            seq[label] = await sequential(s, responses, 300, {**RESPONSES_BODY, "store": store})
         conc = {name: await concurrent(s, url, 600, 16) for name, url in urls.items()}
     print("\n== 300 sequential requests (ms) ==")
-    print(f"{'path':<12}{'p50':>8}{'p99':>8}{'added p50':>11}")
+    print(f"{'path':<22}{'p50':>8}{'p99':>8}{'added p50':>11}")
     base = pct(seq["upstream"], 50)
     for name, xs in seq.items():
-        print(f"{name:<12}{pct(xs, 50):8.3f}{pct(xs, 99):8.3f}{pct(xs, 50) - base:11.3f}")
+        print(f"{name:<22}{pct(xs, 50):8.3f}{pct(xs, 99):8.3f}{pct(xs, 50) - base:11.3f}")
     added_pt = pct(seq["passthrough"], 50) - base
     added_dt = pct(seq["detour"], 50) - base
     print(f"detour adds {added_dt:.3f} ms p50; the bare pass-through {added_pt:.3f} ms; "

@@ -96,6 +96,8 @@ class ProviderConfig:
     # Simulated providers only: scripted faults and the time each answer takes.
     faults: tuple[Fault, ...] = ()
     latency_ms: float = 0.0
+    # OpenAI kinds: "chat" (/chat/completions) or "responses" (/responses, keeps encrypted reasoning).
+    api: str = "chat"
 
 
 @dataclass(slots=True, frozen=True)
@@ -155,6 +157,14 @@ class ProbeConfig:
 
 
 @dataclass(slots=True, frozen=True)
+class ResponsesConfig:
+    """Stored Responses state (``previous_response_id``)."""
+
+    retention_days: float = 30.0
+    max_mb: float = 512.0  # the oldest responses go first beyond this
+
+
+@dataclass(slots=True, frozen=True)
 class Config:
     path: Path | None
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -165,6 +175,7 @@ class Config:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
+    responses: ResponsesConfig = field(default_factory=ResponsesConfig)
     projects: tuple[ProjectConfig, ...] = ()
 
 
@@ -328,6 +339,7 @@ class _Reader:
             "alerts",
             "probe",
             "log_content",
+            "responses",
             "projects",
         }
         for key in data:
@@ -343,9 +355,20 @@ class _Reader:
         alerts = self.alerts(data.get("alerts", {}))
         routing = self.routing(data.get("routing", {}))
         probe = self.probe(data.get("probe", {}))
+        responses = self.responses(data.get("responses", {}))
         projects = self.projects(data.get("projects", []))
         return Config(
-            self.path, server, providers, routes, budget, log_content, alerts, routing, probe, projects
+            self.path,
+            server,
+            providers,
+            routes,
+            budget,
+            log_content,
+            alerts,
+            routing,
+            probe,
+            responses,
+            projects,
         )
 
     def routing(self, raw: Any) -> RoutingConfig:
@@ -422,6 +445,17 @@ class _Reader:
             statsd = (host.strip("[]"), int(port))
         desktop = self.typed(raw, "desktop", bool, True, "[alerts]")
         return AlertsConfig(failovers, window_s, webhook, statsd, desktop)
+
+    def responses(self, raw: Any) -> ResponsesConfig:
+        if not isinstance(raw, dict):
+            raise self.fail("[responses] must be a table", "responses")
+        self.only(raw, {"retention_days", "max_mb"}, "[responses]")
+        days = self.typed(raw, "retention_days", float, 30.0, "[responses]")
+        max_mb = self.typed(raw, "max_mb", float, 512.0, "[responses]")
+        for key, value in (("retention_days", days), ("max_mb", max_mb)):
+            if value <= 0:
+                raise self.fail(f"[responses]: {key} must be a positive number", "[responses]", key)
+        return ResponsesConfig(days, max_mb)
 
     def budget(self, raw: Any) -> BudgetConfig:
         if not isinstance(raw, dict):
@@ -500,6 +534,7 @@ class _Reader:
                     "models",
                 }
                 - ({"faults", "latency_ms"} if kind == "sim" else set())
+                - ({"api"} if kind in ("openai", "openai-compatible") else set())
             )
             if unknown:
                 raise self.fail(
@@ -519,8 +554,15 @@ class _Reader:
                 models=self.models(table.get("models", {}), header),
                 faults=self.faults(table.get("faults", []), header),
                 latency_ms=self.typed(table, "latency_ms", float, 0.0, header),
+                api=self.api(table, header),
             )
         return out
+
+    def api(self, table: dict[str, Any], header: str) -> str:
+        api = self.typed(table, "api", str, "chat", header)
+        if api not in ("chat", "responses"):
+            raise self.fail(f'{header}: api must be "chat" or "responses", not {api!r}', header, "api")
+        return str(api)
 
     def faults(self, raw: Any, header: str) -> tuple[Fault, ...]:
         where = f"[[{header[1:-1]}.faults]]"

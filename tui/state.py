@@ -188,10 +188,8 @@ class Dashboard:
                 self._budget(cast(BudgetEvent, event))
             case "circuit":
                 self._circuit(cast(CircuitEvent, event))
-            case "alert" | "dropped":
+            case "alert" | "dropped" | "adapted":
                 pass  # the app shows these as notifications; nothing here to move
-            case "adapted":
-                pass  # pruned context: in the request's x-detour-adapted header; no column for it
             case other:
                 raise ValueError(f"unknown event type {other!r}")
 

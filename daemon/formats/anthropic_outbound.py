@@ -324,6 +324,10 @@ def _thinking(
     return thinking, effort
 
 
+# Anthropic's server-side web search: it runs the searches and answers with cited text.
+WEB_SEARCH_TOOL: Final = {"type": "web_search_20250305", "name": "web_search", "max_uses": 5}
+
+
 def _tool(t: Tool, path: str) -> dict[str, Any]:
     schema = t.parameters or {"type": "object", "properties": {}}
     kind = schema.get("type")
@@ -401,6 +405,8 @@ def encode_request(req: Request, model: str, profile: Profile) -> dict[str, Any]
         body["tools"] = [_tool(t, f"tools[{i}]") for i, t in enumerate(req.tools)]
         if req.tool_choice is not None:
             body["tool_choice"] = _tool_choice(req.tool_choice, thinking_on)
+    if req.web_search:
+        body.setdefault("tools", []).append(WEB_SEARCH_TOOL)
     if thinking is not None:
         body["thinking"] = thinking
     output_config: dict[str, Any] = {}

@@ -437,6 +437,8 @@ def encode_request(req: ir.Request, model: str, profile: Profile) -> dict[str, A
         config = _tool_config(req.tool_choice, renames)
         if config is not None:
             body["toolConfig"] = config
+    if req.web_search:  # Google Search grounding, Gemini's own web search
+        body.setdefault("tools", []).append({"googleSearch": {}})
     gen = _generation_config(req, profile)
     if gen:
         body["generationConfig"] = gen

@@ -21,7 +21,6 @@ results right after their calls, no reasoning sent back.
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any, Final, assert_never
 
@@ -30,6 +29,7 @@ import orjson
 from daemon.formats.fields import as_array, as_object, as_str, json_type, opt_bool, opt_int, opt_num, opt_str
 from daemon.formats.gemini_schema import sanitize
 from daemon.formats.ids import for_openai, synthesize
+from daemon.formats.media import image_of_url
 from daemon.formats.openai_chat_stream import (
     chat_id,
     decode_error,
@@ -81,7 +81,6 @@ EFFORTS: Final[dict[str, Effort]] = {
 }  # fmt: skip
 MAX_STOP: Final = 4
 JSON_HINT: Final = "Answer with a JSON object."
-_DATA_URL = re.compile(r"data:([^;,]+)[^,]*;base64,(.*)", re.S)
 _UNSUPPORTED_PARTS: Final = frozenset({"input_audio", "file"})
 
 # --- requests: wire -> IR -----------------------------------------------------------------
@@ -105,12 +104,7 @@ def _image(raw: Any, where: str) -> ImagePart:
     spec = {"url": raw} if isinstance(raw, str) else as_object(raw, f"{where}.image_url")
     url = as_str(spec.get("url"), f"{where}.image_url.url")
     detail = opt_str(spec.get("detail"), f"{where}.image_url.detail")
-    if url.startswith("data:"):
-        m = _DATA_URL.fullmatch(url)
-        if m is None:
-            raise invalid(f"{where}.image_url.url: a data URL must look like data:image/png;base64,...")
-        return ImagePart(media_type=m[1], data=m[2], detail=detail)
-    return ImagePart(url=url, detail=detail)
+    return image_of_url(url, detail, f"{where}.image_url.url")
 
 
 def _user(content: Any, path: str) -> list[Part]:
@@ -291,12 +285,13 @@ def _stop(raw: Any) -> list[str]:
     return [as_str(s, f"stop[{i}]") for i, s in enumerate(as_array(raw, "stop"))]
 
 
-def _reasoning(raw: Any) -> Reasoning | None:
+def reasoning_of(raw: Any, path: str = "reasoning_effort") -> Reasoning | None:
+    """An OpenAI effort value (Chat ``reasoning_effort``, Responses ``reasoning.effort``)."""
     if raw is None:
         return None
     effort = EFFORTS.get(raw) if isinstance(raw, str) else None
     if effort is None:
-        raise invalid(f"reasoning_effort: expected one of {', '.join(EFFORTS)}, got {raw!r}")
+        raise invalid(f"{path}: expected one of {', '.join(EFFORTS)}, got {raw!r}")
     return Reasoning(enabled=effort != "none", effort=effort)
 
 
@@ -348,7 +343,7 @@ def decode_request(body: Any, *, model: str | None = None, stream: bool | None =
         top_k=opt_int(body.get("top_k"), "top_k"),  # OpenAI-compatible servers (vLLM) take it
         stop=_stop(body.get("stop")),
         stream=bool(opt_bool(body.get("stream"), "stream")) if stream is None else stream,
-        reasoning=_reasoning(body.get("reasoning_effort")),
+        reasoning=reasoning_of(body.get("reasoning_effort")),
         response_format=_response_format(body.get("response_format")),
         user=opt_str(body.get("user"), "user"),
         source_format=name,
@@ -492,7 +487,12 @@ def _effort(req: Request, profile: Profile) -> str | None:
         return r.effort
     if not r.enabled or r.budget_tokens is None:
         return None  # "off" has no value every reasoning model takes; its default it is
-    return "low" if r.budget_tokens < 4096 else "medium" if r.budget_tokens < 16384 else "high"
+    return effort_of_budget(r.budget_tokens)
+
+
+def effort_of_budget(tokens: int) -> Effort:
+    """A thinking budget (Anthropic, Gemini 2.5) on OpenAI's effort scale."""
+    return "low" if tokens < 4096 else "medium" if tokens < 16384 else "high"
 
 
 def encode_request(req: Request, model: str, profile: Profile) -> dict[str, Any]:

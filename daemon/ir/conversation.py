@@ -111,6 +111,8 @@ class Tool:
     # JSON Schema (draft 2020-12 as the client gave it); None means no arguments.
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
+    # The Responses ``namespace`` tool it came in, when ``name`` is its flattened name.
+    namespace: str | None = None
 
 
 @dataclass(slots=True)
@@ -178,5 +180,8 @@ class Request:
     user: str | None = None
     # The wire format the client spoke; encoders may keep format-native details for it.
     source_format: str = ""
+    # The client offered a built-in web search (Responses ``web_search``): a target with its own
+    # search tool runs it (Anthropic's server tool, Gemini's Google Search grounding).
+    web_search: bool = False
     # What routing changed to fit a target that the client should hear of (x-detour-adapted).
     adapted: list[str] = field(default_factory=list)

@@ -39,7 +39,9 @@ class HttpProvider(Provider):
         self._key = key
         self._session = session
         self._redact = redact
-        self.format: WireFormat = FORMATS[FORMAT_OF_KIND[config.kind]]
+        self.format: WireFormat = FORMATS[
+            "openai_responses" if config.api == "responses" else FORMAT_OF_KIND[config.kind]
+        ]
 
     @property
     def usable(self) -> bool:
@@ -57,7 +59,7 @@ class HttpProvider(Provider):
             case "gemini":
                 return f"{base}/v1beta/models/{model}:streamGenerateContent?alt=sse"
             case _:
-                return f"{base}/chat/completions"
+                return f"{base}/responses" if self.config.api == "responses" else f"{base}/chat/completions"
 
     def headers(self) -> dict[str, str]:
         key = self._key.value if self._key else ""

@@ -22,11 +22,12 @@ from daemon.config import APP, Config, ProviderConfig
 from daemon.context.fit import Pruning
 from daemon.context.projects import Projects, ProjectSpec
 from daemon.providers import Provider, build
+from daemon.responses.store import ResponseStore
 from daemon.routing.chain import Chain
 from daemon.routing.health import Health
 from daemon.routing.pause import Paused
 from daemon.routing.routes import Routes
-from daemon.server import context, control, guard, observe, ollama, reload, report
+from daemon.server import context, control, guard, observe, ollama, reload, report, responses
 from daemon.server.drain import DRAIN, Drain
 from daemon.server.inbound import ACCOUNTS, GATEWAY, routes
 from daemon.server.observe import BUS, METRICS, NOTIFIER, RECORDER
@@ -67,7 +68,10 @@ def create_app(config: Config, token: str, data_dir: Path | None = None) -> web.
     app.add_routes(context.routes)
     app.add_routes(report.routes)
     app.add_routes(control.routes)
+    app.add_routes(responses.routes)
+    app.on_response_prepare.append(responses.add_adapted_header)
     app.cleanup_ctx.append(_accounts)
+    app.cleanup_ctx.append(_responses)
     app.cleanup_ctx.append(_telemetry)
     app.cleanup_ctx.append(_projects)
     app.cleanup_ctx.append(_gateway)
@@ -92,6 +96,17 @@ async def _accounts(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await accounts.close()
+
+
+async def _responses(app: web.Application) -> AsyncIterator[None]:
+    """Stored Responses state, its own SQLite file beside the ledger."""
+    store = ResponseStore(app[DATA_DIR] / "responses.db", app[CONFIG].responses)
+    await store.open()
+    app[responses.STORE] = store
+    try:
+        yield
+    finally:
+        await store.close()
 
 
 async def _telemetry(app: web.Application) -> AsyncIterator[None]:

@@ -36,6 +36,8 @@ def format_for(path: str) -> WireFormat:
     """The wire format whose error shape a client on this path understands."""
     if path.startswith("/v1/messages"):
         return FORMATS["anthropic"]
+    if path.startswith("/v1/responses"):
+        return FORMATS["openai_responses"]
     if path.startswith("/v1beta") or (path.startswith("/v1/models/") and ":" in path):
         return FORMATS["gemini"]
     return FORMATS["openai_chat"]

@@ -42,8 +42,9 @@ class EventLog:
 
     async def run(self) -> None:
         """Flush until cancelled; a final flush writes what is left."""
-        await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
         try:
+            # Inside the try: a daemon stopped before the folder exists still writes its last batch.
+            await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
             while True:
                 await asyncio.sleep(self.interval_s)
                 await self.flush()
@@ -64,6 +65,7 @@ class EventLog:
 
     def _write(self, batch: list[Any]) -> None:
         data = b"".join(orjson.dumps(ev) + b"\n" for ev in batch)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("ab") as f:
             f.write(data)
             size = f.tell()

@@ -52,15 +52,6 @@ class AttemptEvent(Event):
     cost_usd: NotRequired[float]  # probes only: what the probe cost (its own cap, no budget)
 
 
-class AdaptedEvent(Event):
-    """The request was changed to fit a target (pruned tool results): what, and for which target."""
-
-    id: str
-    route: str
-    target: str | None  # provider/model; None when the change was made for every target
-    changes: list[str]
-
-
 # `from` is a Python keyword, so it can only be declared this way.
 _From = TypedDict("_From", {"from": str})  # provider/model that failed
 
@@ -113,6 +104,16 @@ class CircuitEvent(Event):
     provider: str
     model: str
     state: Literal["closed", "open", "half_open"]
+
+
+class AdaptedEvent(Event):
+    """A request was changed to fit what the targets can do (a built-in tool removed, whole-file
+    tool results pruned for a smaller context window)."""
+
+    changes: list[str]
+    id: NotRequired[str]  # pruning: the request, its route, and the target it was pruned for
+    route: NotRequired[str]
+    target: NotRequired[str | None]  # None: pruned for every target (prune = "always")
 
 
 class DroppedEvent(Event):

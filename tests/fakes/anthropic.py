@@ -245,6 +245,10 @@ def _tools_ok(body: dict[str, Any]) -> None:
     if not isinstance(tools, list):
         raise Invalid("tools: Input should be a valid list")
     for i, t in enumerate(tools):
+        if isinstance(t, dict) and str(t.get("type", "")).startswith("web_search_"):
+            if t.get("name") != "web_search":
+                raise Invalid(f"tools.{i}.web_search_20250305.name: Input should be 'web_search'")
+            continue  # a server tool: Anthropic runs it, no schema
         if not isinstance(t, dict) or t.get("type") not in (None, "custom"):
             raise Invalid(f"tools.{i}: Input tag does not match any of the expected tags")
         if not isinstance(t.get("name"), str) or not TOOL_NAME.match(t["name"]):
