@@ -121,6 +121,22 @@ def _parser() -> argparse.ArgumentParser:
     tui.add_argument("--url", help="the daemon's URL (default: from the config)")
     tui.set_defaults(func=_tui)
 
+    ctx = sub.add_parser(
+        "context",
+        help="pruned context for FILE[::SYMBOL]; `context add PATH` registers a project",
+    )
+    ctx.add_argument("target", metavar="FILE[::SYMBOL] | add", help="what to show, or `add`")
+    ctx.add_argument("path", nargs="?", help="with `add`: the project root to register")
+    ctx.add_argument("--budget", type=int, default=3000, metavar="TOKENS", help="at most this many tokens")
+    ctx.add_argument("--root", help="the project root (default: the registered project holding FILE)")
+    ctx.add_argument("--config")
+    ctx.set_defaults(func=_context)
+
+    mcp = sub.add_parser("mcp", help="MCP server over stdio (get_context, find_symbol, outline)")
+    mcp.add_argument("--root", help="the project root relative paths are in (default: the working directory)")
+    mcp.add_argument("--config", help="config file naming the daemon's host and port")
+    mcp.add_argument("--url", help="the daemon's URL (default: from the config)")
+    mcp.set_defaults(func=_mcp)
     tray = sub.add_parser("tray", help="the system-tray icon and menu (extra detour-gateway[tray])")
     tray.add_argument("--config", help="config file naming the daemon's host and port")
     tray.add_argument("--url", help="the daemon's URL (default: from the config)")
@@ -391,6 +407,35 @@ def _tui(args: argparse.Namespace) -> int:
     from tui.app import run
 
     run(url, token)
+    return 0
+
+
+def _context(args: argparse.Namespace) -> int:
+    from daemon.context import cli as context_cli
+
+    config = _config(args.config)
+    try:
+        if args.target == "add":
+            if not args.path:
+                raise UsageError("`detour context add PATH`: name the project root")
+            print(context_cli.add(config, Path(args.path)))
+        else:
+            if args.path:
+                raise UsageError("one target at a time: FILE or FILE::SYMBOL")
+            print(asyncio.run(context_cli.show(config, args.target, args.budget, args.root)))
+    except context_cli.DaemonError as e:
+        print(f"detour: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _mcp(args: argparse.Namespace) -> int:
+    from daemon.context.client import ContextClient
+    from daemon.context.mcp_server import run
+
+    url = args.url or _config(args.config).server.url
+    root = str(Path(args.root or Path.cwd()).resolve())
+    asyncio.run(run(ContextClient(url, keys.client_token(), root)))
     return 0
 
 

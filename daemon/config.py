@@ -121,6 +121,8 @@ class RouteConfig:
     on_invalid_json: str = "next"  # next | return
     # Every target cooling down or ejected: wait this long for the soonest (None: [routing]'s).
     max_wait_s: float | None = None
+    # Whole-file tool results shrunk to their pruned form: off, to "fit" a smaller window, or "always".
+    prune: str = "off"
 
 
 @dataclass(slots=True, frozen=True)
@@ -174,6 +176,15 @@ class Config:
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     responses: ResponsesConfig = field(default_factory=ResponsesConfig)
+    projects: tuple[ProjectConfig, ...] = ()
+
+
+@dataclass(slots=True, frozen=True)
+class ProjectConfig:
+    """A source tree detour indexes and watches for pruned context."""
+
+    root: Path
+    exclude: tuple[str, ...] = ()  # gitignore-style globs, on top of the deny list and .gitignore
 
 
 def default_path() -> Path:
@@ -230,6 +241,8 @@ match = ["claude-*", "gpt-*"]            # other requested names that take this 
 chain = ["anthropic/claude-sonnet-4-5", "openai/gpt-4.1", "gemini/gemini-2.5-pro"]
 # on_invalid_json = "next"               # JSON that fails its schema: "next" model, or "return" an error
 # max_wait_s = 10                        # every model cooling down: wait this long for the soonest
+# prune = "off"                          # off | fit | always: whole-file tool results of indexed projects
+#                                        # shrunk to their outline when a model's window is too small
 
 [[routes]]
 name = "default"                         # where requests for unknown models go
@@ -238,6 +251,10 @@ chain = ["anthropic/claude-sonnet-4-5", "openai/gpt-4.1", "gemini/gemini-2.5-fla
 [routing]
 max_wait_s = 10             # every model of a chain cooling down: wait this long for the soonest,
                             # then try them anyway rather than refuse
+
+# [[projects]]              # indexed and watched for pruned context (`detour context`, `detour mcp`)
+# root = "~/src/myapp"
+# exclude = ["fixtures/**"] # on top of .gitignore and the built-in deny list
 
 [budget]
 # weekly_usd = 50.0         # resets Monday 00:00 local time
@@ -323,6 +340,7 @@ class _Reader:
             "probe",
             "log_content",
             "responses",
+            "projects",
         }
         for key in data:
             if key not in known:
@@ -338,8 +356,19 @@ class _Reader:
         routing = self.routing(data.get("routing", {}))
         probe = self.probe(data.get("probe", {}))
         responses = self.responses(data.get("responses", {}))
+        projects = self.projects(data.get("projects", []))
         return Config(
-            self.path, server, providers, routes, budget, log_content, alerts, routing, probe, responses
+            self.path,
+            server,
+            providers,
+            routes,
+            budget,
+            log_content,
+            alerts,
+            routing,
+            probe,
+            responses,
+            projects,
         )
 
     def routing(self, raw: Any) -> RoutingConfig:
@@ -350,6 +379,22 @@ class _Reader:
         if max_wait < 0:
             raise self.fail("[routing]: max_wait_s must not be negative", "[routing]", "max_wait_s")
         return RoutingConfig(max_wait)
+
+    def projects(self, raw: Any) -> tuple[ProjectConfig, ...]:
+        if not isinstance(raw, list):
+            raise self.fail("projects must be written as [[projects]] tables", "projects")
+        out = []
+        for table in raw:
+            if not isinstance(table, dict) or not isinstance(table.get("root"), str) or not table["root"]:
+                raise self.fail('every [[projects]] needs root = "path/to/the/project"', "[[projects]]")
+            self.only(table, {"root", "exclude"}, "[[projects]]")
+            exclude = table.get("exclude", [])
+            if not isinstance(exclude, list) or not all(isinstance(g, str) for g in exclude):
+                raise self.fail(
+                    "[[projects]]: exclude must be a list of glob strings", "[[projects]]", "exclude"
+                )
+            out.append(ProjectConfig(Path(table["root"]).expanduser(), tuple(exclude)))
+        return tuple(out)
 
     def only(self, table: dict[str, Any], known: set[str], header: str) -> None:
         """Refuse a setting the table does not have, naming the ones it does."""
@@ -610,6 +655,14 @@ class _Reader:
                     *anchor,
                     "on_invalid_json",
                 )
+            prune = table.get("prune", "off")
+            if prune not in ("off", "fit", "always"):
+                raise self.fail(
+                    f'route {name!r}: prune must be "off", "fit" (shrink whole-file tool results when a '
+                    f'model\'s window is too small) or "always", not {prune!r}',
+                    *anchor,
+                    "prune",
+                )
             wait = table.get("max_wait_s")
             if wait is not None and (isinstance(wait, bool) or not isinstance(wait, int | float) or wait < 0):
                 raise self.fail(f"route {name!r}: max_wait_s must be a number of seconds, 0 or more", *anchor)
@@ -621,6 +674,7 @@ class _Reader:
                     float(ttfb) if ttfb else None,
                     on_invalid,
                     None if wait is None else float(wait),
+                    prune,
                 )
             )
         return tuple(out)

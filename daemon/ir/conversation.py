@@ -183,3 +183,5 @@ class Request:
     # The client offered a built-in web search (Responses ``web_search``): a target with its own
     # search tool runs it (Anthropic's server tool, Gemini's Google Search grounding).
     web_search: bool = False
+    # What routing changed to fit a target that the client should hear of (x-detour-adapted).
+    adapted: list[str] = field(default_factory=list)

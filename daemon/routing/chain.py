@@ -25,6 +25,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Container, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from daemon.config import Target
 from daemon.ir import (
@@ -48,6 +49,9 @@ from daemon.routing.failures import TIMEOUT_FIRST_BYTE, Action, Failure, Failure
 from daemon.routing.health import Health
 from daemon.routing.purse import Admitted, OverBudget, Purse
 from daemon.routing.routes import Resolved
+
+if TYPE_CHECKING:
+    from daemon.context.fit import Pruning
 
 # Attempts that record a step of the walk, not a call or a skip: a wait for a target, and
 # a call made though every target was out.
@@ -152,6 +156,7 @@ class _Candidate:
     not_before: float = 0.0  # backoff after a transient failure, on the health clock
     skip_shown: bool = False
     out: bool = False  # nothing more to try on it in this request
+    route: str = ""
 
 
 @dataclass(slots=True)
@@ -177,6 +182,7 @@ class Chain:
     route_wait_s: dict[str, float] = field(default_factory=dict)
     # Provider ids the user paused: skipped by every route until resumed.
     paused: Container[str] = frozenset()
+    pruning: Pruning | None = None  # a route's prune setting: whole-file tool results shrunk to fit
 
     async def open(
         self,
@@ -202,7 +208,12 @@ class Chain:
         deadline_s: float | None,
         attempts: list[Attempt],
     ) -> Lease:
-        cands = [_Candidate(t, self.providers[t.provider], i) for i, t in enumerate(resolved.chain)]
+        if self.pruning is not None:
+            req = await self.pruning.always(req, resolved.route)
+        cands = [
+            _Candidate(t, self.providers[t.provider], i, route=resolved.route)
+            for i, t in enumerate(resolved.chain)
+        ]
         prompt = request_tokens(req)  # once: every target counts the same prompt
         wait_left = self.route_wait_s.get(resolved.route, self.max_wait_s)
         if deadline_s is not None:
@@ -304,9 +315,12 @@ class Chain:
         try:
             c.request = adapt(planned, c.target, profile, c.counted)
         except TooLong as e:
-            c.out = True
-            self._skip(attempts, c.target, "context_too_long", str(e), FailureKind.CONTEXT_TOO_LONG)
-            return False
+            pruned = self.pruning.fit(planned, c.target, profile, c.route) if self.pruning else None
+            if pruned is None:
+                c.out = True
+                self._skip(attempts, c.target, "context_too_long", str(e), FailureKind.CONTEXT_TOO_LONG)
+                return False
+            c.request, c.counted = pruned, request_tokens(pruned)
         return True
 
     async def _admit(self, c: _Candidate, resolved: Resolved, session: str) -> Admitted:

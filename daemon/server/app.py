@@ -19,13 +19,15 @@ from daemon.budget.calibration_store import kept
 from daemon.budget.prices import Prices
 from daemon.budget.spend import Spend
 from daemon.config import APP, Config, ProviderConfig
+from daemon.context.fit import Pruning
+from daemon.context.projects import Projects, ProjectSpec
 from daemon.providers import Provider, build
 from daemon.responses.store import ResponseStore
 from daemon.routing.chain import Chain
 from daemon.routing.health import Health
 from daemon.routing.pause import Paused
 from daemon.routing.routes import Routes
-from daemon.server import control, guard, observe, ollama, reload, report, responses
+from daemon.server import context, control, guard, observe, ollama, reload, report, responses
 from daemon.server.drain import DRAIN, Drain
 from daemon.server.inbound import ACCOUNTS, GATEWAY, routes
 from daemon.server.observe import BUS, METRICS, NOTIFIER, RECORDER
@@ -63,6 +65,7 @@ def create_app(config: Config, token: str, data_dir: Path | None = None) -> web.
     app[EVENT_LOG_DIR] = data_dir / "events" if data_dir else Path(platformdirs.user_state_dir(APP))
     app.add_routes(routes)
     app.add_routes(observe.routes)
+    app.add_routes(context.routes)
     app.add_routes(report.routes)
     app.add_routes(control.routes)
     app.add_routes(responses.routes)
@@ -70,6 +73,7 @@ def create_app(config: Config, token: str, data_dir: Path | None = None) -> web.
     app.cleanup_ctx.append(_accounts)
     app.cleanup_ctx.append(_responses)
     app.cleanup_ctx.append(_telemetry)
+    app.cleanup_ctx.append(_projects)
     app.cleanup_ctx.append(_gateway)
     app.cleanup_ctx.append(report.report_context)
     app.cleanup_ctx.append(functools.partial(reload.watch_config, config=config))
@@ -135,6 +139,21 @@ async def _telemetry(app: web.Application) -> AsyncIterator[None]:
             notifier.close()
 
 
+async def _projects(app: web.Application) -> AsyncIterator[None]:
+    """The indexed projects and their watchers; indexing runs in the background from here."""
+    data_dir = app[DATA_DIR]
+    cache = data_dir / "cache" if data_dir != Path(platformdirs.user_data_dir(APP)) else None
+    specs = [ProjectSpec(p.root, p.exclude) for p in app[CONFIG].projects]
+    projects = app[context.PROJECTS] = Projects(
+        specs, cache or Path(platformdirs.user_cache_dir(APP)) / "context"
+    )
+    projects.start()
+    try:
+        yield
+    finally:
+        await projects.close()
+
+
 async def _end_event_streams(app: web.Application) -> None:
     """Before the server waits for open requests: /events streams would never end by themselves."""
     if BUS in app:
@@ -167,6 +186,7 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
         returns = frozenset(r.name for r in config.routes if r.on_invalid_json == "return")
         paused = app[control.PAUSED] = Paused(app[DATA_DIR])
         await paused.load(set(providers))
+        modes = {r.name: r.prune for r in config.routes if r.prune != "off"}
         chain = Chain(
             providers,
             health,
@@ -177,6 +197,7 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
             max_wait_s=config.routing.max_wait_s,
             route_wait_s={r.name: r.max_wait_s for r in config.routes if r.max_wait_s is not None},
             paused=paused,
+            pruning=Pruning(app[context.PROJECTS], modes, telemetry.adapted),
         )
         telemetry.failover_delta = spend.failover_delta
         app[GATEWAY] = Gateway(Routes(config), chain, Sessions(), simulated, telemetry)

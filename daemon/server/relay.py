@@ -113,12 +113,15 @@ def client_deadline(request: web.Request) -> float | None:
 
 
 def _headers(lease: Lease, session: str) -> dict[str, str]:
-    return {
+    headers = {
         "x-detour-provider": lease.provider.id,
         "x-detour-model": lease.target.model,
         "x-detour-attempts": ",".join(str(a) for a in lease.attempts),
         "x-detour-session": session,
     }
+    if lease.request.adapted:
+        headers["x-detour-adapted"] = "; ".join(lease.request.adapted)
+    return headers
 
 
 def _whole(

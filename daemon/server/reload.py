@@ -19,7 +19,9 @@ import watchfiles
 from aiohttp import web
 
 from daemon.config import Config, ConfigError, load
+from daemon.context.projects import ProjectSpec
 from daemon.routing.routes import Routes
+from daemon.server.context import PROJECTS
 from daemon.server.inbound import ACCOUNTS, GATEWAY
 from daemon.server.observe import NOTIFIER, RECORDER
 from daemon.telemetry.alerts import Alerts
@@ -75,6 +77,8 @@ class LiveConfig:
                 r.name: r.max_wait_s for r in new.routes if r.max_wait_s is not None
             }
             app[RECORDER].configured = tuple(dict.fromkeys(t for r in new.routes for t in r.chain))
+            if gateway.chain.pruning is not None:
+                gateway.chain.pruning.modes = {r.name: r.prune for r in new.routes if r.prune != "off"}
             applied.append("routes")
         if new.routing != old.routing:
             app[GATEWAY].chain.max_wait_s = new.routing.max_wait_s
@@ -91,6 +95,9 @@ class LiveConfig:
             if spend is not None:
                 spend.on_exhausted = new.budget.on_exhausted
             applied.append("budget")
+        if new.projects != old.projects:
+            app[PROJECTS].register(ProjectSpec(p.root, p.exclude) for p in new.projects)
+            applied.append("projects")
         if new.alerts != old.alerts:
             app[ALERTS].config = app[NOTIFIER].config = new.alerts
             applied.append("alerts")

@@ -190,7 +190,8 @@ async def add_adapted_header(request: web.Request, response: web.StreamResponse)
     providers = request.app[GATEWAY].chain.providers
     served = providers[provider].format_name if provider in providers else None
     changes = adapted(builtins, served)
-    response.headers["x-detour-adapted"] = "; ".join(changes)
+    pruned = response.headers.get("x-detour-adapted")  # whole-file tool results pruned by the chain
+    response.headers["x-detour-adapted"] = "; ".join([pruned, *changes] if pruned else changes)
     event: AdaptedEvent = {
         "ts": time.time(), "type": "adapted", "session": response.headers.get("x-detour-session", ""),
         "changes": changes,

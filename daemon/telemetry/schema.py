@@ -107,9 +107,13 @@ class CircuitEvent(Event):
 
 
 class AdaptedEvent(Event):
-    """A request was changed to fit what the targets can do (a built-in tool removed)."""
+    """A request was changed to fit what the targets can do (a built-in tool removed, whole-file
+    tool results pruned for a smaller context window)."""
 
     changes: list[str]
+    id: NotRequired[str]  # pruning: the request, its route, and the target it was pruned for
+    route: NotRequired[str]
+    target: NotRequired[str | None]  # None: pruned for every target (prune = "always")
 
 
 class DroppedEvent(Event):

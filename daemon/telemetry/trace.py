@@ -23,6 +23,7 @@ from daemon.routing.chain import WALK_MARKS, Attempt
 from daemon.routing.health import Circuit
 from daemon.telemetry.bus import Bus
 from daemon.telemetry.schema import (
+    AdaptedEvent,
     AttemptEvent,
     BudgetEvent,
     CircuitEvent,
@@ -114,6 +115,20 @@ class Telemetry:
             "latency_ms": round(attempt.latency_ms, 3),
             "called": attempt.called,
             "message": attempt.message,
+        }
+        self.bus.publish(event)
+
+    def adapted(self, route: str, target: Target | None, changes: list[str]) -> None:
+        """``Pruning(on_adapted=...)``: the current request was changed to fit a target."""
+        trace = _current.get()
+        event: AdaptedEvent = {
+            "ts": time.time(),
+            "type": "adapted",
+            "session": trace.session if trace else "",
+            "id": trace.id if trace else "",
+            "route": route,
+            "target": str(target) if target is not None else None,
+            "changes": changes,
         }
         self.bus.publish(event)
 

@@ -1,0 +1,103 @@
+"""The chain's side of pruning: a route's ``prune`` setting applied to a request.
+
+``always``: every whole-file tool result of an indexed project above a size is
+pruned before the walk. ``fit`` (and ``always``): a target whose context window
+cannot hold the request gets it with the oldest whole-file results pruned until
+it fits, instead of being skipped. What was pruned goes into the request's
+``adapted`` notes (the ``x-detour-adapted`` header) and an ``adapted`` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+from daemon.config import Target
+from daemon.context import extract
+from daemon.context.index import ProjectIndex
+from daemon.context.projects import Projects
+from daemon.context.prune import Pruned, Shrink, fits_within, prune
+from daemon.formats.profile import Profile
+from daemon.ir import Request
+from daemon.ir.tokens import text_tokens
+from daemon.routing.adapt import MIN_OUTPUT, TooLong, adapt
+
+ALWAYS_FROM_TOKENS = 2000  # "always" leaves smaller files whole: their outline would save little
+SHARE = 5  # a pruned file gets a fifth of what the whole file cost, and at least FLOOR tokens
+FLOOR = 400
+
+
+class Pruning:
+    def __init__(
+        self,
+        projects: Projects,
+        modes: dict[str, str],
+        on_adapted: Callable[[str, Target | None, list[str]], None] | None = None,
+    ) -> None:
+        self.projects = projects
+        self.modes = modes  # route name -> off | fit | always
+        self.on_adapted = on_adapted
+
+    async def always(self, req: Request, route: str) -> Request:
+        """Before the walk, for a route with prune = "always"."""
+        if self.modes.get(route) != "always" or not self.projects.ready():
+            return req
+        pruned = await asyncio.to_thread(prune, req, self._shrink(ALWAYS_FROM_TOKENS))
+        if pruned.notes and self.on_adapted is not None:
+            self.on_adapted(route, None, pruned.notes)
+        return _noted(pruned)
+
+    def fit(self, req: Request, target: Target, profile: Profile, route: str) -> Request | None:
+        """``req`` pruned and adapted to a target it was too long for; None if it still is not.
+
+        On the event loop, as the chain's fitting is: it reads the built index in memory
+        (outlines need no file reads or parsing), a few milliseconds a file."""
+        if self.modes.get(route, "off") == "off" or not self.projects.ready():
+            return None
+        if profile.context_window is None:
+            return None
+        pruned = prune(req, self._shrink(0), fits_within(profile.context_window - MIN_OUTPUT))
+        if not pruned.notes:
+            return None
+        try:
+            fitted = adapt(_noted(pruned), target, profile)
+        except TooLong:
+            return None
+        if self.on_adapted is not None:
+            self.on_adapted(route, target, pruned.notes)
+        return fitted
+
+    def _shrink(self, min_tokens: int) -> Shrink:
+        def shrink(path: str, text: str) -> str | None:
+            """Runs in a worker thread: the index is read under its lock."""
+            tokens = text_tokens(text)
+            if tokens < min_tokens:
+                return None
+            found = self._owner(path)
+            if found is None:
+                return None
+            index, rel = found
+            symbols = index.symbols(rel)
+            # A read with an offset or a limit is not the whole file: leave it as the agent asked.
+            if symbols is None or text.count("\n") + 1 < symbols.lines - 2:
+                return None
+            return extract.context(index, rel, max(FLOOR, tokens // SHARE)).text
+
+        return shrink
+
+    def _owner(self, path: str) -> tuple[ProjectIndex, str] | None:
+        if Path(path).is_absolute():
+            return self.projects.owner(path)
+        for index in self.projects.ready():  # a relative path: whichever project has that file
+            rel = Path(path).as_posix().removeprefix("./")
+            if rel in index.files:
+                return index, rel
+        return None
+
+
+def _noted(pruned: Pruned) -> Request:
+    if not pruned.notes:
+        return pruned.request
+    return dataclasses.replace(pruned.request, adapted=[*pruned.request.adapted, *pruned.notes])
