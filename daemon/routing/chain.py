@@ -25,7 +25,6 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Container, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from daemon.config import Target
 from daemon.ir import (
@@ -47,11 +46,8 @@ from daemon.routing import structured
 from daemon.routing.adapt import TooLong, adapt
 from daemon.routing.failures import TIMEOUT_FIRST_BYTE, Action, Failure, FailureKind, classify
 from daemon.routing.health import Health
-from daemon.routing.purse import Admitted, OverBudget, Purse
+from daemon.routing.purse import Admitted, OverBudget, Pruner, Purse
 from daemon.routing.routes import Resolved
-
-if TYPE_CHECKING:
-    from daemon.context.fit import Pruning
 
 # Attempts that record a step of the walk, not a call or a skip: a wait for a target, and
 # a call made though every target was out.
@@ -182,7 +178,7 @@ class Chain:
     route_wait_s: dict[str, float] = field(default_factory=dict)
     # Provider ids the user paused: skipped by every route until resumed.
     paused: Container[str] = frozenset()
-    pruning: Pruning | None = None  # a route's prune setting: whole-file tool results shrunk to fit
+    pruning: Pruner | None = None  # a route's prune setting: whole-file tool results shrunk to fit
 
     async def open(
         self,

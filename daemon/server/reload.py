@@ -19,6 +19,7 @@ import watchfiles
 from aiohttp import web
 
 from daemon.config import Config, ConfigError, load
+from daemon.context.fit import Pruning
 from daemon.context.projects import ProjectSpec
 from daemon.routing.routes import Routes
 from daemon.server.context import PROJECTS
@@ -77,8 +78,8 @@ class LiveConfig:
                 r.name: r.max_wait_s for r in new.routes if r.max_wait_s is not None
             }
             app[RECORDER].configured = tuple(dict.fromkeys(t for r in new.routes for t in r.chain))
-            if gateway.chain.pruning is not None:
-                gateway.chain.pruning.modes = {r.name: r.prune for r in new.routes if r.prune != "off"}
+            if isinstance(pruning := gateway.chain.pruning, Pruning):
+                pruning.modes = {r.name: r.prune for r in new.routes if r.prune != "off"}
             applied.append("routes")
         if new.routing != old.routing:
             app[GATEWAY].chain.max_wait_s = new.routing.max_wait_s
