@@ -99,15 +99,22 @@ def _cross(o: Sample, a: Sample, b: Sample) -> float:
 
 @dataclass(slots=True)
 class Learned:
-    """One target's recent samples and their fit."""
+    """One target's recent samples and their fit, worked out when first asked for: every
+    answer adds a sample, but only a budgeted admission needs the fit."""
 
     samples: deque[Sample] = field(default_factory=lambda: deque(maxlen=WINDOW))
-    fit: Fit | None = None
+    _fit: Fit | None = None
+    _stale: bool = False
 
     def add(self, counted: int, billed: int) -> None:
         self.samples.append((counted, billed))
-        if len(self.samples) >= MIN_SAMPLES:
-            self.fit = envelope(self.samples)
+        self._stale = len(self.samples) >= MIN_SAMPLES
+
+    @property
+    def fit(self) -> Fit | None:
+        if self._stale:
+            self._fit, self._stale = envelope(self.samples), False
+        return self._fit
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,10 +156,10 @@ class Calibration:
     async def size(self, req: Request, target: Target, session: str, counted: int, out: int) -> Sized:
         """How many prompt tokens to reserve for ``req`` (which detour counted at ``counted``)."""
         left, _ = self.accounts.headroom(session)
+        if left == math.inf:  # no limit to keep: neither a round trip nor a fit is worth its time
+            return Sized(counted, how="counted")
         fit = self.fit(target)
         est = None if fit is None else fit.estimate(counted)
-        if left == math.inf:  # no limit to keep: nothing is worth a round trip
-            return Sized(counted if est is None else est[0], how="counted" if est is None else "calibrated")
         if est is not None:
             tokens, doubt = est
             worst = self.prices.require(target, Usage(input_tokens=tokens, output_tokens=out))
