@@ -31,6 +31,7 @@ from daemon.ir import (
     ThinkingPart,
     ToolCallPart,
     ToolResultPart,
+    WebSearchPart,
     invalid,
 )
 
@@ -267,6 +268,11 @@ def encode_items(messages: list[Message], *, outbound: bool) -> list[dict[str, A
                 case ThinkingPart():
                     if (r := reasoning_item(p, own=outbound)) is not None:
                         items.append(r)
+                case WebSearchPart():
+                    # OpenAI takes back only searches it ran, which detour does not decode; a
+                    # client listing its input items sees the search it was shown.
+                    if not outbound:
+                        items.append(web_search_item(p, new_id("ws"), "completed"))
                 case _:
                     raise invalid(f"messages[{i}].parts[{j}]: a {p.kind} part has no Responses form")
         if pending:
@@ -295,3 +301,12 @@ def _message(role: Role, parts: list[TextPart | ImagePart]) -> dict[str, Any]:
             return {"role": "user", "content": _wire_content(parts, "input_text")}
         case _:
             assert_never(role)
+
+
+def web_search_item(part: WebSearchPart, item_id: str, status: str) -> dict[str, Any]:
+    """A search the provider ran, as the ``web_search_call`` OpenAI's own search answers with.
+    Its provider payload stays in detour's stored state (``previous_response_id``)."""
+    sources = [{"type": "url", "url": s.url} for s in part.sources]
+    action = {"type": "search", "query": part.query, "sources": sources}
+    done = part.status if status == "completed" else status
+    return {"type": "web_search_call", "id": item_id, "status": done, "action": action}

@@ -13,7 +13,14 @@ import time
 from typing import Any, Final
 
 from daemon.formats.openai_chat_stream import decode_error, encode_error, stream_error
-from daemon.formats.openai_responses_items import NAME, call_state_item, new_id, pack, reasoning_item
+from daemon.formats.openai_responses_items import (
+    NAME,
+    call_state_item,
+    new_id,
+    pack,
+    reasoning_item,
+    web_search_item,
+)
 from daemon.formats.sse import frame
 from daemon.ir import (
     ApiError,
@@ -36,6 +43,7 @@ from daemon.ir import (
     ToolCallPart,
     Usage,
     UsageUpdate,
+    WebSearchPart,
 )
 
 __all__ = ["decode_error", "encode_error", "stream_decoder", "stream_encoder"]
@@ -115,10 +123,12 @@ def output_item(
             if part.name in namespaces:
                 call["namespace"], call["name"] = namespaces[part.name]
             return {**call, "arguments": part.arguments, "status": status}
+        case WebSearchPart():
+            return web_search_item(part, item_id, status)
 
 
 def item_prefix(part: AssistantPart) -> str:
-    return {"text": "msg", "thinking": "rs", "tool_call": "fc"}[part.kind]
+    return {"text": "msg", "thinking": "rs", "tool_call": "fc", "web_search": "ws"}[part.kind]
 
 
 def status_of(finish: FinishReason) -> str:
@@ -251,10 +261,12 @@ class ResponsesStreamEncoder:
         part = self._parts[index]
         if isinstance(part, ToolCallPart):
             part.arguments += text
-        else:
+        elif not isinstance(part, WebSearchPart):  # a search gets no deltas
             part.text += text
 
     def _start(self, index: int, part: AssistantPart) -> bytes:
+        if isinstance(part, WebSearchPart):
+            return self._search(index, part)
         if isinstance(part, TextPart):
             fresh: AssistantPart = TextPart("", opaque=part.opaque)
         elif isinstance(part, ThinkingPart):
@@ -279,6 +291,17 @@ class ResponsesStreamEncoder:
                 summary_index=0, part={"type": "summary_text", "text": ""},
             )  # fmt: skip
         return out
+
+    def _search(self, index: int, part: WebSearchPart) -> bytes:
+        """A search arrives whole: its item opens, and the search runs, at once."""
+        self._parts[index] = part
+        slot = self._slot[index] = len(self._items)
+        item = web_search_item(part, new_id("ws"), "in_progress")
+        self._items.append(item)
+        out = self._event("response.output_item.added", output_index=slot, item=item)
+        where = {"item_id": item["id"], "output_index": slot}
+        out += self._event("response.web_search_call.in_progress", **where)
+        return out + self._event("response.web_search_call.searching", **where)
 
     def _end(self, index: int) -> bytes:
         part, slot = self._parts[index], self._slot[index]
@@ -309,6 +332,8 @@ class ResponsesStreamEncoder:
                     name=item["name"],
                     arguments=part.arguments,
                 )
+            case WebSearchPart():
+                out = self._event("response.web_search_call.completed", **where)
         out += self._event("response.output_item.done", output_index=slot, item=item)
         return out + self._call_state(index, part) if isinstance(part, ToolCallPart) else out
 
