@@ -19,6 +19,8 @@ from daemon.formats.openai_responses_items import (
     new_id,
     pack,
     reasoning_item,
+    search_item_id,
+    search_state_item,
     web_search_item,
 )
 from daemon.formats.sse import frame
@@ -296,7 +298,7 @@ class ResponsesStreamEncoder:
         """A search arrives whole: its item opens, and the search runs, at once."""
         self._parts[index] = part
         slot = self._slot[index] = len(self._items)
-        item = web_search_item(part, new_id("ws"), "in_progress")
+        item = web_search_item(part, search_item_id(part), "in_progress")
         self._items.append(item)
         out = self._event("response.output_item.added", output_index=slot, item=item)
         where = {"item_id": item["id"], "output_index": slot}
@@ -335,6 +337,8 @@ class ResponsesStreamEncoder:
             case WebSearchPart():
                 out = self._event("response.web_search_call.completed", **where)
         out += self._event("response.output_item.done", output_index=slot, item=item)
+        if isinstance(part, WebSearchPart):
+            return out + self._state_item(search_state_item(part))
         return out + self._call_state(index, part) if isinstance(part, ToolCallPart) else out
 
     def _call_state(self, index: int, part: ToolCallPart) -> bytes:
@@ -343,6 +347,12 @@ class ResponsesStreamEncoder:
         if state is None:
             return b""
         self._stated.add(index)
+        return self._state_item(state)
+
+    def _state_item(self, state: dict[str, Any] | None) -> bytes:
+        """A reasoning item of detour's that carries provider state, added and done at once."""
+        if state is None:
+            return b""
         slot = len(self._items)
         self._items.append(state)
         added = self._event("response.output_item.added", output_index=slot, item=state)
@@ -510,6 +520,10 @@ def response_output(resp: Response, req: Request) -> list[dict[str, Any]]:
     for p in resp.parts:
         if isinstance(p, ToolCallPart) and (state := call_state_item(p)) is not None:
             out.append(state)
+        if isinstance(p, WebSearchPart):
+            # The search first, then its payload, as a stream gives them.
+            out += [web_search_item(p, search_item_id(p), "completed"), *filter(None, [search_state_item(p)])]
+            continue
         out.append(output_item(p, new_id(item_prefix(p)), "completed", namespaces))
     return out
 

@@ -66,7 +66,8 @@ async def test_anthropic_gets_its_search_blocks_back(
     fake = world.fakes["anthropic"]
     fake.script += [Answer(text="High tide is at 14:05.", web_search=SEARCH), Answer(text="Around 20:20.")]
     first, _ = await _ask(client, ROUTE["anthropic"], stream, input="When is high tide in Brest?")
-    assert [o.type for o in first.output] == ["web_search_call", "message"]
+    # The blocks ride in a reasoning item of detour's, for clients that send the items back.
+    assert [o.type for o in first.output] == ["web_search_call", "reasoning", "message"]
     issued = fake.searches[-1]  # as the fake rendered them, encrypted page content and all
     second, _ = await _ask(
         client, ROUTE["anthropic"], stream, input="And the next one?", previous_response_id=first.id
@@ -75,6 +76,23 @@ async def test_anthropic_gets_its_search_blocks_back(
     sent = fake.last.body["messages"][1]["content"]
     assert sent[:2] == issued
     assert sent[2] == {"type": "text", "text": "High tide is at 14:05."}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_blocks_come_back_from_a_client_that_keeps_its_own_history(
+    world: World, client: openai.AsyncOpenAI, stream: bool
+) -> None:
+    """``store: false``, as Codex sends: the client echoes the output items, and Anthropic still
+    gets its blocks back verbatim."""
+    fake = world.fakes["anthropic"]
+    fake.script += [Answer(text="High tide is at 14:05.", web_search=SEARCH), Answer(text="Around 20:20.")]
+    history: list[Any] = [{"role": "user", "content": "When is high tide in Brest?"}]
+    first, _ = await _ask(client, ROUTE["anthropic"], stream, input=history, store=False)
+    history += [o.model_dump(exclude_none=True) for o in first.output]
+    history.append({"role": "user", "content": "And the next one?"})
+    second, _ = await _ask(client, ROUTE["anthropic"], stream, input=history, store=False)
+    assert second.output_text == "Around 20:20."
+    assert fake.last.body["messages"][1]["content"][:2] == fake.searches[-1]
 
 
 async def test_another_provider_gets_the_text_only(world: World, client: openai.AsyncOpenAI) -> None:

@@ -250,3 +250,24 @@ def test_responses_client_gets_a_web_search_call_item() -> None:
 def test_stored_state_keeps_the_payload() -> None:
     search = anthropic.decode_response(MESSAGE, _request()).parts[0]
     assert part_from_json(orjson.loads(orjson.dumps(part_to_json(search)))) == search
+
+
+def test_responses_items_carry_the_payload_back() -> None:
+    """A client that keeps its own history (``store: false``) echoes the search and the
+    reasoning item that carries its payload; Anthropic gets its blocks from them."""
+    search = anthropic.decode_response(MESSAGE, _request()).parts[0]
+    reasoning.from_provider_parts([search], "up-a")
+    resp = reasoning.to_client(Response("r", "m", [search, TextPart("ok")]), "openai_responses", "anthropic")
+    output = openai_responses.encode_response(resp, _request())["output"]
+    assert [o["type"] for o in output] == ["web_search_call", "reasoning", "message"]
+    assert output[1]["id"] == "rs_dtrsearch_" + output[0]["id"]
+    body = {"model": "m", "input": [{"role": "user", "content": "tides?"}, *output,
+                                    {"role": "user", "content": "next?"}]}  # fmt: skip
+    req = reasoning.from_client(openai_responses.decode_request(body))
+    echoed = req.messages[1].parts[0]
+    assert isinstance(echoed, WebSearchPart) and (echoed.query, echoed.sources) == ("tides Brest", [
+        WebSource("https://a.example/t"), WebSource("https://b.example/m")])  # fmt: skip
+    out = anthropic.encode_request(
+        reasoning.for_provider(req, "up-a", "anthropic"), "c", profile_of("anthropic", "c")
+    )
+    assert out["messages"][1]["content"][:2] == [USE, RESULT]
