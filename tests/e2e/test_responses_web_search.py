@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
+import pydantic
 import pytest
 from openai.types.responses import ResponseFunctionWebSearch
 
@@ -103,3 +104,18 @@ async def test_another_provider_gets_the_text_only(world: World, client: openai.
     await _ask(client, ROUTE["gemini"], False, input="And the next one?", previous_response_id=first.id)
     model_turn = world.fakes["gemini"].last.body["contents"][1]
     assert model_turn == {"role": "model", "parts": [{"text": "High tide is at 14:05."}]}
+
+
+class Tide(pydantic.BaseModel):
+    time: str
+
+
+@pytest.mark.parametrize("up", UPSTREAMS)
+async def test_parse_takes_the_search_item(world: World, client: openai.AsyncOpenAI, up: str) -> None:
+    world.fakes[up].script.append(Answer(json={"time": "14:05"}, web_search=SEARCH))
+    resp = await client.responses.parse(
+        model=ROUTE[up], input="High tide in Brest?", tools=[{"type": "web_search"}], text_format=Tide
+    )
+    assert resp.output_parsed == Tide(time="14:05")
+    call = next(o for o in resp.output if o.type == "web_search_call")
+    assert call.action.type == "search" and call.action.query == SEARCH[0]
