@@ -30,6 +30,7 @@ from typing import Any, Final, assert_never
 
 from daemon.formats import ids
 from daemon.formats.anthropic_response import ORIGIN, arguments_object, tool_name
+from daemon.formats.anthropic_search import blocks as search_blocks
 from daemon.formats.media import sniff_mime, split_data_url
 from daemon.formats.profile import Profile, Thinking
 from daemon.formats.schema_dialects import for_anthropic
@@ -45,6 +46,7 @@ from daemon.ir import (
     ToolCallPart,
     ToolChoice,
     ToolResultPart,
+    WebSearchPart,
     invalid,
 )
 
@@ -136,7 +138,7 @@ def _user_blocks(parts: list[Part], path: str) -> list[dict[str, Any]]:
                 out.append(_image_block(p, f"{path}.parts[{j}]"))
             case ToolResultPart():
                 out.append(_tool_result_block(p, f"{path}.parts[{j}]"))
-            case ToolCallPart() | ThinkingPart():
+            case ToolCallPart() | ThinkingPart() | WebSearchPart():
                 raise invalid(f"{path}.parts[{j}]: a user message cannot carry a {p.kind} part")
             case _:
                 assert_never(p)
@@ -166,6 +168,10 @@ def _assistant_blocks(parts: list[Part], path: str) -> list[dict[str, Any]]:
                         "input": arguments_object(p.arguments),
                     }
                 )
+            case WebSearchPart():
+                # Anthropic's own search goes back verbatim; anyone else's is left out (its
+                # opaque was dropped by routing), and the answer's text still says what it found.
+                out += search_blocks(p)
             case ImagePart() | ToolResultPart():
                 raise invalid(f"{path}.parts[{j}]: an assistant message cannot carry a {p.kind} part")
             case _:

@@ -14,6 +14,8 @@ from typing import Any, Final, assert_never
 import orjson
 
 from daemon.formats import ids
+from daemon.formats.anthropic_search import PendingSearch, is_search_use
+from daemon.formats.anthropic_search import blocks as search_blocks
 from daemon.formats.fields import json_object
 from daemon.formats.retry import retry_after
 from daemon.ir import (
@@ -28,6 +30,7 @@ from daemon.ir import (
     ThinkingPart,
     ToolCallPart,
     Usage,
+    WebSearchPart,
 )
 from daemon.ir.errors import STATUS_OF_KIND
 
@@ -152,9 +155,13 @@ def decode_content(blocks: Any, names: Mapping[str, str]) -> list[AssistantPart]
     if not isinstance(blocks, list):
         raise _upstream("content is not a list")
     parts: list[AssistantPart] = []
+    search = PendingSearch()
     for i, b in enumerate(blocks):
         if not isinstance(b, dict):
             raise _upstream(f"content[{i}] is not an object")
+        if is_search_use(b):
+            search.start(b)
+            continue
         match b.get("type"):
             case "text":
                 parts.append(TextPart(str(b.get("text", ""))))
@@ -167,29 +174,38 @@ def decode_content(blocks: Any, names: Mapping[str, str]) -> list[AssistantPart]
                 value = b.get("input")
                 args = arguments_text(value) if isinstance(value, dict) else "{}"
                 parts.append(ToolCallPart(str(b.get("id", "")), names.get(name, name), args))
+            case "web_search_tool_result":
+                if (part := search.finish(b)) is not None:
+                    parts.append(part)
             case _:
-                # Server-tool blocks and future types: detour never enables server tools,
-                # and nothing in them is for the client to act on.
+                # Other server-tool blocks and future types: detour enables no other server
+                # tool, and nothing in them is for the client to act on.
                 continue
     return parts
 
 
-def encode_part(part: AssistantPart) -> dict[str, Any]:
+def encode_part(part: AssistantPart) -> list[dict[str, Any]]:
     match part:
         case TextPart():
-            return {"type": "text", "text": part.text}
+            return [{"type": "text", "text": part.text}]
         case ThinkingPart() if part.redacted is not None:
-            return {"type": "redacted_thinking", "data": part.redacted}
+            return [{"type": "redacted_thinking", "data": part.redacted}]
         case ThinkingPart():
             sig = part.opaque.blob if part.opaque is not None else ""
-            return {"type": "thinking", "thinking": part.text, "signature": sig}
+            return [{"type": "thinking", "thinking": part.text, "signature": sig}]
         case ToolCallPart():
-            return {
-                "type": "tool_use",
-                "id": ids.for_anthropic(part.id),
-                "name": part.name,
-                "input": arguments_object(part.arguments),
-            }
+            return [
+                {
+                    "type": "tool_use",
+                    "id": ids.for_anthropic(part.id),
+                    "name": part.name,
+                    "input": arguments_object(part.arguments),
+                }
+            ]
+        case WebSearchPart():
+            # Anthropic's own search goes back as its blocks; another provider's search has
+            # no block this client could send back, and the answer's text says what it found.
+            return search_blocks(part)
         case _:
             assert_never(part)
 
@@ -220,7 +236,7 @@ def encode_response(resp: Response, req: Request) -> dict[str, Any]:
         "type": "message",
         "role": "assistant",
         "model": resp.model or req.model,
-        "content": [encode_part(p) for p in resp.parts],
+        "content": [block for p in resp.parts for block in encode_part(p)],
         "stop_reason": stop_reason(resp.finish, resp.raw_finish, has_calls),
         "stop_sequence": resp.stop_sequence,
         "usage": encode_usage(resp.usage),

@@ -30,6 +30,8 @@ from daemon.formats.anthropic_response import (
     stop_reason,
     stream_error,
 )
+from daemon.formats.anthropic_search import PendingSearch, is_search_use
+from daemon.formats.anthropic_search import blocks as search_blocks
 from daemon.formats.sse import frame
 from daemon.ir import (
     ApiError,
@@ -50,6 +52,7 @@ from daemon.ir import (
     ToolCallPart,
     Usage,
     UsageUpdate,
+    WebSearchPart,
 )
 
 _USAGE_KEYS: Final = (
@@ -62,10 +65,23 @@ _USAGE_KEYS: Final = (
 
 
 class Decoder:
-    __slots__ = ("_names", "_index", "_open", "_usage", "_stop", "_stop_sequence", "_started", "_done")
+    __slots__ = (
+        "_names",
+        "_index",
+        "_open",
+        "_usage",
+        "_stop",
+        "_stop_sequence",
+        "_started",
+        "_done",
+        "_search",
+        "_search_wire",
+    )
 
     def __init__(self, req: Request) -> None:
         self._names = original_names(req)
+        self._search = PendingSearch()  # a server web search, held until its result comes
+        self._search_wire: int | None = None
         self._index: dict[int, int] = {}  # wire block index -> IR part index
         self._open: int | None = None
         self._usage: dict[str, Any] = {}  # raw cumulative counts, overwritten as they come
@@ -130,6 +146,10 @@ class Decoder:
         part: AssistantPart
         follow: list[StreamEvent] = []
         index = len(self._index)
+        if is_search_use(block):
+            self._search.start(block)
+            self._search_wire = wire
+            return self._close_open()
         match block.get("type"):
             case "text":
                 part = TextPart("")
@@ -149,8 +169,13 @@ class Decoder:
                 # Some relays send the whole input here instead of as deltas.
                 if isinstance(block.get("input"), dict) and block["input"]:
                     follow.append(ArgumentsDelta(index, arguments_text(block["input"])))
+            case "web_search_tool_result":
+                found = self._search.finish(block)
+                if found is None:
+                    return []
+                part = found
             case _:
-                return []  # server-tool results and future block types: not ours to relay
+                return []  # other server tools and future block types: not ours to relay
         self._index[wire] = index
         events: list[StreamEvent] = [*self._close_open(), PartStart(index, part), *follow]
         self._open = index
@@ -163,6 +188,10 @@ class Decoder:
     def _delta(self, data: dict[str, Any]) -> list[StreamEvent]:
         index = self._mapped(data)
         delta = data.get("delta")
+        searching = self._search_wire is not None and data.get("index") == self._search_wire
+        if searching and isinstance(delta, dict):
+            self._search.fragment(str(delta.get("partial_json", "")))  # the search's query
+            return []
         if index is None or not isinstance(delta, dict):
             return []
         match delta.get("type"):
@@ -182,6 +211,9 @@ class Decoder:
                 return []  # citations_delta and newer kinds carry nothing the IR holds
 
     def _block_stop(self, data: dict[str, Any]) -> list[StreamEvent]:
+        if self._search_wire is not None and data.get("index") == self._search_wire:
+            self._search_wire = None
+            return []
         index = self._mapped(data)
         if index is None or index != self._open:
             return []
@@ -205,9 +237,12 @@ class Decoder:
 
 
 class Encoder:
-    __slots__ = ("_order", "_usage", "_kinds", "_signatures", "_calls")
+    __slots__ = ("_order", "_usage", "_kinds", "_signatures", "_calls", "_wire", "_search_blocks")
 
     def __init__(self, req: Request) -> None:
+        # IR index -> wire block index: a web search is two blocks here, or none.
+        self._wire: dict[int, int] = {}
+        self._search_blocks = 0
         self._order = OnePartAtATime()
         self._usage = Usage()
         self._kinds: dict[int, str] = {}
@@ -226,7 +261,10 @@ class Encoder:
                 if ev.usage is not None:
                     self._usage = self._usage.merge(ev.usage)
                 return self._message_start(ev)
+            case PartStart() if isinstance(ev.part, WebSearchPart):
+                return self._search(ev.part)
             case PartStart():
+                self._wire[ev.index] = self._blocks()
                 return self._block_start(ev.index, ev.part)
             case TextDelta():
                 return self._block_delta(ev.index, {"type": "text_delta", "text": ev.text})
@@ -241,7 +279,7 @@ class Encoder:
                     self._signatures[ev.index] = ev.opaque.blob
                 return b""
             case PartEnd():
-                return self._block_stop(ev.index)
+                return self._block_stop(ev.index) if ev.index in self._wire else b""
             case UsageUpdate():
                 self._usage = self._usage.merge(ev.usage)
                 return b""
@@ -281,22 +319,43 @@ class Encoder:
             case ToolCallPart():
                 self._calls = True
                 block = {"type": "tool_use", "id": ids.for_anthropic(part.id), "name": part.name, "input": {}}
+            case WebSearchPart():
+                raise AssertionError("a web search goes out through _search")
             case _:
                 assert_never(part)
         self._kinds[index] = block["type"]
-        return frame(
-            {"type": "content_block_start", "index": index, "content_block": block}, "content_block_start"
-        )
+        return _start_frame(self._wire[index], block)
+
+    def _blocks(self) -> int:
+        return len(self._wire) + self._search_blocks
+
+    def _search(self, part: WebSearchPart) -> bytes:
+        """Anthropic's own search as the blocks it came in, each whole; another
+        provider's search has no block here (the answer's text says what it found)."""
+        out = b""
+        for block in search_blocks(part):
+            wire = self._blocks()
+            self._search_blocks += 1
+            opened = {**block, "input": {}} if block.get("type") == "server_tool_use" else block
+            out += _start_frame(wire, opened)
+            if opened is not block:
+                delta = {"type": "input_json_delta", "partial_json": arguments_text(block.get("input") or {})}
+                out += frame(
+                    {"type": "content_block_delta", "index": wire, "delta": delta}, "content_block_delta"
+                )
+            out += frame({"type": "content_block_stop", "index": wire}, "content_block_stop")
+        return out
 
     def _block_delta(self, index: int, delta: dict[str, Any]) -> bytes:
-        return frame({"type": "content_block_delta", "index": index, "delta": delta}, "content_block_delta")
+        wire = self._wire[index]
+        return frame({"type": "content_block_delta", "index": wire, "delta": delta}, "content_block_delta")
 
     def _block_stop(self, index: int) -> bytes:
         out = b""
         sig = self._signatures.pop(index, None)
         if sig is not None:
             out = self._block_delta(index, {"type": "signature_delta", "signature": sig})
-        return out + frame({"type": "content_block_stop", "index": index}, "content_block_stop")
+        return out + frame({"type": "content_block_stop", "index": self._wire[index]}, "content_block_stop")
 
     def _message_end(self, ev: StreamEnd) -> bytes:
         delta = {
@@ -307,6 +366,12 @@ class Encoder:
         return frame({"type": "message_delta", "delta": delta, "usage": usage}, "message_delta") + frame(
             {"type": "message_stop"}, "message_stop"
         )
+
+
+def _start_frame(wire: int, block: dict[str, Any]) -> bytes:
+    return frame(
+        {"type": "content_block_start", "index": wire, "content_block": block}, "content_block_start"
+    )
 
 
 def stream_decoder(req: Request) -> Decoder:

@@ -106,6 +106,8 @@ class _Contents:
                         raise ir.invalid(f"{path}: a tool call belongs in an assistant message")
                     turn.calls.append(self._call(part))
                     turn.parts.append(turn.calls[-1].part)
+                case ir.WebSearchPart():
+                    pass  # Gemini takes no grounding back; the answer's text, kept, says what it found
                 case ir.ToolResultPart():
                     if turn.role != "user":
                         raise ir.invalid(f"{path}: a tool result belongs in a user message")

@@ -123,7 +123,7 @@ class _Reader:
 
     __slots__ = (
         "_req", "_renames", "_started", "_id", "_model", "_open", "_open_kind", "_signed", "_next",
-        "_calls", "_finish", "_blocked", "_usage", "_keys",
+        "_calls", "_finish", "_blocked", "_usage", "_keys", "_grounding",
     )  # fmt: skip
 
     def __init__(self, req: ir.Request) -> None:
@@ -140,6 +140,9 @@ class _Reader:
         self._finish: str | None = None
         self._blocked: str | None = None
         self._usage: ir.Usage | None = None
+        # The latest grounding metadata (Google Search ran): its searches go out at the end,
+        # since a stream may repeat it as it grows.
+        self._grounding: dict[str, Any] | None = None
         # A response schema's renamed property names, mapped back in the answer's text.
         rf = req.response_format
         wire = property_renames(rf.schema) if rf is not None and rf.tool is None and rf.schema else {}
@@ -177,6 +180,8 @@ class _Reader:
                     self._part(part, events)
             if candidate.get("finishReason"):
                 self._finish = str(candidate["finishReason"])
+            if isinstance(candidate.get("groundingMetadata"), dict):
+                self._grounding = candidate["groundingMetadata"]
         return events
 
     def finish(self, *, cut_is_error: bool) -> list[ir.StreamEvent]:
@@ -187,6 +192,9 @@ class _Reader:
         if not self._started:
             events.append(ir.StreamStart(self._id, self._model))
         self._close(events)
+        for search in web_searches(self._grounding, self._id or self._model):
+            index, self._next = self._next, self._next + 1
+            events += [ir.PartStart(index, search), ir.PartEnd(index)]
         finish: ir.FinishReason
         if self._finish is not None:
             raw: str | None = self._finish
@@ -255,6 +263,28 @@ class _Reader:
                 events.append(ir.TextDelta(self._open, held))
             events.append(ir.PartEnd(self._open))
             self._open = None
+
+
+def web_searches(grounding: dict[str, Any] | None, seed: str) -> list[ir.WebSearchPart]:
+    """Google Search grounding as searches: one per query Gemini ran. It does not say which
+    query found which page, so the pages go with the first. Gemini takes none of it back
+    (no opaque): the answer's text carries what was found."""
+    if not grounding:
+        return []
+    chunks = grounding.get("groundingChunks")
+    sources = [
+        ir.WebSource(str(web.get("uri", "")), web["title"] if isinstance(web.get("title"), str) else None)
+        for c in (chunks if isinstance(chunks, list) else [])
+        if isinstance(c, dict) and isinstance(web := c.get("web"), dict)
+    ]
+    raw = grounding.get("webSearchQueries")
+    queries = [q for q in raw if isinstance(q, str)] if isinstance(raw, list) else []
+    if not queries and not sources:
+        return []
+    return [
+        ir.WebSearchPart(ids.synthesize(f"{seed}:search", i), q, sources if i == 0 else [])
+        for i, q in enumerate(queries or [""])
+    ]
 
 
 def _usage(meta: Any) -> ir.Usage | None:
@@ -329,6 +359,8 @@ def _part_out(part: ir.AssistantPart) -> dict[str, Any] | None:
             return _signed({"text": part.text, "thought": True}, part.opaque)
         case ir.ToolCallPart():
             return _call_out(part, part.arguments, part.opaque)
+        case ir.WebSearchPart():
+            return None  # grounding is not a part on this wire; the text, kept, says what was found
 
 
 def _finish_out(finish: ir.FinishReason, raw: str | None) -> str:

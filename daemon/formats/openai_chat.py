@@ -65,6 +65,7 @@ from daemon.ir import (
     ToolCallPart,
     ToolChoice,
     ToolResultPart,
+    WebSearchPart,
     invalid,
 )
 
@@ -379,6 +380,8 @@ def _wire_assistant(m: Message, path: str) -> dict[str, Any] | None:
                 texts += [p.text] if p.text else []
             case ThinkingPart():
                 pass  # Chat takes no reasoning back (DeepSeek even rejects reasoning_content)
+            case WebSearchPart():
+                pass  # Chat has no search item; the answer's text, kept, says what was found
             case ToolCallPart():
                 fn = {"name": wire_name(p.name), "arguments": p.arguments or "{}"}
                 calls.append({"id": for_openai(p.id), "type": "function", "function": fn})
@@ -413,7 +416,7 @@ def _wire_user(m: Message, path: str) -> tuple[list[dict[str, Any]], dict[str, A
                 content.append({"type": "text", "text": p.text})
             case ImagePart():
                 content.append(_wire_image(p))
-            case ThinkingPart() | ToolCallPart():
+            case ThinkingPart() | ToolCallPart() | WebSearchPart():
                 raise invalid(f"{path}.parts[{j}]: a user message cannot carry a {p.kind} part")
             case _:
                 assert_never(p)
@@ -597,7 +600,8 @@ def decode_response(body: Any, req: Request) -> Response:
 
 def encode_response(resp: Response, req: Request) -> dict[str, Any]:
     """A full ``chat.completion``. A refusal's text goes in ``refusal``, where the SDK's
-    structured-output helpers look for it."""
+    structured-output helpers look for it. A search the provider ran has no Chat form and is
+    left out; the answer's text says what it found."""
     texts = [p.text for p in resp.parts if isinstance(p, TextPart) and p.text]
     thinking = "".join(p.text for p in resp.parts if isinstance(p, ThinkingPart))
     calls = [

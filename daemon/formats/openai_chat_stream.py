@@ -492,7 +492,9 @@ class ChatStreamEncoder:
                 usage = {**self._base(), "choices": [], "usage": encode_usage(self._usage)}
                 return finish + frame(usage) + b"data: [DONE]\n\n"
             case PartStart() | TextDelta() | ThinkingDelta() | ArgumentsDelta():
-                return b""  # empty deltas, and reasoning that arrives whole (redacted)
+                # Empty deltas, reasoning that arrives whole (redacted), and a search the
+                # provider ran: Chat has no item for it; the text that follows says what it found.
+                return b""
             case SignatureDelta() | PartEnd():
                 return b""  # reasoning signatures and part bounds have no Chat form
 

@@ -31,6 +31,8 @@ from daemon.ir import (
     ThinkingPart,
     ToolCallPart,
     ToolResultPart,
+    WebSearchPart,
+    WebSource,
     invalid,
 )
 
@@ -38,8 +40,11 @@ NAME: Final = "openai_responses"
 # The id prefix of detour's reasoning items that carry a tool call's own provider state (a Gemini
 # thought signature rides on the call itself): a function_call item has no field for it.
 CALL_STATE: Final = "rs_dtrcall_"
+# The same for a web search another provider ran (Anthropic's blocks, to go back to it verbatim),
+# followed by the ``web_search_call`` item's id: that item has no field for it either.
+SEARCH_STATE: Final = "rs_dtrsearch_"
 # Items a client echoes from earlier answers that carry nothing a model needs again.
-_SKIPPED_ITEMS: Final = frozenset({"web_search_call", "item_reference_skipped"})
+_SKIPPED_ITEMS: Final = frozenset({"item_reference_skipped"})
 
 
 def pack(item_id: str | None, encrypted: str | None) -> str:
@@ -95,12 +100,15 @@ class _Turns:
         self.leading = True
         self.names: dict[str, str] = {}
         self.call_state: dict[str, Opaque] = {}  # call id -> the provider state its call carried
+        self.search_state: dict[str, Opaque] = {}  # web_search_call id -> its provider's payload
 
     def attach_call_state(self) -> None:
         for m in self.messages:
             for p in m.parts:
                 if isinstance(p, ToolCallPart) and p.id in self.call_state:
                     p.opaque = self.call_state[p.id]
+                elif isinstance(p, WebSearchPart) and search_item_id(p) in self.search_state:
+                    p.opaque = self.search_state[search_item_id(p)]
 
     def add(self, role: Role, parts: list[Part], *, merge: bool) -> None:
         if role != "system":
@@ -138,6 +146,12 @@ class _Turns:
                 enc = opt_str(item.get("encrypted_content"), f"{where}.encrypted_content")
                 if enc:
                     self.call_state[str(item["id"])[len(CALL_STATE) :]] = Opaque(NAME, enc)
+            case "reasoning" if str(item.get("id") or "").startswith(SEARCH_STATE):
+                enc = opt_str(item.get("encrypted_content"), f"{where}.encrypted_content")
+                if enc:
+                    self.search_state[str(item["id"])[len(SEARCH_STATE) :]] = Opaque(NAME, enc)
+            case "web_search_call":
+                self.add("assistant", [_search_part(item, where)], merge=True)
             case "reasoning":
                 summary = item.get("summary") or []
                 text = "\n\n".join(p.text for p in _content(summary, where) if isinstance(p, TextPart))
@@ -187,9 +201,26 @@ def decode_input(raw: Any, instructions: str | None) -> tuple[list[TextPart], li
     elif raw is not None:
         for i, item in enumerate(as_array(raw, "input")):
             turns.item(as_object(item, f"input[{i}]"), f"input[{i}]")
-    if turns.call_state:
+    if turns.call_state or turns.search_state:
         turns.attach_call_state()
     return turns.system, turns.messages
+
+
+def _search_part(item: dict[str, Any], where: str) -> WebSearchPart:
+    """A ``web_search_call`` the client echoes: what was searched, for the record (its
+    provider's payload, if any, comes in the search-state reasoning item)."""
+    item_id = as_str(item.get("id"), f"{where}.id")
+    action = item.get("action")
+    action = action if isinstance(action, dict) else {}
+    queries = action.get("queries")
+    query = action.get("query") or (queries[0] if isinstance(queries, list) and queries else "")
+    sources = action.get("sources")
+    urls = [s.get("url") for s in sources if isinstance(s, dict)] if isinstance(sources, list) else []
+    part_id = item_id[len("ws_") :] if item_id.startswith("ws_") else item_id
+    part = WebSearchPart(part_id, str(query), [WebSource(url) for url in urls if isinstance(url, str)])
+    if item.get("status") == "failed":
+        part.status = "failed"
+    return part
 
 
 def flat_name(namespace: str, name: str) -> str:
@@ -219,6 +250,19 @@ def call_state_item(p: ToolCallPart) -> dict[str, Any] | None:
         "summary": [],
         "encrypted_content": p.opaque.blob,
     }
+
+
+def search_item_id(p: WebSearchPart) -> str:
+    """The ``web_search_call`` id of a search, the same every time it is shown."""
+    return p.id if p.id.startswith("ws_") else f"ws_{p.id}"
+
+
+def search_state_item(p: WebSearchPart) -> dict[str, Any] | None:
+    """The reasoning item that carries a search's provider payload to the client and back."""
+    if p.opaque is None:
+        return None
+    state_id = SEARCH_STATE + search_item_id(p)
+    return {"type": "reasoning", "id": state_id, "summary": [], "encrypted_content": p.opaque.blob}
 
 
 def reasoning_item(p: ThinkingPart, *, own: bool) -> dict[str, Any] | None:
@@ -267,6 +311,13 @@ def encode_items(messages: list[Message], *, outbound: bool) -> list[dict[str, A
                 case ThinkingPart():
                     if (r := reasoning_item(p, own=outbound)) is not None:
                         items.append(r)
+                case WebSearchPart():
+                    # OpenAI takes back only searches it ran, which detour does not decode; a
+                    # client listing its input items sees the search it was shown.
+                    if not outbound:
+                        if (state := search_state_item(p)) is not None:
+                            items.append(state)
+                        items.append(web_search_item(p, search_item_id(p), "completed"))
                 case _:
                     raise invalid(f"messages[{i}].parts[{j}]: a {p.kind} part has no Responses form")
         if pending:
@@ -295,3 +346,12 @@ def _message(role: Role, parts: list[TextPart | ImagePart]) -> dict[str, Any]:
             return {"role": "user", "content": _wire_content(parts, "input_text")}
         case _:
             assert_never(role)
+
+
+def web_search_item(part: WebSearchPart, item_id: str, status: str) -> dict[str, Any]:
+    """A search the provider ran, as the ``web_search_call`` OpenAI's own search answers with.
+    Its provider payload stays in detour's stored state (``previous_response_id``)."""
+    sources = [{"type": "url", "url": s.url} for s in part.sources]
+    action = {"type": "search", "query": part.query, "sources": sources}
+    done = part.status if status == "completed" else status
+    return {"type": "web_search_call", "id": item_id, "status": done, "action": action}

@@ -13,7 +13,16 @@ import time
 from typing import Any, Final
 
 from daemon.formats.openai_chat_stream import decode_error, encode_error, stream_error
-from daemon.formats.openai_responses_items import NAME, call_state_item, new_id, pack, reasoning_item
+from daemon.formats.openai_responses_items import (
+    NAME,
+    call_state_item,
+    new_id,
+    pack,
+    reasoning_item,
+    search_item_id,
+    search_state_item,
+    web_search_item,
+)
 from daemon.formats.sse import frame
 from daemon.ir import (
     ApiError,
@@ -36,6 +45,7 @@ from daemon.ir import (
     ToolCallPart,
     Usage,
     UsageUpdate,
+    WebSearchPart,
 )
 
 __all__ = ["decode_error", "encode_error", "stream_decoder", "stream_encoder"]
@@ -115,10 +125,12 @@ def output_item(
             if part.name in namespaces:
                 call["namespace"], call["name"] = namespaces[part.name]
             return {**call, "arguments": part.arguments, "status": status}
+        case WebSearchPart():
+            return web_search_item(part, item_id, status)
 
 
 def item_prefix(part: AssistantPart) -> str:
-    return {"text": "msg", "thinking": "rs", "tool_call": "fc"}[part.kind]
+    return {"text": "msg", "thinking": "rs", "tool_call": "fc", "web_search": "ws"}[part.kind]
 
 
 def status_of(finish: FinishReason) -> str:
@@ -251,10 +263,12 @@ class ResponsesStreamEncoder:
         part = self._parts[index]
         if isinstance(part, ToolCallPart):
             part.arguments += text
-        else:
+        elif not isinstance(part, WebSearchPart):  # a search gets no deltas
             part.text += text
 
     def _start(self, index: int, part: AssistantPart) -> bytes:
+        if isinstance(part, WebSearchPart):
+            return self._search(index, part)
         if isinstance(part, TextPart):
             fresh: AssistantPart = TextPart("", opaque=part.opaque)
         elif isinstance(part, ThinkingPart):
@@ -279,6 +293,17 @@ class ResponsesStreamEncoder:
                 summary_index=0, part={"type": "summary_text", "text": ""},
             )  # fmt: skip
         return out
+
+    def _search(self, index: int, part: WebSearchPart) -> bytes:
+        """A search arrives whole: its item opens, and the search runs, at once."""
+        self._parts[index] = part
+        slot = self._slot[index] = len(self._items)
+        item = web_search_item(part, search_item_id(part), "in_progress")
+        self._items.append(item)
+        out = self._event("response.output_item.added", output_index=slot, item=item)
+        where = {"item_id": item["id"], "output_index": slot}
+        out += self._event("response.web_search_call.in_progress", **where)
+        return out + self._event("response.web_search_call.searching", **where)
 
     def _end(self, index: int) -> bytes:
         part, slot = self._parts[index], self._slot[index]
@@ -309,7 +334,11 @@ class ResponsesStreamEncoder:
                     name=item["name"],
                     arguments=part.arguments,
                 )
+            case WebSearchPart():
+                out = self._event("response.web_search_call.completed", **where)
         out += self._event("response.output_item.done", output_index=slot, item=item)
+        if isinstance(part, WebSearchPart):
+            return out + self._state_item(search_state_item(part))
         return out + self._call_state(index, part) if isinstance(part, ToolCallPart) else out
 
     def _call_state(self, index: int, part: ToolCallPart) -> bytes:
@@ -318,6 +347,12 @@ class ResponsesStreamEncoder:
         if state is None:
             return b""
         self._stated.add(index)
+        return self._state_item(state)
+
+    def _state_item(self, state: dict[str, Any] | None) -> bytes:
+        """A reasoning item of detour's that carries provider state, added and done at once."""
+        if state is None:
+            return b""
         slot = len(self._items)
         self._items.append(state)
         added = self._event("response.output_item.added", output_index=slot, item=state)
@@ -485,6 +520,10 @@ def response_output(resp: Response, req: Request) -> list[dict[str, Any]]:
     for p in resp.parts:
         if isinstance(p, ToolCallPart) and (state := call_state_item(p)) is not None:
             out.append(state)
+        if isinstance(p, WebSearchPart):
+            # The search first, then its payload, as a stream gives them.
+            out += [web_search_item(p, search_item_id(p), "completed"), *filter(None, [search_state_item(p)])]
+            continue
         out.append(output_item(p, new_id(item_prefix(p)), "completed", namespaces))
     return out
 

@@ -18,6 +18,8 @@ from daemon.ir.conversation import (
     ToolCallPart,
     ToolChoice,
     ToolResultPart,
+    WebSearchPart,
+    WebSource,
 )
 from daemon.ir.errors import ApiError, ErrorKind, invalid
 from daemon.ir.response import FinishReason, Response, Usage
@@ -73,6 +75,8 @@ __all__ = [
     "ToolResultPart",
     "Usage",
     "UsageUpdate",
+    "WebSearchPart",
+    "WebSource",
     "invalid",
     "is_content",
     "replay",

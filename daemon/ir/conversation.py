@@ -94,8 +94,31 @@ class ThinkingPart:
     kind: Literal["thinking"] = "thinking"
 
 
-Part = TextPart | ImagePart | ToolCallPart | ToolResultPart | ThinkingPart
-AssistantPart = TextPart | ToolCallPart | ThinkingPart
+@dataclass(slots=True)
+class WebSource:
+    url: str
+    title: str | None = None
+
+
+@dataclass(slots=True)
+class WebSearchPart:
+    """A web search the provider ran itself (Anthropic's server web search tool, Gemini's
+    Google Search grounding): what it searched for and the pages it found. It arrives
+    whole and gets no deltas. ``opaque`` holds what the issuer needs back verbatim in
+    later turns (Anthropic: its ``server_tool_use`` and ``web_search_tool_result`` blocks
+    as JSON, with the encrypted page content); a target that did not issue it gets the
+    part left out, and the answer's text, which stays, carries what was found."""
+
+    id: str
+    query: str = ""
+    sources: list[WebSource] = field(default_factory=list)
+    status: Literal["completed", "failed"] = "completed"
+    opaque: Opaque | None = None
+    kind: Literal["web_search"] = "web_search"
+
+
+Part = TextPart | ImagePart | ToolCallPart | ToolResultPart | ThinkingPart | WebSearchPart
+AssistantPart = TextPart | ToolCallPart | ThinkingPart | WebSearchPart
 
 
 @dataclass(slots=True)

@@ -17,7 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from daemon.ir.conversation import AssistantPart, Opaque, TextPart, ThinkingPart, ToolCallPart
+from daemon.ir.conversation import (
+    AssistantPart,
+    Opaque,
+    TextPart,
+    ThinkingPart,
+    ToolCallPart,
+    WebSearchPart,
+)
 from daemon.ir.response import FinishReason, Response, Usage
 
 
@@ -33,7 +40,7 @@ class StreamStart:
 class PartStart:
     """Opens a part. Its text/arguments are empty here; content comes in deltas.
     A ``ToolCallPart`` carries its id and name; a ``ThinkingPart`` with
-    ``redacted`` set arrives whole and gets no deltas."""
+    ``redacted`` set and a ``WebSearchPart`` arrive whole and get no deltas."""
 
     index: int
     part: AssistantPart
@@ -114,8 +121,9 @@ def is_content(ev: StreamEvent) -> bool:
         case ArgumentsDelta():
             return True
         case PartStart():
-            # A tool call's name, or redacted thinking that arrives whole, is content already.
-            return isinstance(ev.part, ToolCallPart) or (
+            # A tool call's name, a search the provider ran, or redacted thinking that
+            # arrives whole, is content already.
+            return isinstance(ev.part, ToolCallPart | WebSearchPart) or (
                 isinstance(ev.part, ThinkingPart) and ev.part.redacted is not None
             )
         case _:
@@ -250,6 +258,8 @@ def _fresh(part: AssistantPart) -> AssistantPart:
             return ThinkingPart(part.text, opaque=part.opaque, redacted=part.redacted)
         case ToolCallPart():
             return ToolCallPart(part.id, part.name, part.arguments, opaque=part.opaque)
+        case WebSearchPart():
+            return part  # arrives whole and gets no deltas
 
 
 def replay(resp: Response) -> list[StreamEvent]:
@@ -260,6 +270,8 @@ def replay(resp: Response) -> list[StreamEvent]:
             case TextPart():
                 events += [PartStart(i, TextPart("", opaque=part.opaque)), TextDelta(i, part.text)]
             case ThinkingPart() if part.redacted is not None:
+                events.append(PartStart(i, part))
+            case WebSearchPart():
                 events.append(PartStart(i, part))
             case ThinkingPart():
                 events += [PartStart(i, ThinkingPart("", opaque=part.opaque)), ThinkingDelta(i, part.text)]

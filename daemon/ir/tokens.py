@@ -16,6 +16,7 @@ from daemon.ir import (
     ThinkingPart,
     ToolCallPart,
     ToolResultPart,
+    WebSearchPart,
 )
 
 CHARS_PER_TOKEN = 3
@@ -56,4 +57,6 @@ def request_tokens(req: Request) -> int:
                         n += IMAGE_TOKENS if isinstance(c, ImagePart) else text_tokens(c.text)
                 case ThinkingPart():
                     n += text_tokens(part.text)
+                case WebSearchPart():
+                    n += text_tokens(part.query) + sum(text_tokens(s.url) for s in part.sources)
     return n

@@ -37,11 +37,12 @@ from daemon.ir import (
     TextPart,
     ThinkingPart,
     ToolCallPart,
+    WebSearchPart,
 )
 
 _Convert = Callable[[Opaque], Opaque | None]
 # A tuple, not a union: isinstance with a union builds it on every call (hot path).
-_CARRIERS = (TextPart, ThinkingPart, ToolCallPart)
+_CARRIERS = (TextPart, ThinkingPart, ToolCallPart, WebSearchPart)
 
 
 def _has_opaque(part: Part) -> bool:

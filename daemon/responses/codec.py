@@ -20,6 +20,8 @@ from daemon.ir import (
     ThinkingPart,
     ToolCallPart,
     ToolResultPart,
+    WebSearchPart,
+    WebSource,
 )
 
 
@@ -44,6 +46,16 @@ def part_to_json(p: Part) -> dict[str, Any]:
             return {"k": "result", "id": p.call_id, "content": content, "error": p.is_error, "name": p.name}
         case ThinkingPart():
             return {"k": "thinking", "text": p.text, "op": _opaque(p.opaque), "redacted": p.redacted}
+        case WebSearchPart():
+            sources = [[s.url, s.title] for s in p.sources]
+            return {
+                "k": "search",
+                "id": p.id,
+                "q": p.query,
+                "src": sources,
+                "st": p.status,
+                "op": _opaque(p.opaque),
+            }
 
 
 def part_from_json(raw: dict[str, Any]) -> Part:
@@ -60,6 +72,9 @@ def part_from_json(raw: dict[str, Any]) -> Part:
             return ToolResultPart(raw["id"], media, is_error=raw["error"], name=raw["name"])
         case "thinking":
             return ThinkingPart(raw["text"], opaque=_from_opaque(raw["op"]), redacted=raw["redacted"])
+        case "search":
+            sources = [WebSource(url, title) for url, title in raw["src"]]
+            return WebSearchPart(raw["id"], raw["q"], sources, raw["st"], opaque=_from_opaque(raw["op"]))
         case kind:
             raise ValueError(f"unknown stored part kind {kind!r}")
 

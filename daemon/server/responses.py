@@ -8,7 +8,8 @@ format for this one request, which prepends the history when it decodes the
 request and keeps the answer (whole, or assembled from the stream it encodes).
 
 Built-in tools: ``web_search`` goes to a target as its own search tool where it
-has one (``Request.web_search``, read by the encoders); every other built-in,
+has one (``Request.web_search``, read by the encoders), and the searches it ran
+come back as ``web_search_call`` items (``ir.WebSearchPart``); every other built-in,
 and web search at a target without one, is removed. Either way the answer says
 what became of them in ``x-detour-adapted`` and an ``adapted`` event.
 """

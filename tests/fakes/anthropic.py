@@ -11,6 +11,7 @@ prompt, so the wire ``input_tokens`` is what is left after cache reads and write
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import re
@@ -33,7 +34,14 @@ COUNT_TOKENS_FIELDS = {
     "context_management", "mcp_servers",
 }  # fmt: skip
 USER_BLOCKS = {"text", "image", "tool_result", "document", "search_result"}
-ASSISTANT_BLOCKS = {"text", "thinking", "redacted_thinking", "tool_use"}
+ASSISTANT_BLOCKS = {
+    "text",
+    "thinking",
+    "redacted_thinking",
+    "tool_use",
+    "server_tool_use",
+    "web_search_tool_result",
+}
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -131,6 +139,23 @@ def _block_ok(block: Any, where: str, role: str) -> None:
         case "redacted_thinking":
             if not isinstance(block.get("data"), str):
                 raise Invalid(f"{where}.redacted_thinking.data: Field required")
+        case "server_tool_use":
+            if not str(block.get("id", "")).startswith("srvtoolu_") or block.get("name") != "web_search":
+                raise Invalid(f"{where}.server_tool_use: id must be a srvtoolu_ id and name 'web_search'")
+            if not isinstance(block.get("input"), dict):
+                raise Invalid(f"{where}.server_tool_use.input: Input should be a valid dictionary")
+        case "web_search_tool_result":
+            _search_result_ok(block, where)
+
+
+def _search_result_ok(block: dict[str, Any], where: str) -> None:
+    """Pages come back only with the encrypted content this fake issued for them."""
+    content = block.get("content")
+    if not str(block.get("tool_use_id", "")).startswith("srvtoolu_") or not isinstance(content, list):
+        raise Invalid(f"{where}.web_search_tool_result: tool_use_id and content are required")
+    for k, page in enumerate(content):
+        if not isinstance(page, dict) or page.get("encrypted_content") != _encrypted(str(page.get("url"))):
+            raise Invalid(f"{where}.web_search_tool_result.content.{k}: invalid encrypted_content")
 
 
 def _content(m: dict[str, Any], i: int) -> list[dict[str, Any]]:
@@ -417,6 +442,7 @@ class FakeAnthropic(FakeUpstream):
         super().__init__()
         self.key = key
         self._ids = itertools.count(1)
+        self.searches: list[list[dict[str, Any]]] = []  # the server web searches it rendered
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -463,11 +489,13 @@ class FakeAnthropic(FakeUpstream):
             )
         reply = self.billed(shaped(reply, forced_tool(body)), prompt_chars(body), body["model"])
         msg_id = f"msg_fake{next(self._ids):04d}"
+        searched = self._search_blocks(reply, body)
         if body.get("stream"):
-            return await self.send_frames(request, self.stream_frames(reply, msg_id, body["model"]), reply)
+            frames = self.stream_frames(reply, msg_id, body["model"], searched)
+            return await self.send_frames(request, frames, reply)
         if reply.malformed:
             return web.Response(text="<html>upstream hiccup", content_type="application/json")
-        return web.json_response(self.message(reply, msg_id, body["model"]))
+        return web.json_response(self.message(reply, msg_id, body["model"], searched))
 
     # --- rendering, by hand ---
 
@@ -485,10 +513,31 @@ class FakeAnthropic(FakeUpstream):
             usage["output_tokens_details"] = {"thinking_tokens": a.reasoning_tokens}
         return usage
 
-    def message(self, a: Answer, msg_id: str, model: str) -> dict[str, Any]:
+    def _search_blocks(self, a: Answer, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """The server web search's two blocks, when scripted and the request offered the tool."""
+        offered = any(str(t.get("type", "")).startswith("web_search_") for t in body.get("tools", []))
+        if a.web_search is None or not offered:
+            return []
+        query, pages = a.web_search
+        use_id = f"srvtoolu_fake{next(self._ids):06d}"
+        results = [
+            {"type": "web_search_result", "url": url, "title": title, "encrypted_content": _encrypted(url),
+             "page_age": None}
+            for url, title in pages
+        ]  # fmt: skip
+        self.searches.append(
+            [
+                {"type": "server_tool_use", "id": use_id, "name": "web_search", "input": {"query": query}},
+                {"type": "web_search_tool_result", "tool_use_id": use_id, "content": results},
+            ]
+        )
+        return self.searches[-1]
+
+    def message(self, a: Answer, msg_id: str, model: str, searched: list[dict[str, Any]]) -> dict[str, Any]:
         content: list[dict[str, Any]] = []
         if a.thinking:
             content.append({"type": "thinking", "thinking": a.thinking, "signature": f"sig-{msg_id}"})
+        content += searched
         if a.text:
             content.append({"type": "text", "text": a.text})
         for i, tc in enumerate(a.tool_calls):
@@ -501,7 +550,9 @@ class FakeAnthropic(FakeUpstream):
             "usage": self._usage(a),
         }  # fmt: skip
 
-    def stream_frames(self, a: Answer, msg_id: str, model: str) -> list[bytes]:
+    def stream_frames(
+        self, a: Answer, msg_id: str, model: str, searched: list[dict[str, Any]]
+    ) -> list[bytes]:
         usage = self._usage(a)
         start = {
             "id": msg_id, "type": "message", "role": "assistant", "model": model, "content": [],
@@ -534,6 +585,12 @@ class FakeAnthropic(FakeUpstream):
                 {"type": "thinking", "thinking": "", "signature": ""},
                 [*deltas, {"type": "signature_delta", "signature": f"sig-{msg_id}"}],
             )
+        for b in searched:  # the query streams as input JSON; the result comes whole
+            if b["type"] == "server_tool_use":
+                pieces = split_text(json.dumps(b["input"]), 2)
+                block({**b, "input": {}}, [{"type": "input_json_delta", "partial_json": p} for p in pieces])
+            else:
+                block(b, [])
         if a.text:
             block(
                 {"type": "text", "text": ""},
@@ -554,6 +611,10 @@ class FakeAnthropic(FakeUpstream):
         frames.append(frame("message_delta", end))
         frames.append(frame("message_stop", {"type": "message_stop"}))
         return frames
+
+
+def _encrypted(url: str) -> str:
+    return "Eo8BCioIAhgB" + hashlib.sha256(url.encode()).hexdigest()[:24]
 
 
 def frame(event: str, data: dict[str, Any]) -> bytes:

@@ -51,6 +51,10 @@ class Answer:
     # when the request forces a tool call, that call's arguments. (Script invalid, truncated
     # or prose answers as ``text``.)
     json: Any = None
+    # The model searched the web with its provider's own search tool, for this query, and
+    # found these (url, title) pages. Rendered only by fakes whose provider has one (Anthropic,
+    # Gemini), and only when the request offered it, as the real ones do.
+    web_search: tuple[str, list[tuple[str, str]]] | None = None
 
 
 def shaped(answer: Answer, forced_tool: str | None) -> Answer:

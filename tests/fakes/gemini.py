@@ -572,11 +572,12 @@ class FakeGemini(FakeUpstream):
         if isinstance(reply, Fault):
             return self.fault(reply)
         reply = self.billed(shaped(reply, validator.forced_tool(body)), prompt_chars(body), model)
+        searchable = any(isinstance(t, dict) and "googleSearch" in t for t in _get(body, "tools") or [])
         if method == "generateContent":
             if reply.malformed:
                 return web.Response(text="<html>upstream hiccup</html>", content_type="text/html")
-            return web.json_response(self.whole(reply, model))
-        chunks = self.chunks(reply, model)
+            return web.json_response(self.whole(reply, model, searchable))
+        chunks = self.chunks(reply, model, searchable)
         if request.query.get("alt") != "sse":
             return web.json_response(chunks)  # without alt=sse the stream is one JSON array
         frames = [b"data: " + json.dumps(c).encode() + b"\r\n\r\n" for c in chunks]
@@ -643,12 +644,13 @@ class FakeGemini(FakeUpstream):
 
     def envelope(self, rid: str, model: str, parts: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
         candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}}
-        if "finishReason" in extra:
-            candidate["finishReason"] = extra.pop("finishReason")
+        for key in ("finishReason", "groundingMetadata"):  # the candidate's, not the response's
+            if key in extra:
+                candidate[key] = extra.pop(key)
         candidate["index"] = 0
         return {"candidates": [candidate], **extra, "modelVersion": model, "responseId": rid}
 
-    def whole(self, answer: Answer, model: str) -> dict[str, Any]:
+    def whole(self, answer: Answer, model: str, searchable: bool = False) -> dict[str, Any]:
         parts: list[dict[str, Any]] = []
         if answer.thinking:
             parts.append({"text": answer.thinking, "thought": True})
@@ -657,9 +659,9 @@ class FakeGemini(FakeUpstream):
         parts += self.calls(answer, model)
         rid = f"fakeGemini{next(self._ids)}"
         return self.envelope(rid, model, parts or [{"text": ""}], finishReason="STOP",
-                             usageMetadata=self.usage(answer))  # fmt: skip
+                             usageMetadata=self.usage(answer), **self.grounding(answer, searchable))  # fmt: skip
 
-    def chunks(self, answer: Answer, model: str) -> list[dict[str, Any]]:
+    def chunks(self, answer: Answer, model: str, searchable: bool = False) -> list[dict[str, Any]]:
         rid = f"fakeGemini{next(self._ids)}"
         early = {"promptTokenCount": answer.input_tokens, "totalTokenCount": answer.input_tokens}
         out = []
@@ -670,10 +672,20 @@ class FakeGemini(FakeUpstream):
             out.append(self.envelope(rid, model, [{"text": piece}], usageMetadata=early))
         for part in self.calls(answer, model):
             out.append(self.envelope(rid, model, [part], usageMetadata=early))
-        out.append(
-            self.envelope(rid, model, [{"text": ""}], finishReason="STOP", usageMetadata=self.usage(answer))
-        )
-        return out
+        last = self.envelope(rid, model, [{"text": ""}], finishReason="STOP", usageMetadata=self.usage(answer),
+                             **self.grounding(answer, searchable))  # fmt: skip
+        return [*out, last]
+
+    @staticmethod
+    def grounding(answer: Answer, searchable: bool) -> dict[str, Any]:
+        """Google Search grounding, when the request offered it, for ``envelope``'s candidate."""
+        if answer.web_search is None or not searchable:
+            return {}
+        query, pages = answer.web_search
+        return {"groundingMetadata": {
+            "webSearchQueries": [query], "groundingChunks": [{"web": {"uri": u, "title": t}} for u, t in pages],
+            "groundingSupports": [{"segment": {"endIndex": len(answer.text or "")}, "groundingChunkIndices": [0]}],
+            "searchEntryPoint": {"renderedContent": f"<div>{query}</div>"}}}  # fmt: skip
 
 
 def error_response(
