@@ -30,7 +30,8 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports --no-cache
 
 test: lint
-	PYTHON_KEYRING_BACKEND=tests.memkeyring.MemoryKeyring $(VENV)/bin/pytest -q -p no:cacheprovider
+	# Three workers: the suite mostly waits on real servers and timeouts, not on the two cores.
+	PYTHON_KEYRING_BACKEND=tests.memkeyring.MemoryKeyring $(VENV)/bin/pytest -q -p no:cacheprovider -n 3
 
 bench: $(STAMP)
 	$(PY) bench/overhead.py

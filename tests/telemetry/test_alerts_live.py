@@ -41,7 +41,7 @@ async def wait_for(predicate: object, timeout: float = 5.0) -> None:
 
 
 async def test_failover_burst_fires_once_at_the_threshold_and_once_on_recovery(world: World) -> None:
-    # [alerts] failovers = 3 within window_s = 0.8
+    # [alerts] failovers = 3 within window_s = 2 (room for a loaded machine)
     for i in range(4):
         world.anthropic.script.append(Fault(500))
         status, headers, _ = await world.chat()
@@ -53,7 +53,7 @@ async def test_failover_burst_fires_once_at_the_threshold_and_once_on_recovery(w
     [firing] = world.webhook.received
     assert firing["text"].startswith("detour: up-anthropic failed over 3 times")
 
-    await wait_for(lambda: len(world.webhook.received) == 2, timeout=3.0)
+    await wait_for(lambda: len(world.webhook.received) == 2, timeout=6.0)
     recovered = world.webhook.received[1]["text"]
     assert recovered.startswith("detour (recovered): up-anthropic has not failed over")
     await asyncio.sleep(0.1)

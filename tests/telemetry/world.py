@@ -138,7 +138,7 @@ max_wait_s = 0
 
 [alerts]
 failovers = 3
-window_s = 0.8
+window_s = 2.0
 webhook_url = "{webhook.url}"
 statsd = "{statsd.address}"
 desktop = false
