@@ -217,7 +217,7 @@ class Chain:
         panic = False
         refused: OverBudget | None = None
         while True:
-            pick = self._pick(req, prompt, cands, attempts, panic)
+            pick = await self._pick(req, prompt, cands, attempts, panic)
             c = pick.candidate
             if c is None:
                 delay = None if pick.soonest is None else max(0.0, pick.soonest - self.health.now())
@@ -256,7 +256,7 @@ class Chain:
             raise refused.error
         raise all_failed(resolved, attempts)
 
-    def _pick(
+    async def _pick(
         self, req: Request, prompt: int, cands: list[_Candidate], attempts: list[Attempt], panic: bool
     ) -> _Pick:
         """The first candidate in chain order that may be called now (claimed), else when one may."""
@@ -265,7 +265,7 @@ class Chain:
         for c in cands:
             if c.out:
                 continue
-            if c.request is None and not self._fit(req, prompt, c, attempts):
+            if c.request is None and not await self._fit(req, prompt, c, attempts):
                 continue
             if c.not_before > now:
                 self._later(pick, c.not_before, c.target)
@@ -294,7 +294,7 @@ class Chain:
         if pick.soonest is None or at < pick.soonest:
             pick.soonest, pick.soonest_target = at, target
 
-    def _fit(self, req: Request, prompt: int, c: _Candidate, attempts: list[Attempt]) -> bool:
+    async def _fit(self, req: Request, prompt: int, c: _Candidate, attempts: list[Attempt]) -> bool:
         """Fit the request to the candidate once; False (and out of the walk) if it cannot serve."""
         if not c.provider.usable:
             c.out = True
@@ -311,7 +311,7 @@ class Chain:
         try:
             c.request = adapt(planned, c.target, profile, c.counted)
         except TooLong as e:
-            pruned = self.pruning.fit(planned, c.target, profile, c.route) if self.pruning else None
+            pruned = await self.pruning.fit(planned, c.target, profile, c.route) if self.pruning else None
             if pruned is None:
                 c.out = True
                 self._skip(attempts, c.target, "context_too_long", str(e), FailureKind.CONTEXT_TOO_LONG)
