@@ -2,14 +2,15 @@
 
 They differ only in URL, auth header and wire format; the request/stream
 plumbing is shared. Connection failures and timeouts become ``ApiError`` with a
-message naming the provider, never the key.
+message naming the provider; every error raised here has been through ``Redactor``
+(an upstream may echo a key anywhere in its error), so none carries a key.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -25,6 +26,7 @@ from daemon.ir import errors as causes
 from daemon.keys import Secret
 from daemon.providers import count, reasoning
 from daemon.providers.base import Provider
+from daemon.redaction import Redactor
 
 
 class HttpProvider(Provider):
@@ -33,7 +35,7 @@ class HttpProvider(Provider):
         config: ProviderConfig,
         key: Secret | None,
         session: aiohttp.ClientSession,
-        redact: Callable[[str], str],
+        redact: Redactor,
     ) -> None:
         super().__init__(config)
         self._key = key
@@ -157,9 +159,9 @@ class HttpProvider(Provider):
     def _tag(self, err: ApiError, cause: str) -> ApiError:
         if err.cause is None:
             err.cause = cause
-        if not err.message.startswith(self.id):
-            err.message = self._redact(f"{self.id}: {err.message}")
-        return err
+        if not err.message.startswith(f"{self.id}: "):
+            err.message = f"{self.id}: {err.message}"
+        return self._redact.error(err)
 
     def _frame_json(self, fr: Frame) -> Any:
         if fr.data == "[DONE]":
@@ -175,11 +177,12 @@ class HttpProvider(Provider):
         try:
             body: Any = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            body = {"error": {"message": raw[:500].decode("utf-8", "replace")}}
+            # Redacted whole before the cut: a cut key would leave a piece no longer recognised.
+            body = {"error": {"message": self._redact.text(raw.decode("utf-8", "replace"))[:500]}}
         err = self.format.decode_error(status, body, headers)
-        err.message = self._redact(f"{self.id}: {err.message}")
-        err.upstream = None  # the raw body may echo a key; the message already carries what matters
-        return err
+        err.message = f"{self.id}: {err.message}"
+        err.upstream = None  # the message and details carry what matters
+        return self._redact.error(err)
 
     def _transport_error(self, e: aiohttp.ClientError, streaming: bool = False) -> ApiError:
         if isinstance(e, aiohttp.ClientConnectorError):
@@ -195,7 +198,7 @@ class HttpProvider(Provider):
             why, cause = "the connection was reset", causes.CONNECTION_RESET
         else:
             why, cause = f"transport error ({type(e).__name__})", causes.CONNECTION_RESET
-        return ApiError(502, "server_error", self._redact(f"{self.id}: {why}"), cause=cause)
+        return self._redact.error(ApiError(502, "server_error", f"{self.id}: {why}", cause=cause))
 
     def _timeout(self, e: BaseException, limit_s: float, streaming: bool = False) -> ApiError:
         if isinstance(e, aiohttp.ConnectionTimeoutError):
@@ -204,7 +207,7 @@ class HttpProvider(Provider):
             what, cause = f"went silent for {limit_s:g}s mid-stream", causes.TIMEOUT_IDLE
         else:
             what, cause = f"sent no response within {limit_s:g}s", causes.TIMEOUT_FIRST_BYTE
-        return ApiError(504, "timeout", f"{self.id} {what}", cause=cause)
+        return self._redact.error(ApiError(504, "timeout", f"{self.id} {what}", cause=cause))
 
 
 FORMAT_OF_KIND = {

@@ -22,6 +22,7 @@ from daemon.config import APP, Config, ProviderConfig
 from daemon.context.fit import Pruning
 from daemon.context.projects import Projects, ProjectSpec
 from daemon.providers import Provider, build
+from daemon.redaction import Redactor
 from daemon.responses.store import ResponseStore
 from daemon.routing.chain import Chain
 from daemon.routing.health import Health
@@ -46,6 +47,7 @@ CONFIG = web.AppKey("config", Config)
 DATA_DIR = web.AppKey("data_dir", Path)
 EVENT_LOG_DIR = web.AppKey("event_log_dir", Path)
 TELEMETRY = web.AppKey("telemetry", Telemetry)
+CLIENT_TOKEN = web.AppKey("client_token", str)
 
 
 def create_app(config: Config, token: str, data_dir: Path | None = None) -> web.Application:
@@ -61,6 +63,7 @@ def create_app(config: Config, token: str, data_dir: Path | None = None) -> web.
         app.add_routes(ollama.routes)
         log.warning(ollama.BANNER, "*" * 72, "*" * 72)
     app[CONFIG] = config
+    app[CLIENT_TOKEN] = token
     app[DATA_DIR] = data_dir or Path(platformdirs.user_data_dir(APP))
     app[EVENT_LOG_DIR] = data_dir / "events" if data_dir else Path(platformdirs.user_state_dir(APP))
     app.add_routes(routes)
@@ -164,7 +167,8 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     # Keyring reads block (D-Bus): off the event loop.
     found = await asyncio.to_thread(lambda: {pid: keys.get_key(p) for pid, p in config.providers.items()})
-    redact = keys.Redactor([k.value for k in found.values() if k is not None])
+    # Every secret detour holds: an upstream error may echo any of them, the client's token too.
+    redact = Redactor([*(k.value for k in found.values() if k is not None), app[CLIENT_TOKEN]])
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
     async with aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
         providers: dict[str, Provider] = {
