@@ -18,6 +18,7 @@ import keyring.backends.fail
 import keyring.errors
 import platformdirs
 
+from daemon import private
 from daemon.config import APP, ProviderConfig
 
 SERVICE = APP
@@ -103,7 +104,7 @@ def client_token(data_dir: Path | None = None) -> str:
     if path.exists():
         return path.read_text().strip()
     log.warning("no keyring backend: client token kept in %s (mode 0600)", path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private.directory(path.parent)
     token = _new_token()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:

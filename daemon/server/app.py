@@ -12,7 +12,7 @@ import aiohttp
 import platformdirs
 from aiohttp import web
 
-from daemon import keys
+from daemon import keys, private
 from daemon.budget.accounts import Accounts, Limits
 from daemon.budget.calibration import Calibration
 from daemon.budget.calibration_store import kept
@@ -73,6 +73,7 @@ def create_app(config: Config, token: str, data_dir: Path | None = None) -> web.
     app.add_routes(control.routes)
     app.add_routes(responses.routes)
     app.on_response_prepare.append(responses.add_adapted_header)
+    app.cleanup_ctx.append(_private)
     app.cleanup_ctx.append(_accounts)
     app.cleanup_ctx.append(_responses)
     app.cleanup_ctx.append(_telemetry)
@@ -83,6 +84,22 @@ def create_app(config: Config, token: str, data_dir: Path | None = None) -> web.
     app.on_shutdown.append(_end_event_streams)
     app.on_response_prepare.append(guard.mark_started)
     return app
+
+
+async def _private(app: web.Application) -> AsyncIterator[None]:
+    """What an older version left readable by other users (0644 files, 0755 directories) is
+    made private before anything is served."""
+    dirs = [app[DATA_DIR], app[EVENT_LOG_DIR], _cache_dir(app)]
+    await asyncio.to_thread(private.tighten, *dirs)
+    yield
+
+
+def _cache_dir(app: web.Application) -> Path:
+    """The context index cache: beside the data of a daemon given its own data directory."""
+    data_dir = app[DATA_DIR]
+    if data_dir != Path(platformdirs.user_data_dir(APP)):
+        return data_dir / "cache"
+    return Path(platformdirs.user_cache_dir(APP)) / "context"
 
 
 async def _accounts(app: web.Application) -> AsyncIterator[None]:
@@ -144,12 +161,8 @@ async def _telemetry(app: web.Application) -> AsyncIterator[None]:
 
 async def _projects(app: web.Application) -> AsyncIterator[None]:
     """The indexed projects and their watchers; indexing runs in the background from here."""
-    data_dir = app[DATA_DIR]
-    cache = data_dir / "cache" if data_dir != Path(platformdirs.user_data_dir(APP)) else None
     specs = [ProjectSpec(p.root, p.exclude) for p in app[CONFIG].projects]
-    projects = app[context.PROJECTS] = Projects(
-        specs, cache or Path(platformdirs.user_cache_dir(APP)) / "context"
-    )
+    projects = app[context.PROJECTS] = Projects(specs, _cache_dir(app))
     projects.start()
     try:
         yield
