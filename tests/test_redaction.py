@@ -10,7 +10,7 @@ from daemon.ir import ApiError, Message, Request, TextPart
 from daemon.keys import Secret
 from daemon.providers.http import HttpProvider
 from daemon.redaction import Redactor
-from tests.fakes.base import Answer, StreamFault
+from tests.fakes.base import Answer, Fault, StreamFault
 from tests.fakes.openai_chat import FakeOpenAI, frame
 
 KEY = "sk-proj-AbCdEfGh1234567890xyzWXYZ"
@@ -66,13 +66,8 @@ def test_every_string_of_an_error_keys_included() -> None:
     assert err.headers == {"x-detour-attempts": "***"}
 
 
-async def test_an_in_band_error_named_after_the_provider_is_redacted_too() -> None:
-    """It used to skip redaction: ``_tag`` took a message starting with the provider id as its own."""
-    fake = await FakeOpenAI(key=KEY).start()
-    fake.inband_error = lambda status: frame(  # type: ignore[method-assign]
-        {"error": {"message": f"openai: {KEY} overloaded", "type": "server_error", "param": KEY, "code": KEY}}
-    )
-    fake.script.append(Answer(text="hello there", fault=StreamFault(after_frames=2, action="error")))
+async def failure(fake: FakeOpenAI) -> ApiError:
+    """The error a provider holding KEY raises for the fake's next answer."""
     config = ProviderConfig(id="openai", kind="openai", base_url=fake.url + "/v1")
     req = Request(model="gpt-4.1", messages=[Message("user", [TextPart("hi")])], stream=True)
     try:
@@ -83,10 +78,27 @@ async def test_an_in_band_error_named_after_the_provider_is_redacted_too() -> No
                     pass
     finally:
         await fake.close()
-    err = caught.value
+    return caught.value
+
+
+async def test_an_in_band_error_named_after_the_provider_is_redacted_too() -> None:
+    """It used to skip redaction: ``_tag`` took a message starting with the provider id as its own."""
+    fake = await FakeOpenAI(key=KEY).start()
+    fake.inband_error = lambda status: frame(  # type: ignore[method-assign]
+        {"error": {"message": f"openai: {KEY} overloaded", "type": "server_error", "param": KEY, "code": KEY}}
+    )
+    fake.script.append(Answer(text="hello there", fault=StreamFault(after_frames=2, action="error")))
+    err = await failure(fake)
     assert err.message == "openai: *** overloaded"
     assert (
         KEY[:8] not in repr(err.details)
         and KEY[:8] not in str(err.args)
         and KEY[:8] not in repr(err.upstream)
     )
+
+
+async def test_a_huge_plain_text_error_is_read_only_as_far_as_shown() -> None:
+    """A proxy's error page of megabytes: its head is read, redacted, then cut (the key straddles the cut)."""
+    fake = await FakeOpenAI(key=KEY).start()
+    fake.script.append(Fault(502, text="x" * 496 + KEY + "y" * (8 << 20)))
+    assert (await failure(fake)).message == "openai: " + "x" * 496 + "***" + "y"

@@ -28,6 +28,10 @@ from daemon.providers import count, reasoning
 from daemon.providers.base import Provider
 from daemon.redaction import Redactor
 
+_ERROR_BODY = 64 * 1024
+_SHOWN = 500  # of a plain-text error body, in the message
+_KEY_ROOM = 1024  # longer than any key
+
 
 class HttpProvider(Provider):
     def __init__(
@@ -98,7 +102,7 @@ class HttpProvider(Provider):
             raise self._transport_error(e) from None
         async with resp:
             if resp.status >= 400:
-                raise self._http_error(resp.status, await resp.read(), resp.headers)
+                raise self._http_error(resp.status, await _head(resp), resp.headers)
             chunks = resp.content.iter_any().__aiter__()
             idle: float | None = None
             try:
@@ -177,8 +181,10 @@ class HttpProvider(Provider):
         try:
             body: Any = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            # Redacted whole before the cut: a cut key would leave a piece no longer recognised.
-            body = {"error": {"message": self._redact.text(raw.decode("utf-8", "replace"))[:500]}}
+            # Redacted before the cut (with room for a key straddling it): a cut key would leave
+            # a piece no longer recognised.
+            text = raw[: _SHOWN + _KEY_ROOM].decode("utf-8", "replace")
+            body = {"error": {"message": self._redact.text(text)[:_SHOWN]}}
         err = self.format.decode_error(status, body, headers)
         err.message = f"{self.id}: {err.message}"
         err.upstream = None  # the message and details carry what matters
@@ -208,6 +214,18 @@ class HttpProvider(Provider):
         else:
             what, cause = f"sent no response within {limit_s:g}s", causes.TIMEOUT_FIRST_BYTE
         return self._redact.error(ApiError(504, "timeout", f"{self.id} {what}", cause=cause))
+
+
+async def _head(resp: aiohttp.ClientResponse) -> bytes:
+    """The first ``_ERROR_BODY`` bytes of an error answer: enough for any provider's error, and
+    a bound on what redaction reads (a proxy's error page can be megabytes)."""
+    raw = bytearray()
+    while len(raw) < _ERROR_BODY:
+        chunk = await resp.content.read(_ERROR_BODY - len(raw))
+        if not chunk:
+            break
+        raw += chunk
+    return bytes(raw)
 
 
 FORMAT_OF_KIND = {
