@@ -13,6 +13,7 @@ ended, which settles its cost and tells health.
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ from aiohttp import web
 
 from daemon.config import Target
 from daemon.formats.base import WireFormat
-from daemon.ir import ApiError, Request, StreamAssembler
+from daemon.ir import ApiError, Request, StreamAssembler, invalid
 from daemon.providers import Provider, reasoning
 from daemon.routing.chain import Chain, Lease, Meter
 from daemon.routing.routes import Resolved, Routes
@@ -29,6 +30,8 @@ from daemon.server.drain import cuttable
 from daemon.server.guard import presented_token
 from daemon.server.sessions import Sessions
 from daemon.telemetry.trace import CLIENT_GONE, Telemetry, Trace
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(slots=True)
@@ -65,6 +68,9 @@ async def relay(
     stream: bool | None = None,
 ) -> web.StreamResponse:
     req = reasoning.from_client(fmt.decode_request(body, model=model, stream=stream))
+    if _CONTROL.search(req.model):
+        # It would reach an upstream's URL or headers, and the event log, as it is.
+        raise invalid(f"model name {req.model!r} contains control characters")
     session = gateway.sessions.resolve(
         request.headers.get("x-detour-session"), req.user, presented_token(request) or ""
     )

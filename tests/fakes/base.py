@@ -70,11 +70,18 @@ def shaped(answer: Answer, forced_tool: str | None) -> Answer:
 
 @dataclass
 class Fault:
-    """A scripted HTTP error answer instead of an answer."""
+    """A scripted HTTP error answer instead of an answer; ``text``: a plain-text body instead
+    of the format's JSON error (a proxy's or a load balancer's page)."""
 
     status: int = 500
     message: str = "injected failure"
     headers: dict[str, str] = field(default_factory=dict)
+    text: str | None = None
+
+
+class _TextFault(Exception):
+    def __init__(self, fault: Fault) -> None:
+        self.fault = fault
 
 
 @dataclass
@@ -144,6 +151,10 @@ class FakeUpstream:
         # When set, every answer bills its prompt by this instead of ``Answer.input_tokens``.
         self.hidden: HiddenPrompt | None = None
         self.bills: list[Bill] = []
+        # When set, every error this fake sends (an HTTP error body, an in-band error) carries
+        # this secret in every string and as an extra field of every object: a provider that
+        # echoes the key it was sent, as some do in ``param`` or ``details``.
+        self.echo: str | None = None
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -163,6 +174,8 @@ class FakeUpstream:
             assert request.transport is not None
             request.transport.abort()
             raise asyncio.CancelledError
+        if isinstance(reply, Fault) and reply.text is not None:
+            raise _TextFault(reply)
         return reply
 
     def billed(self, answer: Answer, prompt_chars: int, model: str) -> Answer:
@@ -199,7 +212,8 @@ class FakeUpstream:
                 if fault.action == "stall":
                     await asyncio.sleep(fault.stall_s)
                 elif fault.action == "error":
-                    await resp.write(self.inband_error(fault.status))
+                    error = self.inband_error(fault.status)
+                    await resp.write(error if self.echo is None else echoed_frame(error, self.echo))
                     return resp
                 elif fault.action == "malformed":
                     await resp.write(b"data: {this is not json\n\n")
@@ -222,7 +236,7 @@ class FakeUpstream:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> FakeUpstream:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._errors])
         app.add_routes(self.routes())
         # A scripted stall must not hold up the test's teardown for aiohttp's default minute.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
@@ -234,6 +248,20 @@ class FakeUpstream:
         self.port = server.sockets[0].getsockname()[1]
         return self
 
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Plain-text faults, and ``echo`` put into every JSON error body."""
+        try:
+            resp: web.StreamResponse = await handler(request)
+        except _TextFault as e:
+            return web.Response(status=e.fault.status, text=e.fault.text, headers=e.fault.headers)
+        if self.echo is None or resp.status < 400 or not isinstance(resp, web.Response) or not resp.body:
+            return resp
+        assert isinstance(resp.body, bytes)
+        body = echoing(json.loads(resp.body), self.echo)
+        kept = {k: v for k, v in resp.headers.items() if k.lower() not in ("content-type", "content-length")}
+        return web.json_response(body, status=resp.status, headers=kept)
+
     async def close(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
@@ -244,3 +272,33 @@ def split_text(text: str, n: int) -> list[str]:
     n = max(1, min(n, len(text)))
     step = -(-len(text) // n)
     return [text[i : i + step] for i in range(0, len(text), step)] or [""]
+
+
+# Fields that say what an error is, kept as they are so it is still classified as one.
+_SHAPE = frozenset({"type", "status", "@type", "event"})
+
+
+def echoing(body: Any, secret: str) -> Any:
+    """``body`` with ``secret`` in every string and as a field (name and value) of every object."""
+    if isinstance(body, str):
+        return f"{body} {secret}"
+    if isinstance(body, list):
+        return [*(echoing(x, secret) for x in body), secret]
+    if isinstance(body, dict):
+        out = {k: v if k in _SHAPE else echoing(v, secret) for k, v in body.items()}
+        details = out.get("details", {"param": secret, secret: [secret]})
+        return {**out, "param": secret, "details": details, secret: [secret, {"details": secret}]}
+    return body
+
+
+def echoed_frame(raw: bytes, secret: str) -> bytes:
+    """An in-band error frame (SSE ``data:`` lines, or Gemini's bare JSON) with ``secret`` echoed."""
+    try:
+        return json.dumps(echoing(json.loads(raw), secret)).encode() + b"\n"
+    except ValueError:
+        pass
+    lines = raw.split(b"\n")
+    for i, line in enumerate(lines):
+        if line.startswith(b"data: "):
+            lines[i] = b"data: " + json.dumps(echoing(json.loads(line[6:]), secret)).encode()
+    return b"\n".join(lines)
