@@ -131,7 +131,12 @@ def _whole(
     assembler = StreamAssembler()
     for ev in lease.held:
         assembler.feed(ev)
-    resp = reasoning.to_client(assembler.response(), fmt.name, lease.provider.format_name)
+    try:
+        resp = reasoning.to_client(assembler.response(), fmt.name, lease.provider.format_name)
+    except BaseException:
+        # Not the target's doing: it is paid, and health hears nothing of it (a probe is freed).
+        lease.finish(assembler.usage, complete=False)
+        raise
     cost = lease.finish(resp.usage)
     headers = _headers(lease, session)
     if cost is not None:
@@ -181,6 +186,7 @@ async def _stream(
                 failed = err
                 await out.write(encoder.error(err))
             await out.write_eof()
+            trace.last_byte()
             status = 200 if failed is None else failed.status
             return out
     finally:
