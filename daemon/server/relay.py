@@ -157,17 +157,20 @@ async def _stream(
     meter = Meter()
     failed: ApiError | None = None
     status = CLIENT_GONE
+    for ev in lease.held:  # received, so paid, even if the client is gone before they go out
+        meter.feed(ev)
     try:
         async with contextlib.aclosing(lease.rest):  # type: ignore[type-var]
             headers = _headers(lease, trace.session)
             out = web.StreamResponse(
                 headers={**headers, "content-type": "text/event-stream", "cache-control": "no-cache"}
             )
-            await out.prepare(request)
+            try:
+                await out.prepare(request)
+            except ConnectionResetError:  # the client left while the answer was on its way
+                return out
             encoder = fmt.stream_encoder(req)
             theirs = lease.provider.format_name
-            for ev in lease.held:
-                meter.feed(ev)
             chunk = b"".join(
                 encoder.feed(reasoning.to_client_event(ev, fmt.name, theirs)) for ev in lease.held
             )
