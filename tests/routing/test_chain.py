@@ -28,7 +28,7 @@ from daemon.ir import (
 from daemon.providers.base import Provider
 from daemon.routing import failures as f
 from daemon.routing.chain import Chain, Lease, Meter
-from daemon.routing.health import Health
+from daemon.routing.health import WAKE_BATCH, WAKE_STEP_S, Health
 from daemon.routing.routes import Resolved
 
 Script = list[ApiError | str]
@@ -377,3 +377,21 @@ async def test_a_target_that_always_cuts_mid_stream_is_ejected_then_probed() -> 
     lease = await chain.open(REQ, resolved)  # a's script is spent: the probe answers whole
     await relayed(lease)
     assert a.calls == 5 and health.snapshot()["a/m"]["circuit"] == "closed"
+
+
+async def test_requests_waiting_for_one_cooling_model_are_let_go_a_few_at_a_time() -> None:
+    woken: list[float] = []
+
+    class Recorded(Health):
+        def wake_at(self, target: Target, ready_at: float) -> float:
+            at = super().wake_at(target, ready_at)
+            woken.append(at - ready_at)
+            return at
+
+    b = Scripted("b", [])
+    chain, resolved = chain_of(b, health=Recorded(), wait_s=10)
+    chain.health.failure(Target("b", "m"), f.classify(ApiError(429, "rate_limit", "x", retry_after_s=0.2)))
+    leases = await asyncio.gather(*(complete(chain, REQ, resolved) for _ in range(12)))
+    assert b.calls == 12 and all(_attempts(lease)[-1] == "b/m:ok" for _, lease in leases)
+    # Each waiter was given its own moment: WAKE_BATCH per WAKE_STEP_S, in the order they came.
+    assert sorted(int(w // WAKE_STEP_S) for w in woken) == [i // WAKE_BATCH for i in range(12)]
