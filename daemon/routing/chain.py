@@ -151,9 +151,10 @@ class Chain:
                 delay = None if pick.soonest is None else max(0.0, pick.soonest - self.health.now())
                 if delay is not None and delay <= wait_left:
                     assert pick.soonest is not None and pick.soonest_target is not None
-                    # Woken a few at a time, not with every other request waiting for it.
+                    # Woken a few at a time, not with every other request waiting for it (and
+                    # never past the waiting budget: by then the target is free).
                     woken = self.health.wake_at(pick.soonest_target, pick.soonest) - self.health.now()
-                    slept = max(delay, woken)
+                    slept = min(max(delay, woken), wait_left)
                     await asyncio.sleep(slept)
                     wait_left = max(0.0, wait_left - slept)
                     self._record(attempts, Attempt(pick.soonest_target, f"waited_{delay:.1f}s", called=False))
