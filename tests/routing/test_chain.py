@@ -257,7 +257,10 @@ async def test_a_fallback_cooling_down_briefly_is_waited_for() -> None:
     chain.health.failure(Target("b", "m"), f.classify(ApiError(429, "rate_limit", "x", retry_after_s=0.3)))
     resp, lease = await complete(chain, REQ, resolved)
     assert resp.parts == [TextPart("from b")]
-    assert _attempts(lease) == ["a/m:timeout_first_byte", "b/m:cooldown", "b/m:waited_0.3s", "b/m:ok"]
+    first, cooling, waited, served = _attempts(lease)
+    assert (first, cooling, served) == ("a/m:timeout_first_byte", "b/m:cooldown", "b/m:ok")
+    # What was left of the 0.3 s when the walk got there (less on a loaded machine).
+    assert waited in ("b/m:waited_0.3s", "b/m:waited_0.2s", "b/m:waited_0.1s")
 
 
 async def test_everything_out_for_long_is_tried_anyway_in_chain_order() -> None:
