@@ -199,7 +199,7 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
         spend = Spend(app[ACCOUNTS], prices, config.budget.on_exhausted, calibration=calibration)
         first_byte = {r.name: r.timeout_first_byte_s for r in config.routes if r.timeout_first_byte_s}
         telemetry = app[TELEMETRY]
-        health = Health(on_circuit=telemetry.circuit)
+        health = Health.of(config.routing.health, on_circuit=telemetry.circuit)
         returns = frozenset(r.name for r in config.routes if r.on_invalid_json == "return")
         paused = app[control.PAUSED] = Paused(app[DATA_DIR])
         await paused.load(set(providers))

@@ -137,7 +137,12 @@ def _whole(
     assembler = StreamAssembler()
     for ev in lease.held:
         assembler.feed(ev)
-    resp = reasoning.to_client(assembler.response(), fmt.name, lease.provider.format_name)
+    try:
+        resp = reasoning.to_client(assembler.response(), fmt.name, lease.provider.format_name)
+    except BaseException:
+        # Not the target's doing: it is paid, and health hears nothing of it (a probe is freed).
+        lease.finish(assembler.usage, complete=False)
+        raise
     cost = lease.finish(resp.usage)
     headers = _headers(lease, session)
     if cost is not None:
@@ -158,17 +163,20 @@ async def _stream(
     meter = Meter()
     failed: ApiError | None = None
     status = CLIENT_GONE
+    for ev in lease.held:  # received, so paid, even if the client is gone before they go out
+        meter.feed(ev)
     try:
         async with contextlib.aclosing(lease.rest):  # type: ignore[type-var]
             headers = _headers(lease, trace.session)
             out = web.StreamResponse(
                 headers={**headers, "content-type": "text/event-stream", "cache-control": "no-cache"}
             )
-            await out.prepare(request)
+            try:
+                await out.prepare(request)
+            except ConnectionResetError:  # the client left while the answer was on its way
+                return out
             encoder = fmt.stream_encoder(req)
             theirs = lease.provider.format_name
-            for ev in lease.held:
-                meter.feed(ev)
             chunk = b"".join(
                 encoder.feed(reasoning.to_client_event(ev, fmt.name, theirs)) for ev in lease.held
             )
@@ -187,6 +195,7 @@ async def _stream(
                 failed = err
                 await out.write(encoder.error(err))
             await out.write_eof()
+            trace.last_byte()
             status = 200 if failed is None else failed.status
             return out
     finally:
