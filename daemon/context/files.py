@@ -131,7 +131,8 @@ class Rules:
         return not self.excluded(rel, is_dir=False)
 
     def walk(self) -> tuple[dict[str, os.stat_result], WatchPlan]:
-        """Every indexable file with its stat, and where to watch."""
+        """Every indexable file with its stat (the index skips those over ``max_bytes``), and where
+        to watch. Symbolic links are not followed: a link is neither a file nor a directory here."""
         files: dict[str, os.stat_result] = {}
         mixed: set[str] = set()  # dirs with an excluded directory directly inside
         dirs: list[str] = [""]
@@ -154,9 +155,8 @@ class Rules:
                     elif entry.is_file(follow_symlinks=False):
                         if os.path.splitext(entry.name)[1] not in EXTENSIONS:
                             continue
-                        st = entry.stat()
-                        if st.st_size <= self.max_bytes and not self.excluded(rel, is_dir=False):
-                            files[rel] = st
+                        if not self.excluded(rel, is_dir=False):
+                            files[rel] = entry.stat(follow_symlinks=False)
                 except OSError:
                     continue
         return files, self._plan(dirs, mixed)

@@ -1,0 +1,177 @@
+"""Parsing in worker processes: the daemon's own process never runs tree-sitter.
+
+tree-sitter holds the GIL while it parses, and some shapes of file take it
+quadratic time (one function then 13,000 comment lines: over a minute), so a
+parse on a thread of the daemon would stall every request. Each file is read
+and parsed in a child process instead, under a time limit: a worker that
+overruns (or dies) is killed and replaced and the pool carries on; the file is
+kept as text only. Workers start on first use, are few (the daemon shares a
+laptop with the agent it serves), run at a lower priority, and exit after a
+while without work, so an idle daemon holds none.
+
+``parse`` blocks: the index calls it from worker threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+
+log = logging.getLogger(__name__)
+WORKERS = 2
+PARSE_TIMEOUT_S = 10.0  # any hand-written file parses in well under a second
+IDLE_EXIT_S = 60.0  # a worker with nothing to do for this long exits (its memory goes back)
+NICE = 10  # parsing yields the cores to the daemon's event loop and the agent
+
+
+class PoolClosed(Exception):
+    """The daemon is shutting down: no more parses."""
+
+
+@dataclass(slots=True, frozen=True)
+class Failed:
+    """A parse that gave no answer: ``reason`` says why, for the user."""
+
+    reason: str
+
+
+class _Worker:
+    def __init__(self, context: multiprocessing.context.SpawnContext, idle_s: float) -> None:
+        self.conn, child = context.Pipe()
+        self.process: BaseProcess = context.Process(
+            target=_serve, args=(child, idle_s), name="detour-parse", daemon=True
+        )
+        self.process.start()
+        child.close()
+
+    def end(self) -> None:
+        """Kills the process; a thread waiting on it sees the pipe close."""
+        with contextlib.suppress(OSError, ValueError):
+            self.process.kill()
+        self.process.join(5)
+
+    def kill(self) -> None:
+        self.end()
+        self.conn.close()
+
+
+class ParsePool:
+    def __init__(
+        self, workers: int = WORKERS, timeout_s: float = PARSE_TIMEOUT_S, idle_s: float = IDLE_EXIT_S
+    ):
+        self.workers = workers
+        self.timeout_s = timeout_s
+        self.idle_s = idle_s
+        # spawn, not fork: the daemon has threads, and a forked child may inherit a held lock.
+        self._context = multiprocessing.get_context("spawn")
+        self._slots = threading.Semaphore(workers)
+        self._lock = threading.Lock()
+        self._idle: list[_Worker] = []
+        self._busy: set[_Worker] = set()
+        self._closed = False
+
+    def run(self, job: tuple[object, ...]) -> object:
+        """``read_and_parse(*job)`` in a worker: its answer, or ``Failed`` (timed out, crashed)."""
+        with self._slot():
+            for attempt in range(2):
+                worker = self._take()
+                try:
+                    worker.conn.send(job)
+                    if not worker.conn.poll(self.timeout_s):
+                        self._drop(worker)
+                        return Failed(f"parsing took over {self.timeout_s:g} s")
+                    answer = worker.conn.recv()
+                except (EOFError, OSError):
+                    # Died: of this file (a crash of the parser), or of idleness just as the
+                    # job was sent, or killed by close(). A fresh worker tries once more.
+                    self._drop(worker)
+                    if self._closed:
+                        raise PoolClosed from None
+                    if attempt == 0:
+                        continue
+                    return Failed("the parser crashed")
+                self._give(worker)
+                return answer
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        """Ends every worker now; parses in flight raise ``PoolClosed``."""
+        with self._lock:
+            self._closed = True
+            idle, busy = list(self._idle), list(self._busy)
+            self._idle.clear()
+        for worker in idle:
+            worker.kill()
+        for worker in busy:
+            worker.end()  # the thread waiting on it closes its pipe
+
+    @contextlib.contextmanager
+    def _slot(self) -> Iterator[None]:
+        if self._closed:
+            raise PoolClosed
+        self._slots.acquire()
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    def _take(self) -> _Worker:
+        with self._lock:
+            if self._closed:
+                raise PoolClosed
+            while self._idle:
+                worker = self._idle.pop()
+                if worker.process.is_alive():
+                    break
+                worker.conn.close()  # exited when idle
+            else:
+                worker = _Worker(self._context, self.idle_s)
+            self._busy.add(worker)
+            return worker
+
+    def _give(self, worker: _Worker) -> None:
+        with self._lock:
+            self._busy.discard(worker)
+            if self._closed:
+                worker.kill()
+            else:
+                self._idle.append(worker)
+
+    def _drop(self, worker: _Worker) -> None:
+        with self._lock:
+            self._busy.discard(worker)
+        worker.kill()
+
+
+def _serve(conn: Connection, idle_s: float) -> None:
+    """A worker's life: parse what it is sent until the daemon goes or nothing comes for ``idle_s``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the daemon's to handle; it ends us
+    with contextlib.suppress(OSError):
+        os.nice(NICE)
+    from daemon.context.index import read_and_parse
+
+    try:
+        while conn.poll(idle_s):
+            job = conn.recv()
+            try:
+                answer: object = read_and_parse(*job)
+            except Exception as e:  # noqa: BLE001 - the daemon records why, and goes on
+                answer = Failed(f"cannot parse: {e}")
+            conn.send(answer)
+    except (EOFError, OSError):
+        pass  # the daemon went away
+
+
+@functools.cache
+def shared() -> ParsePool:
+    """The pool of indexes made without one (tests, benchmarks, the CLI); the daemon has its own."""
+    return ParsePool()
