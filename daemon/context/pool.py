@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 WORKERS = 2
 PARSE_TIMEOUT_S = 10.0  # any hand-written file parses in well under a second
 IDLE_EXIT_S = 60.0  # a worker with nothing to do for this long exits (its memory goes back)
+START_S = 60.0  # for a worker to start (a loaded laptop); not counted in the parse's time
 NICE = 10  # parsing yields the cores to the daemon's event loop and the agent
 
 
@@ -52,6 +53,15 @@ class _Worker:
         )
         self.process.start()
         child.close()
+        self.started = False
+
+    def wait_started(self) -> None:
+        """A new worker says it is ready once its imports are done; raises EOFError if it died."""
+        if not self.started:
+            if not self.conn.poll(START_S):
+                raise EOFError("the parse worker did not start")
+            self.conn.recv()
+            self.started = True
 
     def end(self) -> None:
         """Kills the process; a thread waiting on it sees the pipe close."""
@@ -85,6 +95,7 @@ class ParsePool:
             for attempt in range(2):
                 worker = self._take()
                 try:
+                    worker.wait_started()
                     worker.conn.send(job)
                     if not worker.conn.poll(self.timeout_s):
                         self._drop(worker)
@@ -157,9 +168,10 @@ def _serve(conn: Connection, idle_s: float) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the daemon's to handle; it ends us
     with contextlib.suppress(OSError):
         os.nice(NICE)
-    from daemon.context.index import read_and_parse
-
     try:
+        from daemon.context.index import read_and_parse
+
+        conn.send("ready")
         while conn.poll(idle_s):
             job = conn.recv()
             try:

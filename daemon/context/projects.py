@@ -21,6 +21,7 @@ from daemon.context import extract
 from daemon.context.files import Rules
 from daemon.context.index import ProjectIndex
 from daemon.context.pool import ParsePool
+from daemon.context.tokens import count
 from daemon.context.watch import watch
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,22 @@ def registered_root(raw: str) -> Path:
         return Path(expanded).resolve()
     except (OSError, RuntimeError, ValueError) as e:  # a symlink loop, a name too long
         raise BadPath(f"root {raw[:200]!r} cannot be resolved: {e}") from None
+
+
+def _text_only(index: ProjectIndex, rel: str, budget: int) -> extract.Context:
+    """A file indexed as text only (its parse failed): its first lines, numbered, within the budget."""
+    out: list[str] = []
+    used = 0
+    for i, line in enumerate(index.lines(rel), 1):
+        numbered = f"{i:>6}| {line}"
+        used += count(numbered) + 1
+        if used > budget:
+            break
+        out.append(numbered)
+    while out and count(text := "\n".join(out)) > budget:
+        out.pop()
+    text = "\n".join(out)
+    return extract.Context(text, count(text), [rel])
 
 
 def _unregistered(path: Path) -> UnknownProject:
@@ -148,8 +165,14 @@ class Projects:
         entry = index.files.get(rel)
         if entry is not None and entry.symbols is None and entry.note:
             raise extract.TargetNotFound(f"{rel!r} is not indexed: {entry.note}")
-        found = await asyncio.to_thread(extract.context, index, target, budget)
-        return found, index.note(rel)
+        note = index.note(rel)
+        if note is not None and not extract.split_target(target)[1]:
+            return await asyncio.to_thread(_text_only, index, rel, budget), note
+        try:
+            found = await asyncio.to_thread(extract.context, index, target, budget)
+        except extract.TargetNotFound as e:
+            raise extract.TargetNotFound(f"{e.args[0]} ({note})" if note else e.args[0]) from None
+        return found, note
 
     async def outline(self, root: str | None, file: str) -> str:
         index, rel = await self._locate(root, file)
