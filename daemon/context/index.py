@@ -23,7 +23,7 @@ import stat
 import threading
 import time
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import orjson
@@ -47,6 +47,8 @@ class IndexedFile:
     symbols: FileSymbols | None  # None: skipped (``note`` says why) until it changes
     # Why it is skipped, or why it is text only (symbols without definitions); None when parsed.
     note: str | None = None
+    # Its line of the on-disk cache, made with it (in the parse worker); None when it changed since.
+    line: bytes | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(slots=True, frozen=True)
@@ -103,11 +105,28 @@ def open_inside(root: str, rel: str, max_bytes: int) -> tuple[os.stat_result, by
     return st, (source if len(source) <= max_bytes else None)
 
 
+def cache_line(rel: str, e: IndexedFile) -> bytes:
+    if e.line is None:
+        e.line = orjson.dumps(
+            [rel, e.mtime_ns, e.size, e.digest, asdict(e.symbols) if e.symbols else None, e.note]
+        )
+    return e.line
+
+
 def read_and_parse(
     root: str, rel: str, known_digest: str | None = None, max_bytes: int = MAX_FILE_BYTES, parse: bool = True
 ) -> IndexedFile | None:
-    """The file's index entry; None if it vanished. Runs in a parse worker (``pool``);
-    ``parse=False`` makes the text-only entry of a file whose parse failed."""
+    """The file's index entry with its cache line; None if it vanished. Runs in a parse worker
+    (``pool``); ``parse=False`` makes the text-only entry of a file whose parse failed."""
+    entry = _read_and_parse(root, rel, known_digest, max_bytes, parse)
+    if entry is not None:
+        cache_line(rel, entry)
+    return entry
+
+
+def _read_and_parse(
+    root: str, rel: str, known_digest: str | None, max_bytes: int, parse: bool
+) -> IndexedFile | None:
     try:
         opened = open_inside(root, rel, max_bytes)
     except OSError:
@@ -199,11 +218,11 @@ class ProjectIndex:
             log.warning("%s/%s: %s; %s", root, rel, answer.reason, TEXT_ONLY)
             entry = read_and_parse(root, rel, None, max_bytes, parse=False)  # reads and hashes only
             if entry is not None and entry.symbols is not None:
-                entry.note = f"{answer.reason}: {TEXT_ONLY}"
+                entry.note, entry.line = f"{answer.reason}: {TEXT_ONLY}", None
             return entry
         assert answer is None or isinstance(answer, IndexedFile)
         if answer is not None and old is not None and answer.digest == old.digest:
-            answer.symbols, answer.note = old.symbols, old.note
+            answer.symbols, answer.note, answer.line = old.symbols, old.note, None
         return answer
 
     def update(self, rels: set[str]) -> list[str]:
@@ -308,34 +327,36 @@ class ProjectIndex:
     # -- the disk cache -----------------------------------------------------------
 
     def save_cache(self) -> None:
+        """One JSON line a file, mostly made by the parse workers: serializing a whole index at
+        once (orjson holds the GIL throughout) would stall the daemon for tens of milliseconds."""
         if self.cache_path is None:
             return
         with self.lock:
-            data = {
-                "version": CACHE_VERSION,
-                "root": str(self.root),
-                "files": {
-                    rel: [e.mtime_ns, e.size, e.digest, asdict(e.symbols) if e.symbols else None, e.note]
-                    for rel, e in self.files.items()
-                },
-            }
+            files = list(self.files.items())
+        header = orjson.dumps({"version": CACHE_VERSION, "root": str(self.root)})
         self.cache_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.cache_path.with_suffix(".tmp")
-        tmp.write_bytes(orjson.dumps(data))
+        tmp.write_bytes(b"\n".join([header, *(cache_line(rel, e) for rel, e in files)]))
         os.replace(tmp, self.cache_path)
 
     def _load_cache(self) -> dict[str, IndexedFile]:
         if self.cache_path is None:
             return {}
         try:
-            data = orjson.loads(self.cache_path.read_bytes())
+            header, *lines = self.cache_path.read_bytes().split(b"\n")
+            data = orjson.loads(header)
         except (OSError, orjson.JSONDecodeError):
             return {}
-        if data.get("version") != CACHE_VERSION or data.get("root") != str(self.root):
+        if (
+            not isinstance(data, dict)
+            or data.get("version") != CACHE_VERSION
+            or data.get("root") != str(self.root)
+        ):
             return {}
         out: dict[str, IndexedFile] = {}
         try:
-            for rel, (mtime_ns, size, digest, raw, note) in data["files"].items():
+            for line in lines:
+                rel, mtime_ns, size, digest, raw, note = orjson.loads(line)
                 symbols = None
                 if raw is not None:
                     defs = [
@@ -344,7 +365,7 @@ class ProjectIndex:
                     ]
                     imports = {k: (v[0], v[1]) for k, v in raw.pop("imports").items()}
                     symbols = FileSymbols(definitions=defs, imports=imports, **raw)
-                out[rel] = IndexedFile(mtime_ns, size, digest, symbols, note)
+                out[rel] = IndexedFile(mtime_ns, size, digest, symbols, note, line)
         except (TypeError, ValueError, KeyError):
             log.warning("context cache %s is unreadable; reindexing", self.cache_path)
             return {}
