@@ -137,7 +137,9 @@ class BudgetBars(Vertical):
         yield Static(id="bars")
         yield Static("spend per 5 s, last 4 min", classes="caption")
         yield Static(id="spend")
-        yield Static(id="projects")
+        projects = Static(id="projects")
+        projects.display = False  # until a project is registered
+        yield projects
 
     def show(self, board: Dashboard) -> None:
         lines = Text()
@@ -154,7 +156,9 @@ class BudgetBars(Vertical):
         projects = Text()
         for p in board.projects:
             projects.append("\n").append_text(project_line(p))
-        self.query_one("#projects", Static).update(projects)
+        shown = self.query_one("#projects", Static)
+        shown.display = bool(board.projects)
+        shown.update(projects)
 
 
 def project_line(p: ProjectStatus) -> Text:
