@@ -19,7 +19,6 @@ import concurrent.futures
 import hashlib
 import logging
 import os
-import stat
 import threading
 import time
 from collections import Counter, defaultdict
@@ -28,7 +27,7 @@ from pathlib import Path
 
 import orjson
 
-from daemon.context.files import MAX_FILE_BYTES, Rules, WatchPlan, is_binary, is_minified
+from daemon.context.files import MAX_FILE_BYTES, Rules, WatchPlan, inside, is_binary, is_minified, open_inside
 from daemon.context.languages import EXTENSIONS
 from daemon.context.parse import Definition, FileSymbols, parse_source
 from daemon.context.pool import Failed, ParsePool, shared
@@ -78,31 +77,6 @@ class Progress:
 
 def too_large(max_bytes: int) -> str:
     return f"larger than {max_bytes // 1024} KiB"
-
-
-def inside(root: str, rel: str) -> bool:
-    """``rel`` names a path below ``root`` reached without following a symbolic link."""
-    path = os.path.normpath(os.path.join(root, rel))
-    return path.startswith(root.rstrip(os.sep) + os.sep) and os.path.realpath(path) == path
-
-
-def open_inside(root: str, rel: str, max_bytes: int) -> tuple[os.stat_result, bytes | None] | None:
-    """A regular file's stat and bytes (None when over ``max_bytes``); None if absent, not a
-    regular file, or reached through a symbolic link."""
-    if not inside(root, rel):
-        return None
-    try:
-        fd = os.open(os.path.join(root, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return None
-        if st.st_size > max_bytes:
-            return st, None
-        source = f.read(max_bytes + 1)
-    return st, (source if len(source) <= max_bytes else None)
 
 
 def cache_line(rel: str, e: IndexedFile) -> bytes:

@@ -10,7 +10,7 @@ from daemon.context import extract
 from daemon.context.index import ProjectIndex
 from daemon.context.languages import EXTENSIONS
 from daemon.context.parse import parse_source
-from tests.context.samples import DECORATOR, REPOS, write
+from tests.context.samples import DECORATOR, PYTHON, REPOS, write
 
 
 @pytest.mark.parametrize("language", sorted(REPOS))
@@ -165,3 +165,18 @@ def test_a_syntax_error_in_each_language_keeps_what_parses(tmp_path: Path, langu
     symbols = index.symbols(engine)
     assert symbols is not None and symbols.broken
     assert last_param in extract.context(index, f"{engine}::{target}", 2000).text
+
+
+def test_nothing_is_read_through_a_symlink_out_of_the_root(tmp_path: Path) -> None:
+    root = write(tmp_path / "proj", PYTHON)
+    (tmp_path / "elsewhere.gitignore").write_text("*.py\n")
+    (tmp_path / "outside.py").write_text("def outside():\n    pass\n")
+    (tmp_path / "outside_dir").mkdir()
+    (tmp_path / "outside_dir" / "deep.py").write_text("def deep():\n    pass\n")
+    (root / ".gitignore").symlink_to(tmp_path / "elsewhere.gitignore")  # would exclude every file
+    (root / "link.py").symlink_to(tmp_path / "outside.py")
+    (root / "dir").symlink_to(tmp_path / "outside_dir", target_is_directory=True)
+    index = ProjectIndex(root)
+    index.build()
+    assert set(index.files) == set(PYTHON)
+    assert index.named("outside") == [] and index.named("deep") == []
