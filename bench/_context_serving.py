@@ -25,8 +25,8 @@ from tests.daemon_harness import SIM_CONFIG
 from tests.process_harness import Process, client_token, start
 
 EVERY_S = 0.05
-IDLE_S = 10.0
-COLD_RUNS = 4
+IDLE_S = 3.0  # a window of the daemon idle, before each loaded one
+ROUNDS = 3
 BODY = {"model": "default", "messages": [{"role": "user", "content": "hi"}]}
 
 
@@ -35,16 +35,20 @@ def serving(source: Path, tmp: Path) -> None:
 
 
 async def _serving(source: Path, tmp: Path) -> None:
+    """Idle windows alternate with the loaded ones, so that the machine's other load (when it
+    has any) falls on both alike."""
     home = tmp / "serving"
-    roots = [home / f"repo{n}" for n in range(COLD_RUNS)]
+    roots = [home / f"repo{n}" for n in range(ROUNDS)]
     for root in roots:  # a cold index takes seconds: a few of them, for enough requests
         shutil.copytree(source, root)
     daemon = await start(home, SIM_CONFIG, {"XDG_CACHE_HOME": str(home / "cache")})
     try:
         async with _Client(daemon, home) as c:
-            idle = await c.measure(_after(IDLE_S / 2))
+            idle: list[float] = []
             cold: list[float] = []
+            saves: list[float] = []
             for n, root in enumerate(roots):
+                idle += await c.measure(_after(IDLE_S))
                 # Registered as `detour context add` does it: the daemon reloads its config.
                 with (home / "config.toml").open("a") as f:
                     f.write(f"\n[[projects]]\nroot = {json.dumps(str(root))}\n")
@@ -52,15 +56,17 @@ async def _serving(source: Path, tmp: Path) -> None:
                 cold += await c.measure(c.ready(n))
                 seconds = time.perf_counter() - started
             files = (await c.project(0))["files"]
-            print(f"indexing {files} files cold: {seconds:.1f} s (the last of {COLD_RUNS})")
-            idle += await c.measure(_after(IDLE_S / 2))
-            for name in FILES:
-                save(roots[0], name)
-            (roots[0] / "slow.py").write_bytes(one_function_then_comments()[:500_000])
-            saves = await c.measure(c.slow_done)
-            print(f"serving idle ({IDLE_S:g} s):      {_figures(idle)}")
-            print(f"while indexing cold:    {_figures(cold)}")
-            print(f"while adversarial saves: {_figures(saves)}")
+            print(f"indexing {files} files cold: {seconds:.1f} s (the last of {ROUNDS})")
+            for n in range(ROUNDS):
+                idle += await c.measure(_after(IDLE_S))
+                (roots[n] / "adversarial").mkdir()
+                for name in FILES:
+                    save(roots[n] / "adversarial", name)
+                (roots[n] / "adversarial" / "slow.py").write_bytes(one_function_then_comments()[:500_000])
+                saves += await c.measure(c.slow_done(n))
+            print(f"serving idle ({len(idle)} requests in {2 * ROUNDS} windows): {_figures(idle)}")
+            print(f"while indexing cold ({ROUNDS} projects):    {_figures(cold)}")
+            print(f"while adversarial files are saved ({ROUNDS}x): {_figures(saves)}")
             base = _p99(idle)
             print(
                 f"p99 vs idle: indexing cold {_p99(cold) / base:.2f}x, adversarial {_p99(saves) / base:.2f}x"
@@ -90,13 +96,16 @@ class _Client:
 
     def ready(self, n: int) -> Callable[[], Awaitable[bool]]:
         async def done() -> bool:
-            return (await self.project(n))["state"] == "ready"
+            return bool((await self.project(n))["state"] == "ready")
 
         return done
 
-    async def slow_done(self) -> bool:
-        """slow.py, the last file saved, timed out and is indexed as text only."""
-        return any("text only" in reason for reason in (await self.project(0))["skipped"])
+    def slow_done(self, n: int) -> Callable[[], Awaitable[bool]]:
+        async def done() -> bool:
+            """slow.py, the last file saved, timed out and is indexed as text only."""
+            return any("text only" in reason for reason in (await self.project(n))["skipped"])
+
+        return done
 
     async def measure(self, done: Callable[[], Awaitable[bool]]) -> list[float]:
         """Chat requests every 50 ms until ``done``: each one's time in ms."""
