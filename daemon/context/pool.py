@@ -17,14 +17,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import multiprocessing
 import os
-import signal
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 
 log = logging.getLogger(__name__)
 WORKERS = 2
@@ -46,14 +46,27 @@ class Failed:
 
 
 class _Worker:
-    def __init__(self, context: multiprocessing.context.SpawnContext, idle_s: float) -> None:
-        self.conn, child = context.Pipe()
-        self.process: BaseProcess = context.Process(
-            target=_serve, args=(child, idle_s), name="detour-parse", daemon=True
-        )
-        self.process.start()
-        child.close()
+    """``python -m daemon.context.worker``, spoken to over a socket pair. Not a multiprocessing
+    child: those import the parent's ``__main__`` again (all of ``daemon.cli``: half a second
+    and 10 MB more a worker) before they run anything."""
+
+    def __init__(self, idle_s: float) -> None:
+        ours, theirs = socket.socketpair()
+        with ours, theirs:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "daemon.context.worker", str(theirs.fileno()), str(idle_s)],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+            )
+            self.conn = Connection(os.dup(ours.fileno()))
+        with contextlib.suppress(OSError):  # from its first instruction: its imports yield too
+            os.setpriority(
+                os.PRIO_PROCESS, self.process.pid, min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICE)
+            )
         self.started = False
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
 
     def wait_started(self) -> None:
         """A new worker says it is ready once its imports are done; raises EOFError if it died."""
@@ -64,10 +77,11 @@ class _Worker:
             self.started = True
 
     def end(self) -> None:
-        """Kills the process; a thread waiting on it sees the pipe close."""
-        with contextlib.suppress(OSError, ValueError):
+        """Kills the process; a thread waiting on it sees the socket close."""
+        with contextlib.suppress(OSError):
             self.process.kill()
-        self.process.join(5)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(5)
 
     def kill(self) -> None:
         self.end()
@@ -81,8 +95,6 @@ class ParsePool:
         self.workers = workers
         self.timeout_s = timeout_s
         self.idle_s = idle_s
-        # spawn, not fork: the daemon has threads, and a forked child may inherit a held lock.
-        self._context = multiprocessing.get_context("spawn")
         self._slots = threading.Semaphore(workers)
         self._lock = threading.Lock()
         self._idle: list[_Worker] = []
@@ -141,11 +153,11 @@ class ParsePool:
                 raise PoolClosed
             while self._idle:
                 worker = self._idle.pop()
-                if worker.process.is_alive():
+                if worker.alive():
                     break
                 worker.conn.close()  # exited when idle
             else:
-                worker = _Worker(self._context, self.idle_s)
+                worker = _Worker(self.idle_s)
             self._busy.add(worker)
             return worker
 
@@ -161,26 +173,6 @@ class ParsePool:
         with self._lock:
             self._busy.discard(worker)
         worker.kill()
-
-
-def _serve(conn: Connection, idle_s: float) -> None:
-    """A worker's life: parse what it is sent until the daemon goes or nothing comes for ``idle_s``."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the daemon's to handle; it ends us
-    with contextlib.suppress(OSError):
-        os.nice(NICE)
-    try:
-        from daemon.context.index import read_and_parse
-
-        conn.send("ready")
-        while conn.poll(idle_s):
-            job = conn.recv()
-            try:
-                answer: object = read_and_parse(*job)
-            except Exception as e:  # noqa: BLE001 - the daemon records why, and goes on
-                answer = Failed(f"cannot parse: {e}")
-            conn.send(answer)
-    except (EOFError, OSError):
-        pass  # the daemon went away
 
 
 @functools.cache
