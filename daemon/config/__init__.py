@@ -1,0 +1,86 @@
+"""The TOML config: loaded once at start, checked whole, with errors that name file, line and fix.
+
+Keys never live here: a provider's key is in the OS keyring (service ``detour``,
+name = provider id) or in the environment variable its ``api_key_env`` names.
+Declared once in ``schema``; read by ``reader``; the default file is ``template``'s.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+from daemon.config.reader import ConfigError, load, parse
+from daemon.config.schema import (
+    DEFAULT_BASE_URLS,
+    FAULT_KINDS,
+    KINDS,
+    AlertsConfig,
+    BudgetConfig,
+    Config,
+    Fault,
+    HealthSettings,
+    ModelConfig,
+    ProbeConfig,
+    ProjectConfig,
+    ProviderConfig,
+    ResponsesConfig,
+    RouteSettings,
+    RoutingConfig,
+    ServerConfig,
+    Target,
+    TeamBudget,
+    TeamSettings,
+    is_loopback,
+)
+from daemon.config.template import DEFAULT_CONFIG
+
+APP = "detour"
+
+__all__ = [
+    "APP",
+    "DEFAULT_BASE_URLS",
+    "DEFAULT_CONFIG",
+    "FAULT_KINDS",
+    "KINDS",
+    "AlertsConfig",
+    "BudgetConfig",
+    "Config",
+    "ConfigError",
+    "Fault",
+    "HealthSettings",
+    "ModelConfig",
+    "ProbeConfig",
+    "ProjectConfig",
+    "ProviderConfig",
+    "ResponsesConfig",
+    "RouteSettings",
+    "RoutingConfig",
+    "ServerConfig",
+    "Target",
+    "TeamBudget",
+    "TeamSettings",
+    "default_path",
+    "ensure_default",
+    "is_loopback",
+    "load",
+    "parse",
+]
+
+
+def default_path() -> Path:
+    override = os.environ.get("DETOUR_CONFIG")
+    if override:
+        return Path(override)
+    return Path(platformdirs.user_config_dir(APP)) / "config.toml"
+
+
+def ensure_default(path: Path) -> bool:
+    """Write the commented defaults on first run. Returns whether it wrote them."""
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(DEFAULT_CONFIG, encoding="utf-8")
+    return True
