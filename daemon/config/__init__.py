@@ -81,6 +81,8 @@ def ensure_default(path: Path) -> bool:
     """Write the commented defaults on first run. Returns whether it wrote them."""
     if path.exists():
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(DEFAULT_CONFIG, encoding="utf-8")
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Only its owner may write it (load refuses it otherwise), whatever the umask.
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as f:
+        f.write(DEFAULT_CONFIG)
     return True

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import re
+import shlex
+import stat
 import tomllib
 import types
 import typing
@@ -37,10 +40,42 @@ def _adapter() -> TypeAdapter[Config]:
 
 def load(path: Path) -> Config:
     try:
+        private(path)
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(path, None, f"cannot read: {getattr(e, 'strerror', None) or e}") from None
     return parse(text, path)
+
+
+def private(path: Path) -> None:
+    """Refuse a config others could change, as ssh does: whoever writes it routes your
+    requests and sets your budgets. Raises ConfigError naming the command that fixes it."""
+    if os.name != "posix":
+        return
+    st = path.stat()
+    if st.st_uid not in (os.getuid(), 0):
+        raise ConfigError(
+            path, None, f"is owned by another user (uid {st.st_uid}); fix: chown $USER {_q(path)}"
+        )
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(
+            path,
+            None,
+            f"other users can write it, so detour refuses it (as ssh does); fix: chmod go-w {_q(path)}",
+        )
+    parent = path.absolute().parent
+    dst = parent.stat()
+    if dst.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not dst.st_mode & stat.S_ISVTX:
+        raise ConfigError(
+            path,
+            None,
+            f"other users can replace it (its directory is writable by them), so detour refuses it "
+            f"(as ssh does); fix: chmod go-w {_q(parent)}",
+        )
+
+
+def _q(path: Path) -> str:
+    return shlex.quote(str(path))
 
 
 def parse(text: str, path: Path | None = None) -> Config:
