@@ -35,7 +35,6 @@ from daemon.config.schema import (
     TeamSettings,
     is_loopback,
 )
-from daemon.config.template import DEFAULT_CONFIG
 
 APP = "detour"
 
@@ -70,6 +69,16 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str) -> str:
+    # The default file's text is made only when it is asked for: a start that reads an
+    # existing config need not render it.
+    if name == "DEFAULT_CONFIG":
+        from daemon.config.template import DEFAULT_CONFIG
+
+        return DEFAULT_CONFIG
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def default_path() -> Path:
     override = os.environ.get("DETOUR_CONFIG")
     if override:
@@ -84,5 +93,5 @@ def ensure_default(path: Path) -> bool:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     # Only its owner may write it (load refuses it otherwise), whatever the umask.
     with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as f:
-        f.write(DEFAULT_CONFIG)
+        f.write(__getattr__("DEFAULT_CONFIG"))
     return True
