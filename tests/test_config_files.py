@@ -4,6 +4,7 @@ edited by commands through a TOML library that keeps it valid and keeps its comm
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import logging
 import os
@@ -11,11 +12,12 @@ import stat
 from pathlib import Path
 
 import pytest
+import tomlkit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from daemon.cli import main
-from daemon.config import ConfigError, ensure_default, load
+from daemon.config import ConfigError, ensure_default, load, parse, schema
 from daemon.config.edit import add_project
 from daemon.server.reload import LiveConfig
 
@@ -136,3 +138,55 @@ def _detour(*args: str, config: Path) -> int:
         code = main([*args, "--config", str(config)])
     assert "Traceback" not in out.getvalue() + err.getvalue()
     return code
+
+
+def _table(cls: type) -> st.SearchStrategy[dict[str, object]]:
+    names = [f.name for f in dataclasses.fields(cls) if f.name != "path"] + ["bogus"]  # type: ignore[arg-type]
+    return st.dictionaries(st.sampled_from(names), VALUES, max_size=4)
+
+
+VALUES = st.one_of(
+    st.booleans(),
+    st.integers(-(10**20), 10**20),
+    st.floats(),
+    st.text(max_size=6),
+    st.sampled_from(
+        ["sim", "sim/m", "x/y", "openai-compatible", "127.0.0.1:1", "https://x", "fit", "stall", "0.0.0.0"]
+    ),
+    st.lists(st.sampled_from(["sim/m", "a", "*", 1]), max_size=3),
+)
+CONFIGS = st.fixed_dictionaries(
+    {},
+    optional={
+        "log_content": VALUES,
+        "server": _table(schema.ServerConfig),
+        "providers": st.dictionaries(
+            st.sampled_from(["sim", "a b", "anthropic"]),
+            _table(schema.ProviderConfig)
+            | st.fixed_dictionaries(
+                {"kind": st.just("sim"), "faults": st.lists(_table(schema.Fault), max_size=2)},
+                optional={"models": st.dictionaries(st.just("m"), _table(schema.ModelConfig), max_size=1)},
+            ),
+            max_size=2,
+        ),
+        "routes": st.lists(_table(schema.RouteSettings), max_size=2),
+        "routing": st.fixed_dictionaries({"health": _table(schema.HealthSettings)})
+        | _table(schema.RoutingConfig),
+        "projects": st.lists(_table(schema.ProjectConfig), max_size=2),
+        "alerts": _table(schema.AlertsConfig),
+        "team": st.fixed_dictionaries({"budget": _table(schema.TeamBudget)}) | _table(schema.TeamSettings),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(CONFIGS)
+def test_any_config_loads_or_is_refused_with_its_file_and_line(data: dict[str, object]) -> None:
+    try:
+        text = tomlkit.dumps(data)
+    except (TypeError, ValueError):  # a value TOML cannot write (a float too big, ...)
+        return
+    try:
+        parse(text, Path("/etc/detour.toml"))
+    except ConfigError as e:
+        assert str(e).startswith("/etc/detour.toml"), e
