@@ -79,3 +79,23 @@ def test_alerts_settings() -> None:
     ).alerts
     assert (alerts.failovers, alerts.window_s, alerts.statsd) == (2, 30.0, ("localhost", 8125))
     assert alerts.webhook_url == "https://hooks.example/T1" and alerts.desktop is False
+
+
+def test_a_route_takes_the_routing_settings_it_does_not_set() -> None:
+    from daemon.routing.routes import Routes
+
+    text = (
+        '[providers.x]\nkind = "sim"\n\n[routing]\nmax_wait_s = 3\n\n[routing.health]\nmax_ejection_percent = 30\n\n'
+        '[[routes]]\nname = "a"\nchain = ["x/m"]\n\n'
+        '[[routes]]\nname = "b"\nchain = ["x/m"]\nmax_wait_s = 0\nmax_ejection_percent = 100\n'
+    )
+    config = parse(text)
+    a, b = config.routes
+    assert (a.max_wait_s, a.max_ejection_percent) == (3.0, 30.0)
+    assert (b.max_wait_s, b.max_ejection_percent) == (0.0, 100.0)
+    routes = Routes(config)
+    assert routes.resolve("b").settings is b
+    unrouted = routes.resolve("x/other").settings  # a chain made up for the name: [routing]'s
+    assert (unrouted.max_wait_s, unrouted.max_ejection_percent, unrouted.prune) == (3.0, 30.0, "off")
+    with pytest.raises(ConfigError, match=r":18: route 'b': max_ejection_percent must be at most 100"):
+        parse(text.replace("= 100", "= 101"), Path("c.toml"))
