@@ -196,12 +196,18 @@ def _target(entry: Any) -> Any:
 class HealthSettings:
     """Outlier detection as Envoy does it, with Envoy's names."""
 
-    consecutive_failures: Annotated[Int, doc("failures in a row that eject a target", ge=1)] = 5
-    failure_rate_percent: Annotated[Percent, doc("or this share of failures over an interval...")] = 50
-    minimum_requests: Annotated[Int, doc("...once it has this many requests", ge=1)] = 10
-    interval_s: Annotated[Positive, doc("")] = 30
-    base_ejection_s: Annotated[Positive, doc("the first ejection; longer each time again")] = 10
-    max_ejection_percent: Annotated[Percent, doc("never eject more than this share of a chain")] = 50
+    consecutive_failures: Annotated[
+        Int, doc("failures in a row that eject a model from its chains for a while...", ge=1)
+    ] = 5
+    failure_rate_percent: Annotated[
+        Percent, doc("...or this share failed of at least minimum_requests within interval_s")
+    ] = 50.0
+    minimum_requests: Annotated[Int, doc("", ge=1)] = 10
+    interval_s: Annotated[Positive, doc("")] = 30.0
+    base_ejection_s: Annotated[Positive, doc("ejected this long times the ejections in a row")] = 10.0
+    max_ejection_percent: Annotated[
+        Percent, doc("never eject more than this share of a chain's models at once")
+    ] = 50.0
 
 
 @with_config(TABLE)
