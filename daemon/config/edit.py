@@ -36,7 +36,13 @@ def add_project(path: Path, root: Path) -> None:
         table["root"] = str(root)
         if not isinstance(projects, AoT):
             projects = tomlkit.aot()
+            if not text.endswith("\n\n"):
+                doc.add(tomlkit.nl())  # a blank line before the new table, as a person writes it
             doc.append("projects", projects)
+        elif len(projects) and projects[-1].as_string().endswith("\n\n"):
+            table.add(tomlkit.nl())  # entries here end with a blank line: so does the new one
+        elif len(projects):
+            projects[-1].add(tomlkit.nl())  # a blank line between entries
         projects.append(table)
     replace(path, tomlkit.dumps(doc))
 
