@@ -270,7 +270,7 @@ class RouteSettings:
 
 def inherited(routing: RoutingConfig) -> dict[str, Any]:
     """The values a route takes from ``[routing]`` and ``[routing.health]`` unless it sets them."""
-    names = {f.name for f in dataclasses.fields(RouteSettings)}
+    names = _names(RouteSettings)
     out = {k: getattr(routing.health, k) for k in _names(HealthSettings) & names}
     out.update({k: getattr(routing, k) for k in _names(RoutingConfig) & names})
     return out
@@ -292,7 +292,7 @@ def _ids(raw: Any) -> Any:
     """``[providers.NAME]``: the table's name is the provider's id."""
     if not isinstance(raw, dict):
         return raw
-    return {pid: {**t, "id": pid} if isinstance(t, dict) and "id" not in t else t for pid, t in raw.items()}
+    return {pid: {**t, "id": pid} if isinstance(t, dict) else t for pid, t in raw.items()}
 
 
 def _expanded(raw: Any) -> Any:
