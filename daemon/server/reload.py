@@ -73,6 +73,7 @@ class LiveConfig:
         if new.routing != old.routing:
             # Routes inherit [routing]'s settings: a change there is in the new routes already.
             app[GATEWAY].routes = Routes(replace(new, providers=old.providers))
+            app[GATEWAY].chain.health.apply(new.routing.health)
             applied.append("routing")
         if new.budget != old.budget:
             # Only what the edit changed: a limit set since with `detour budget set` stays.
