@@ -280,7 +280,7 @@ class Chain:
             except ApiError as err:
                 await _close(events)
                 failure = classify(err, named=request.model == c.target.model)
-                self.health.failure(c.target, failure, resolved.chain)
+                self.health.failure(c.target, failure, resolved.chain, resolved.settings.max_ejection_percent)
                 again = failure.action is Action.RETRY_SAME and c.tries == 1
                 if not again:  # a same-model retry keeps the reservation, or its answer goes unpaid
                     settle_failed(self.spend, admission, c.target, err, meter)
@@ -310,7 +310,7 @@ class Chain:
             rest: AsyncIterator[StreamEvent] = _nothing() if whole else events
             return Lease(
                 c.target, c.provider, attempts, request, held, rest, self.health, self.spend, admission,
-                resolved.chain,
+                resolved.chain, resolved.settings.max_ejection_percent,
             )  # fmt: skip
 
     async def _hold(

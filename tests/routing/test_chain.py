@@ -317,9 +317,11 @@ class Heard(Health):
         self.heard.append((target.provider, "success"))
         super().success(target)
 
-    def failure(self, target: Target, failure: f.Failure, chain: Sequence[Target] = ()) -> None:
+    def failure(
+        self, target: Target, failure: f.Failure, chain: Sequence[Target] = (), percent: float | None = None
+    ) -> None:
         self.heard.append((target.provider, str(failure.kind)))
-        super().failure(target, failure, chain)
+        super().failure(target, failure, chain, percent)
 
     def release(self, target: Target) -> None:
         self.heard.append((target.provider, "release"))
