@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
 from daemon import keys
-from daemon.config import Config
+from daemon.config import Config, edit
 from daemon.context.client import ContextClient, DaemonError
 
 __all__ = ["DaemonError", "add", "show"]
@@ -42,8 +41,7 @@ def add(config: Config, root: Path, out: TextIO = sys.stderr) -> str:
     if any(p.root.expanduser().resolve() == root for p in config.projects):
         said = f"{root} is already registered in {config.path}"
     else:
-        with config.path.open("a") as f:
-            f.write(f"\n[[projects]]\nroot = {json.dumps(str(root))}\n")
+        edit.add_project(config.path, root)
         said = f"registered {root} in {config.path}"
     client = ContextClient(config.server.url, keys.client_token(), str(root))
     try:

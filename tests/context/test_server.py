@@ -136,7 +136,7 @@ async def test_a_config_change_registers_projects_and_prune_settings_live(
     live = app[LIVE_CONFIG]
     text = SIM_CONFIG.replace('chain = ["sim/sim-model"]', 'chain = ["sim/sim-model"]\nprune = "fit"')
     await live.apply(parse(text + f"\n[[projects]]\nroot = {json.dumps(str(other))}\n"))
-    assert app[GATEWAY].chain.pruning is not None and app[GATEWAY].chain.pruning.modes == {"default": "fit"}
+    assert app[GATEWAY].routes.resolve("default").settings.prune == "fit"
     assert other.resolve() in app[PROJECTS].roots
     index = await app[PROJECTS].get(str(other))
     assert "m.py" in index.files
