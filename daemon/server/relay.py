@@ -170,12 +170,14 @@ async def _stream(
                 await out.write(chunk)
                 trace.first_byte()
             try:
+                ours, feed, write = fmt.name, encoder.feed, out.write
                 async for ev in cuttable(request, lease.rest):
                     meter.feed(ev)
-                    chunk = encoder.feed(reasoning.to_client_event(ev, fmt.name, theirs))
+                    chunk = feed(reasoning.to_client_event(ev, ours, theirs))
                     if chunk:
-                        await out.write(chunk)
-                        trace.first_byte()
+                        await write(chunk)
+                        if trace.ttft_ms is None:
+                            trace.first_byte()
             except ApiError as err:
                 # Content already went out: end with a well-formed error, never a silent truncation.
                 failed = err
