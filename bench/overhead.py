@@ -243,11 +243,37 @@ def wrk(url: str, body: dict[str, object], seconds: float, tmp: Path) -> float:
     return float(m.group(1))
 
 
+async def interleaved(
+    s: aiohttp.ClientSession, calls: dict[str, tuple[str, dict[str, object], int]], n: int
+) -> dict[str, tuple[list[float], float]]:
+    """``n`` requests to each (url, body, pid), one to each in turn (so a burst of the other
+    engineers' load hits all alike): each one's latencies, and its process's CPU seconds."""
+    for url, body, _ in calls.values():
+        await sequential(s, url, 5, body)  # warm
+    lat: dict[str, list[float]] = {name: [] for name in calls}
+    cpu = {name: cpu_ns_s(pid) if pid else 0.0 for name, (_, _, pid) in calls.items()}
+    names = list(calls)
+    for i in range(n):
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            url, body, _ = calls[name]
+            lat[name] += await sequential(s, url, 1, body)
+    return {
+        name: (lat[name], (cpu_ns_s(pid) - cpu[name]) if pid else 0.0) for name, (_, _, pid) in calls.items()
+    }
+
+
 async def matrix(
-    targets: dict[str, tuple[int, int]], upstream: int, rounds: int, n: int, wrk_s: float, tmp: Path
+    targets: dict[str, tuple[int, int]],
+    upstream: int,
+    rounds: int,
+    n: int,
+    wrk_s: float,
+    tmp: Path,
+    only: str = "",
 ) -> dict[Case, dict[str, Tally]]:
     """``targets``: name -> (port, pid). Each round runs every case on every target in turn."""
     cases = [Case(s, f, t) for s in (True, False) for f in FRAMES for t in (False, True)]
+    cases = [c for c in cases if only in " ".join(c.label.split())]
     out = {c: {name: Tally() for name in ("upstream", *targets)} for c in cases}
     headers = {"Authorization": f"Bearer {TOKEN}"}
     async with aiohttp.ClientSession(headers=headers, connector=aiohttp.TCPConnector(limit=0)) as s:
@@ -261,14 +287,12 @@ async def matrix(
                 order = list(targets.items()) if r % 2 == 0 else list(reversed(targets.items()))
                 # The upstream on its own: the answer as a stream, the floor of latency for both modes.
                 alone = {**BODY, "stream": True, "max_tokens": case.frames - 1}
-                out[case]["upstream"].lat += await sequential(s, direct, n_case, alone)
-                for name, (port, pid) in order:
-                    url = f"http://127.0.0.1:{port}{case.path}"
-                    await sequential(s, url, 5, body)  # warm
+                calls = {"upstream": (direct, alone, 0)} | {
+                    name: (f"http://127.0.0.1:{port}{case.path}", body, pid) for name, (port, pid) in order
+                }
+                lats = await interleaved(s, calls, n_case)
+                for name, (lat, used) in lats.items():
                     t = out[case][name]
-                    before = cpu_ns_s(pid)
-                    lat = await sequential(s, url, n_case, body)
-                    used = cpu_ns_s(pid) - before
                     t.lat += lat
                     t.cpu_s += used
                     t.requests += n_case
@@ -466,6 +490,7 @@ def main() -> None:
         "--requests", type=int, default=60, help="sequential a round (1,000 frames: a quarter)"
     )
     parser.add_argument("--wrk-seconds", type=float, default=3.0, help="0 skips wrk")
+    parser.add_argument("--only", default="", help="the cases whose label holds this, e.g. 'stream 65'")
     parser.add_argument("--subscribers", type=int, default=0, help="/events clients to measure (0: skip)")
     args = parser.parse_args()
     if args.wrk_seconds and shutil.which("wrk") is None:
@@ -486,9 +511,12 @@ def main() -> None:
             proc = spawn_detour(tmp / label, config_for(up), port, root)
             stack.enter_context(running([proc]))
             targets[label] = (port, proc.pid)
-        results = asyncio.run(matrix(targets, up, args.rounds, args.requests, args.wrk_seconds, tmp))
+        results = asyncio.run(
+            matrix(targets, up, args.rounds, args.requests, args.wrk_seconds, tmp, args.only)
+        )
         report(results)
-        idle_and_startup(tmp, up, roots)
+        if not args.only:
+            idle_and_startup(tmp, up, roots)
         if args.subscribers:
             DETOUR_PID[0] = targets["detour"][1]
             ports = {"upstream": up, "detour": targets["detour"][0]}
