@@ -309,7 +309,7 @@ def report(results: dict[Case, dict[str, Tally]]) -> None:
           "in flight (wrk); x = ratio to the floor (the spread: lowest-highest round) ==")  # fmt: skip
     for case, tallies in results.items():
         print(f"\n{case.label}   (upstream alone p50 {pct(tallies['upstream'].lat, 50):.3f} ms)")
-        print(f"  {'target':<8}{'CPU us/req':>11}{'x floor':>18}{'added p50 ms':>14}{'x floor':>20}"
+        print(f"  {'target':<8}{'CPU us/req':>11}{'x floor':>18}{'added p50 ms':>14}{'x floor':>22}"
               f"{'req/s':>8}{'x floor':>18}")  # fmt: skip
         base = pct(tallies["upstream"].lat, 50)
         floor = tallies["floor"]
@@ -326,7 +326,7 @@ def report(results: dict[Case, dict[str, Tally]]) -> None:
             ]
             rps_spread = [a / b for a, b in zip(t.rps, floor.rps, strict=True)] or [float("nan")]
             print(f"  {name:<8}{t.cpu_us:11.0f}{ratio(t.cpu_us / floor.cpu_us, cpu_spread):>18}"
-                  f"{added:14.3f}{ratio(added / f_added, lat_spread):>20}"
+                  f"{added:14.3f}{ratio(added / f_added, lat_spread):>22}"
                   f"{rps:8.0f}{ratio(rps / f_rps, rps_spread):>18}")  # fmt: skip
 
 
