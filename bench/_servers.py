@@ -1,8 +1,12 @@
 """Servers the benchmarks start as separate processes, so each has its own event loop.
 
 python bench/_servers.py upstream PORT      a fixed OpenAI chat completion, as fast as aiohttp goes
-python bench/_servers.py passthrough PORT UPSTREAM_PORT
-                                            the bare aiohttp pass-through: the baseline proxy
+                                            (asked for a stream: max_tokens content chunks, then
+                                            the finish chunk with usage, then [DONE])
+python bench/_servers.py floor PORT UPSTREAM_PORT
+                                            the least a relay can do, on any path: a stream
+                                            request's bytes relayed as they come; a request for
+                                            one body sent upstream as a stream, its text joined
 python bench/_servers.py unbudgeted PORT CONFIG DATA_DIR
                                             detour as `serve` runs it, but with no spend tracking
                                             at all (no ledger, no reservations): the budget
@@ -47,9 +51,39 @@ ANSWER = orjson.dumps(
 )
 
 
-async def _answer(request: web.Request) -> web.Response:
-    await request.read()
-    return web.Response(body=ANSWER, content_type="application/json")
+def _chunk(delta: dict[str, object], finish: str | None = None, usage: object = None) -> bytes:
+    choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+    body = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1765000000,
+            "model": "gpt-4.1", "choices": [choice]}  # fmt: skip
+    if usage is not None:
+        body["usage"] = usage
+    return b"data: " + orjson.dumps(body) + b"\n\n"
+
+
+def stream_frames(tokens: int) -> list[bytes]:
+    """An answer of ``tokens`` one-word chunks (the first with the role), then the finish
+    chunk carrying usage: ``tokens + 1`` frames, then ``[DONE]``, each written on its own."""
+    words = [_chunk({"role": "assistant", "content": "Hello"})]
+    words += [_chunk({"content": f" w{i}"}) for i in range(1, tokens)]
+    usage = {"prompt_tokens": 20, "completion_tokens": tokens, "total_tokens": 20 + tokens}
+    return [*words, _chunk({}, "stop", usage), b"data: [DONE]\n\n"]
+
+
+_FRAMES: dict[int, list[bytes]] = {}
+
+
+async def _answer(request: web.Request) -> web.StreamResponse:
+    body = orjson.loads(await request.read())
+    if not body.get("stream"):
+        return web.Response(body=ANSWER, content_type="application/json")
+    tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 64)
+    frames = _FRAMES.get(tokens) or _FRAMES.setdefault(tokens, stream_frames(tokens))
+    out = web.StreamResponse(headers={"content-type": "text/event-stream"})
+    await out.prepare(request)
+    for f in frames:
+        await out.write(f)
+    await out.write_eof()
+    return out
 
 
 def upstream(port: int) -> None:
@@ -72,16 +106,37 @@ def refuse(port: int, status: int, retry_after: str) -> None:
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
-def passthrough(port: int, upstream_port: int) -> None:
+def floor(port: int, upstream_port: int) -> None:
     target = f"http://127.0.0.1:{upstream_port}/v1/chat/completions"
     session_key = web.AppKey("session", aiohttp.ClientSession)
+    headers = {"content-type": "application/json"}
 
-    async def forward(request: web.Request) -> web.Response:
-        body = await request.read()
-        async with request.app[session_key].post(
-            target, data=body, headers={"content-type": "application/json"}
-        ) as r:
-            return web.Response(body=await r.read(), status=r.status, content_type="application/json")
+    async def forward(request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        body = orjson.loads(raw)
+        session = request.app[session_key]
+        if body.get("stream"):
+            async with session.post(target, data=raw, headers=headers) as r:
+                out = web.StreamResponse(status=r.status, headers={"content-type": "text/event-stream"})
+                await out.prepare(request)
+                async for chunk in r.content.iter_any():
+                    await out.write(chunk)
+                await out.write_eof()
+                return out
+        body["stream"] = True
+        text: list[str] = []
+        async with session.post(target, data=orjson.dumps(body), headers=headers) as r:
+            buf = b""
+            async for chunk in r.content.iter_any():
+                *lines, buf = (buf + chunk).split(b"\n")
+                for line in lines:
+                    if line.startswith(b"data: {"):
+                        for choice in orjson.loads(line[6:])["choices"]:
+                            text.append(choice["delta"].get("content") or "")
+        answer = {"id": "chatcmpl-floor", "object": "chat.completion", "model": "gpt-4.1",
+                  "choices": [{"index": 0, "finish_reason": "stop",
+                               "message": {"role": "assistant", "content": "".join(text)}}]}  # fmt: skip
+        return web.Response(body=orjson.dumps(answer), content_type="application/json")
 
     async def session(app: web.Application):  # type: ignore[no-untyped-def]
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as s:
@@ -90,7 +145,7 @@ def passthrough(port: int, upstream_port: int) -> None:
 
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.cleanup_ctx.append(session)
-    app.router.add_post("/v1/chat/completions", forward)
+    app.router.add_post("/{path:.*}", forward)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
@@ -168,7 +223,9 @@ if __name__ == "__main__":
         unbudgeted(int(sys.argv[2]), sys.argv[3], sys.argv[4])
     elif sys.argv[1] == "subscribers":
         subscribers(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
+    elif sys.argv[1] == "floor":
+        floor(int(sys.argv[2]), int(sys.argv[3]))
     elif sys.argv[1] == "refuse":
         refuse(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
     else:
-        passthrough(int(sys.argv[2]), int(sys.argv[3]))
+        raise SystemExit(__doc__)

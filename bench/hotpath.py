@@ -5,7 +5,12 @@ chat completion (non-streamed unless ``--stream``) N times under cProfile, and
 prints the profiled microseconds a request spent in each daemon module's own code
 (cProfile inflates everything alike, so compare modules and runs, not absolutes).
 
-    .venv/bin/python bench/hotpath.py [--requests 1500] [--stream]
+With ``--frames N`` the upstream streams its answer in N-1 text chunks (and a finish),
+and the figures are also given a frame; ``--anthropic`` sends the request as Anthropic
+Messages (translated to the OpenAI upstream); ``--functions K`` lists the K functions
+with most own time, to see which code inside a module is hot.
+
+    .venv/bin/python bench/hotpath.py [--requests 1500] [--stream] [--frames 65] [--anthropic]
 """
 
 from __future__ import annotations
@@ -31,9 +36,9 @@ from tests.fakes.openai_chat import FakeOpenAI  # noqa: E402
 KEY = "sk-hotpath"
 
 
-async def profile(n: int, stream: bool) -> pstats.Stats:
+async def profile(n: int, stream: bool, frames: int, anthropic: bool) -> pstats.Stats:
     fake = await FakeOpenAI(key=KEY).start()
-    fake.default = Answer("Hello there, five words here.")
+    fake.default = Answer(" ".join(f"w{i}" for i in range(frames - 1)), chunks=frames - 1)
     os.environ["HOTPATH_KEY"] = KEY
     config = f"""
 [providers.up]
@@ -52,12 +57,13 @@ chain = ["up/gpt-4.1"]
         "max_tokens": 64,
         "stream": stream,
     }
+    path = "/v1/messages" if anthropic else "/v1/chat/completions"
     prof = cProfile.Profile()
     try:
         async with aiohttp.ClientSession(headers=daemon.auth()) as s:
 
             async def one() -> None:
-                async with s.post(daemon.url + "/v1/chat/completions", json=body) as r:
+                async with s.post(daemon.url + path, json=body) as r:
                     await r.read()
 
             for _ in range(100):  # warm: imports, pools, caches
@@ -93,15 +99,30 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=1500)
     parser.add_argument("--stream", action="store_true", help="the client asks for a stream")
+    parser.add_argument("--frames", type=int, default=4, help="frames the upstream streams")
+    parser.add_argument("--anthropic", action="store_true", help="the client speaks Anthropic")
+    parser.add_argument("--functions", type=int, default=0, help="also the K hottest functions")
     args = parser.parse_args()
-    stats = asyncio.run(profile(args.requests, args.stream))
+    stats = asyncio.run(profile(args.requests, args.stream, args.frames, args.anthropic))
     rows = per_module(stats, args.requests)
     daemon_total = sum(us for us, k in rows if k.startswith("daemon/"))
     print(
-        f"profiled us a request ({args.requests} requests, stream={args.stream}): daemon {daemon_total:.0f}"
+        f"profiled us a request ({args.requests} requests, stream={args.stream}, {args.frames} frames):"
+        f" daemon {daemon_total:.0f} ({daemon_total / args.frames:.1f} a frame)"
     )
     for us, key in rows[:30]:
         print(f"{us:8.1f}  {key}")
+    if args.functions:
+        print(f"\nthe {args.functions} functions with most own time (us a frame, calls a frame)")
+        hot = sorted(
+            stats.stats.items(),  # type: ignore[attr-defined]
+            key=lambda kv: kv[1][2],
+            reverse=True,
+        )
+        per = args.requests * args.frames
+        for (path, line, fn), (_, calls, tottime, _, _) in hot[: args.functions]:
+            where = path.split("/daemon/")[-1] if "/daemon/" in path else path.rsplit("/", 1)[-1]
+            print(f"{tottime / per * 1e6:8.2f} {calls / per:6.2f}  {where}:{line} {fn}")
 
 
 if __name__ == "__main__":

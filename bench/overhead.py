@@ -1,16 +1,21 @@
-"""What detour adds to a request, against a bare aiohttp pass-through, in one run.
+"""What detour adds to a request against the least a relay can do, in one run.
 
-A fake OpenAI upstream, a bare pass-through proxy and `detour serve` run as
-separate processes; the same chat completion goes (a) straight to the upstream,
-(b) through the pass-through, (c) through detour: 300 sequential, then 600 at
-16 in flight; and the same question to detour's ``/v1/responses`` (stored, and
-with ``store: false``), 300 sequential. Prints p50/p99 and the latency each proxy adds, the ratio of
-detour's to the pass-through's, and the time to translate a 200-message
-tool-calling conversation Anthropic -> IR -> OpenAI. Then the cost of watching:
-detour's added latency with and without ``--subscribers`` (default 5) clients
-reading ``/events``, in alternating rounds so drift hits both alike.
+A fake OpenAI upstream that streams an answer of N frames (max_tokens content chunks,
+then the finish chunk with usage), the floor (bench/_servers.py ``floor``: bare aiohttp +
+orjson + uvloop, its own process) and ``detour serve`` run as separate processes.
+Eight cases: the client wants a stream (the floor relays the bytes as they come) or one
+body (the floor calls upstream streaming and joins the text, as detour does); answers of
+65 and 1,000 frames; same format (OpenAI Chat in and out) or translated (Anthropic in,
+OpenAI out). For each, in rounds that interleave the targets so drift and the other
+processes' load hit all alike: sequential requests (client-side p50, the latency each
+adds over calling the upstream directly, and each process's own CPU time a request, from
+/proc: blind to other processes' load), then wrk with 16 connections (req/s). Ratios are
+against the floor; the spread is the lowest and highest round's ratio. ``--before PATH``
+runs a second detour from another checkout (e.g. a worktree at main) in the same rounds.
+Then idle RSS and start-up time of each detour, and (``--subscribers N``) what N /events
+readers add, and the time to translate a 200-message conversation.
 
-    .venv/bin/python bench/overhead.py [--subscribers N]   (0 skips that section)
+    .venv/bin/python bench/overhead.py [--before /path/to/main] [--rounds 3] [--subscribers 0]
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import argparse
 import asyncio
 import json
 import os
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -26,7 +33,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -40,15 +48,9 @@ BODY = {
     ],
     "max_tokens": 64,
 }
-# The same question as a Responses request, stored (the SDK's default) and not.
-RESPONSES_BODY = {
-    "model": "bench",
-    "instructions": "You are terse.",
-    "input": "Say hello in five words.",
-    "max_output_tokens": 64,
-}
 TOKEN = "dtr-bench-token"
 DETOUR_PID = [0]
+FRAMES = (65, 1000)
 
 
 def cpu_s(pid: int) -> float | None:
@@ -58,6 +60,24 @@ def cpu_s(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ns_s(pid: int) -> float:
+    """The same in nanoseconds (each thread's schedstat): fine enough for one round's requests."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError):
+            continue  # a thread that just ended
+    return total / 1e9
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 async def timed(session: aiohttp.ClientSession, url: str, n: int, cpu: list[float]) -> list[float]:
@@ -76,69 +96,64 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@contextmanager
-def processes(tmp: Path) -> Iterator[dict[str, int]]:
-    ports = {"upstream": free_port(), "passthrough": free_port(), "detour": free_port()}
-    config = f"""
+def config_for(upstream_port: int) -> str:
+    return f"""
 [providers.up]
 kind = "openai"
-base_url = "http://127.0.0.1:{ports["upstream"]}/v1"
+base_url = "http://127.0.0.1:{upstream_port}/v1"
 api_key_env = "BENCH_KEY"
 
 [[routes]]
 name = "bench"
 chain = ["up/gpt-4.1"]
 """
-    servers = [
-        ["upstream", str(ports["upstream"])],
-        ["passthrough", str(ports["passthrough"]), str(ports["upstream"])],
-    ]
-    with detour_and(tmp, config, servers, ports["detour"]):
-        yield ports
 
 
-@contextmanager
-def detour_and(tmp: Path, config: str, servers: list[list[str]], detour_port: int) -> Iterator[None]:
-    """`detour serve` with ``config`` on ``detour_port``, and each bench/_servers.py command, as processes."""
-    (tmp / "config.toml").write_text(config)
-    env = {
+def bench_env(tmp: Path, root: Path = ROOT) -> dict[str, str]:
+    (tmp / "keyring.json").write_text(json.dumps({"detour\0client-token": TOKEN}))
+    return {
         **os.environ,
         "BENCH_KEY": "sk-bench",
         "PYTHON_KEYRING_BACKEND": "tests.memkeyring.MemoryKeyring",
         "DETOUR_TEST_KEYRING_FILE": str(tmp / "keyring.json"),
         "XDG_DATA_HOME": str(tmp / "data"),
         "XDG_STATE_HOME": str(tmp / "state"),
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(root),
     }
-    (tmp / "keyring.json").write_text(json.dumps({"detour\0client-token": TOKEN}))
-    script = ROOT / "bench" / "_servers.py"
-    procs = [subprocess.Popen([sys.executable, str(script), *args], env=env) for args in servers]
-    procs.append(
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daemon.cli",
-                "serve",
-                "--config",
-                str(tmp / "config.toml"),
-                "--port",
-                str(detour_port),
-                "--log-level",
-                "WARNING",
-            ],
-            env=env,
-            cwd=ROOT,
-        )  # fmt: skip
-    )
+
+
+def spawn_detour(tmp: Path, config: str, port: int, root: Path = ROOT) -> subprocess.Popen[bytes]:
+    """`detour serve` from the checkout at ``root`` (this one's venv: same dependencies)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "config.toml").write_text(config)
+    argv = [sys.executable, "-m", "daemon.cli", "serve", "--config", str(tmp / "config.toml"),
+            "--port", str(port), "--log-level", "WARNING"]  # fmt: skip
+    # Its log goes to a file: wrk cuts its last streams mid-answer, and those get logged.
+    with (tmp / "detour.log").open("ab") as log:
+        return subprocess.Popen(argv, env=bench_env(tmp, root), cwd=root, stderr=log)
+
+
+@contextmanager
+def running(procs: list[subprocess.Popen[bytes]]) -> Iterator[None]:
     try:
-        DETOUR_PID[0] = procs[-1].pid
         yield
     finally:
         for p in procs:
             p.terminate()
         for p in procs:
             p.wait(10)
+
+
+@contextmanager
+def detour_and(tmp: Path, config: str, servers: list[list[str]], detour_port: int) -> Iterator[None]:
+    """`detour serve` with ``config`` on ``detour_port``, and each bench/_servers.py command, as processes."""
+    script = ROOT / "bench" / "_servers.py"
+    env = bench_env(tmp)
+    procs = [subprocess.Popen([sys.executable, str(script), *args], env=env) for args in servers]
+    procs.append(spawn_detour(tmp, config, detour_port))
+    with running(procs):
+        DETOUR_PID[0] = procs[-1].pid
+        yield
 
 
 async def wait_up(session: aiohttp.ClientSession, url: str) -> None:
@@ -166,65 +181,194 @@ async def sequential(
     return out
 
 
-async def concurrent(
-    session: aiohttp.ClientSession, url: str, n: int, inflight: int
-) -> tuple[list[float], float]:
-    lat: list[float] = []
-    queue = iter(range(n))
-
-    async def worker() -> None:
-        for _ in queue:
-            t = time.perf_counter()
-            async with session.post(url, json=BODY) as r:
-                await r.read()
-            lat.append((time.perf_counter() - t) * 1000)
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(inflight)))
-    return lat, n / (time.perf_counter() - t0)
-
-
 def pct(xs: list[float], p: float) -> float:
     return statistics.quantiles(xs, n=100)[int(p) - 1] if len(xs) > 1 else xs[0]
 
 
-async def measure(ports: dict[str, int], subscribers: int) -> None:
-    urls = {name: f"http://127.0.0.1:{port}/v1/chat/completions" for name, port in ports.items()}
+# --- the matrix: stream/whole x 65/1,000 frames x same-format/translated ----------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    stream: bool
+    frames: int
+    translated: bool
+
+    @property
+    def label(self) -> str:
+        return (f"{'stream' if self.stream else 'whole'} {self.frames:>4} frames "
+                f"{'anthropic->openai' if self.translated else 'openai->openai'}")  # fmt: skip
+
+    @property
+    def path(self) -> str:
+        return "/v1/messages" if self.translated else "/v1/chat/completions"
+
+    def body(self) -> dict[str, object]:
+        tokens = self.frames - 1
+        if self.translated:
+            return {"model": "bench", "max_tokens": tokens, "stream": self.stream, "system": "You are terse.",
+                    "messages": [{"role": "user", "content": "Say hello in five words."}]}  # fmt: skip
+        return {**BODY, "max_tokens": tokens, "stream": self.stream}
+
+
+@dataclass
+class Tally:
+    """One target's figures in one case, summed over the rounds (and each round's own)."""
+
+    lat: list[float] = field(default_factory=list)
+    cpu_s: float = 0.0
+    requests: int = 0
+    rps: list[float] = field(default_factory=list)
+    rounds: list[tuple[float, float]] = field(default_factory=list)  # (cpu a request, p50) a round
+
+    @property
+    def cpu_us(self) -> float:
+        return self.cpu_s / self.requests * 1e6 if self.requests else float("nan")
+
+
+def wrk(url: str, body: dict[str, object], seconds: float, tmp: Path) -> float:
+    script = tmp / "wrk.lua"
+    lua_body = json.dumps(body).replace("\\", "\\\\").replace("'", "\\'")
+    script.write_text(
+        f"wrk.method = 'POST'\nwrk.body = '{lua_body}'\n"
+        f"wrk.headers['Content-Type'] = 'application/json'\n"
+        f"wrk.headers['Authorization'] = 'Bearer {TOKEN}'\n"
+    )
+    argv = ["wrk", "-t1", "-c16", f"-d{seconds:g}s", "-s", str(script), url]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in out:
+        raise SystemExit(f"wrk got errors from {url}:\n{out}")
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert m, out
+    return float(m.group(1))
+
+
+async def interleaved(
+    s: aiohttp.ClientSession, calls: dict[str, tuple[str, dict[str, object], int]], n: int
+) -> dict[str, tuple[list[float], float]]:
+    """``n`` requests to each (url, body, pid), one to each in turn (so a burst of the other
+    engineers' load hits all alike): each one's latencies, and its process's CPU seconds."""
+    for url, body, _ in calls.values():
+        await sequential(s, url, 5, body)  # warm
+    lat: dict[str, list[float]] = {name: [] for name in calls}
+    cpu = {name: cpu_ns_s(pid) if pid else 0.0 for name, (_, _, pid) in calls.items()}
+    names = list(calls)
+    for i in range(n):
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            url, body, _ = calls[name]
+            lat[name] += await sequential(s, url, 1, body)
+    return {
+        name: (lat[name], (cpu_ns_s(pid) - cpu[name]) if pid else 0.0) for name, (_, _, pid) in calls.items()
+    }
+
+
+async def matrix(
+    targets: dict[str, tuple[int, int]],
+    upstream: int,
+    rounds: int,
+    n: int,
+    wrk_s: float,
+    tmp: Path,
+    only: str = "",
+) -> dict[Case, dict[str, Tally]]:
+    """``targets``: name -> (port, pid). Each round runs every case on every target in turn."""
+    cases = [Case(s, f, t) for s in (True, False) for f in FRAMES for t in (False, True)]
+    cases = [c for c in cases if only in " ".join(c.label.split())]
+    out = {c: {name: Tally() for name in ("upstream", *targets)} for c in cases}
     headers = {"Authorization": f"Bearer {TOKEN}"}
     async with aiohttp.ClientSession(headers=headers, connector=aiohttp.TCPConnector(limit=0)) as s:
-        for url in urls.values():
-            await wait_up(s, url)
-        for url in urls.values():  # warm connection pools and caches
-            await sequential(s, url, 50)
-        cpu: list[float] = []
-        seq = {
-            name: await (timed(s, url, 300, cpu) if name == "detour" else sequential(s, url, 300))
-            for name, url in urls.items()
-        }
-        responses = f"http://127.0.0.1:{ports['detour']}/v1/responses"
-        for label, store in (("detour /v1/responses", True), ("  store: false", False)):
-            await sequential(s, responses, 50, {**RESPONSES_BODY, "store": store})
-            seq[label] = await sequential(s, responses, 300, {**RESPONSES_BODY, "store": store})
-        conc = {name: await concurrent(s, url, 600, 16) for name, url in urls.items()}
-    print("\n== 300 sequential requests (ms) ==")
-    print(f"{'path':<22}{'p50':>8}{'p99':>8}{'added p50':>11}")
-    base = pct(seq["upstream"], 50)
-    for name, xs in seq.items():
-        print(f"{name:<22}{pct(xs, 50):8.3f}{pct(xs, 99):8.3f}{pct(xs, 50) - base:11.3f}")
-    added_pt = pct(seq["passthrough"], 50) - base
-    added_dt = pct(seq["detour"], 50) - base
-    print(f"detour adds {added_dt:.3f} ms p50; the bare pass-through {added_pt:.3f} ms; "
-          f"ratio {added_dt / added_pt if added_pt > 0 else float('nan'):.2f}x")  # fmt: skip
-    if cpu:  # CPU time is blind to other processes' load, unlike latency
-        print(f"detour's own CPU: {sum(cpu) / 300 * 1e6:.0f} us a request")
-    print("\n== 600 requests, 16 in flight ==")
-    print(f"{'path':<12}{'p50':>8}{'p99':>8}{'req/s':>9}")
-    for name, (xs, rps) in conc.items():
-        print(f"{name:<12}{pct(xs, 50):8.3f}{pct(xs, 99):8.3f}{rps:9.0f}")
-    print(f"detour serves {conc['detour'][1] / conc['passthrough'][1]:.2f}x the pass-through's requests/s")
-    if subscribers:
-        async with aiohttp.ClientSession(headers=headers, connector=aiohttp.TCPConnector(limit=0)) as s:
-            await watched(s, ports, subscribers)
+        for port, _ in targets.values():
+            await wait_up(s, f"http://127.0.0.1:{port}/v1/chat/completions")
+        direct = f"http://127.0.0.1:{upstream}/v1/chat/completions"
+        for r in range(rounds):
+            for case in cases:
+                n_case = n if case.frames < 1000 else max(n // 4, 10)
+                body = case.body()
+                order = list(targets.items()) if r % 2 == 0 else list(reversed(targets.items()))
+                # The upstream on its own: the answer as a stream, the floor of latency for both modes.
+                alone = {**BODY, "stream": True, "max_tokens": case.frames - 1}
+                calls = {"upstream": (direct, alone, 0)} | {
+                    name: (f"http://127.0.0.1:{port}{case.path}", body, pid) for name, (port, pid) in order
+                }
+                lats = await interleaved(s, calls, n_case)
+                for name, (lat, used) in lats.items():
+                    t = out[case][name]
+                    t.lat += lat
+                    t.cpu_s += used
+                    t.requests += n_case
+                    t.rounds.append((used / n_case * 1e6, pct(lat, 50)))
+                if wrk_s > 0:
+                    for name, (port, _) in order:
+                        url = f"http://127.0.0.1:{port}{case.path}"
+                        out[case][name].rps.append(wrk(url, body, wrk_s, tmp))
+    return out
+
+
+def report(results: dict[Case, dict[str, Tally]]) -> None:
+    print("\n== per case: each target's own CPU a request, added p50 over the upstream, req/s at 16 "
+          "in flight (wrk); x = ratio to the floor (the spread: lowest-highest round) ==")  # fmt: skip
+    for case, tallies in results.items():
+        print(f"\n{case.label}   (upstream alone p50 {pct(tallies['upstream'].lat, 50):.3f} ms)")
+        print(f"  {'target':<8}{'CPU us/req':>11}{'x floor':>18}{'added p50 ms':>14}{'x floor':>22}"
+              f"{'req/s':>8}{'x floor':>18}")  # fmt: skip
+        base = pct(tallies["upstream"].lat, 50)
+        floor = tallies["floor"]
+        f_added = pct(floor.lat, 50) - base
+        f_rps = statistics.median(floor.rps) if floor.rps else float("nan")
+        for name, t in tallies.items():
+            if name == "upstream":
+                continue
+            added = pct(t.lat, 50) - base
+            rps = statistics.median(t.rps) if t.rps else float("nan")
+            cpu_spread = [a / b for (a, _), (b, _) in zip(t.rounds, floor.rounds, strict=True)]
+            lat_spread = [
+                (a - base) / (b - base) for (_, a), (_, b) in zip(t.rounds, floor.rounds, strict=True)
+            ]
+            rps_spread = [a / b for a, b in zip(t.rps, floor.rps, strict=True)] or [float("nan")]
+            print(f"  {name:<8}{t.cpu_us:11.0f}{ratio(t.cpu_us / floor.cpu_us, cpu_spread):>18}"
+                  f"{added:14.3f}{ratio(added / f_added, lat_spread):>22}"
+                  f"{rps:8.0f}{ratio(rps / f_rps, rps_spread):>18}")  # fmt: skip
+
+
+def ratio(x: float, spread: list[float]) -> str:
+    return f"{x:.2f} ({min(spread):.2f}..{max(spread):.2f})"
+
+
+def idle_and_startup(tmp: Path, upstream: int, roots: dict[str, Path]) -> None:
+    """Each detour's start-up (spawn -> first answer, best of 3) and RSS once idle after answering."""
+    print("\n== start-up (spawn -> first answer, best of 3) and idle RSS after 50 answers ==")
+    for name, root in roots.items():
+        times: list[float] = []
+        rss = 0.0
+        for i in range(3):
+            port = free_port()
+            t = time.perf_counter()
+            proc = spawn_detour(tmp / f"start-{name}-{i}", config_for(upstream), port, root)
+            with running([proc]):
+                times.append(asyncio.run(first_answer(port)) - t)
+                asyncio.run(answers(port, 50))
+                time.sleep(1.0)
+                rss = max(rss, rss_mb(proc.pid))
+        print(f"  {name:<8} start-up {min(times):.2f} s (worst {max(times):.2f}), idle RSS {rss:.1f} MB")
+
+
+async def first_answer(port: int) -> float:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with aiohttp.ClientSession(headers=headers) as s:
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        while True:
+            try:
+                async with s.post(url, json=BODY) as r:
+                    if r.status == 200:
+                        return time.perf_counter()
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.005)
+
+
+async def answers(port: int, n: int) -> None:
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as s:
+        await sequential(s, f"http://127.0.0.1:{port}/v1/chat/completions", n, {**BODY, "stream": True})
 
 
 async def watched(session: aiohttp.ClientSession, ports: dict[str, int], n: int, rounds: int = 20) -> None:
@@ -340,12 +484,51 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--subscribers", type=int, default=5, help="/events clients to measure (0: skip)")
+    parser.add_argument("--before", type=Path, help="another checkout's detour to run in the same rounds")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--requests", type=int, default=60, help="sequential a round (1,000 frames: a quarter)"
+    )
+    parser.add_argument("--wrk-seconds", type=float, default=3.0, help="0 skips wrk")
+    parser.add_argument("--only", default="", help="the cases whose label holds this, e.g. 'stream 65'")
+    parser.add_argument("--subscribers", type=int, default=0, help="/events clients to measure (0: skip)")
     args = parser.parse_args()
+    if args.wrk_seconds and shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing (apt-get install -y wrk), or pass --wrk-seconds 0")
     sys.path.insert(0, str(ROOT))
-    with tempfile.TemporaryDirectory() as tmp, processes(Path(tmp)) as ports:
-        asyncio.run(measure(ports, args.subscribers))
+    roots = {"detour": ROOT, **({"before": args.before.resolve()} if args.before else {})}
+    script = str(ROOT / "bench" / "_servers.py")
+    with tempfile.TemporaryDirectory() as name, ExitStack() as stack:
+        tmp = Path(name)
+        up, fl = free_port(), free_port()
+        quiet = subprocess.DEVNULL
+        helpers = [subprocess.Popen([sys.executable, script, *a], env=bench_env(tmp), stderr=quiet)
+                   for a in (["upstream", str(up)], ["floor", str(fl), str(up)])]  # fmt: skip
+        stack.enter_context(running(helpers))
+        targets = {"floor": (fl, helpers[1].pid)}
+        for label, root in roots.items():
+            port = free_port()
+            proc = spawn_detour(tmp / label, config_for(up), port, root)
+            stack.enter_context(running([proc]))
+            targets[label] = (port, proc.pid)
+        results = asyncio.run(
+            matrix(targets, up, args.rounds, args.requests, args.wrk_seconds, tmp, args.only)
+        )
+        report(results)
+        if not args.only:
+            idle_and_startup(tmp, up, roots)
+        if args.subscribers:
+            DETOUR_PID[0] = targets["detour"][1]
+            ports = {"upstream": up, "detour": targets["detour"][0]}
+            asyncio.run(subscribed(ports, args.subscribers))
     translation()
+
+
+async def subscribed(ports: dict[str, int], n: int) -> None:
+    async with aiohttp.ClientSession(
+        headers={"Authorization": f"Bearer {TOKEN}"}, connector=aiohttp.TCPConnector(limit=0)
+    ) as s:
+        await watched(s, ports, n)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
+import orjson
+
 from daemon.formats.ids import fit_name, renamed, synthesize
 from daemon.formats.retry import retry_after
 from daemon.formats.sse import frame
@@ -361,21 +363,23 @@ class ChatStreamDecoder:
         return out
 
     def _delta(self, delta: dict[str, Any], out: list[StreamEvent]) -> None:
-        reasoning = text_of(delta.get("reasoning_content") or delta.get("reasoning"))
-        if reasoning:
+        # Most deltas hold content alone: each key is looked at only when present.
+        if (reasoning := delta.get("reasoning_content") or delta.get("reasoning")) and (
+            reasoning := text_of(reasoning)
+        ):
             self._open_text("thinking", out)
             out.append(ThinkingDelta(self._index, reasoning))
         for key in ("content", "refusal"):
-            text = text_of(delta.get(key))
-            if text:
+            if (text := delta.get(key)) and (text := text_of(text)):
                 self._refusal |= key == "refusal"
-                self._open_text("text", out)
+                if self._text != "text":
+                    self._open_text("text", out)
                 out.append(TextDelta(self._index, text))
-        calls = delta.get("tool_calls")
-        for fragment in calls if isinstance(calls, list) else []:
-            if not isinstance(fragment, dict):
-                raise _malformed(f"a tool_calls entry that is not an object: {fragment!r}")
-            self._tool_fragment(fragment, out)
+        if calls := delta.get("tool_calls"):
+            for fragment in calls if isinstance(calls, list) else []:
+                if not isinstance(fragment, dict):
+                    raise _malformed(f"a tool_calls entry that is not an object: {fragment!r}")
+                self._tool_fragment(fragment, out)
 
     def _open_text(self, kind: _Text, out: list[StreamEvent]) -> None:
         if self._text == kind:
@@ -435,6 +439,9 @@ def stream_decoder(req: Request) -> ChatStreamDecoder:
 # --- streams: IR -> wire --------------------------------------------------------------------
 
 
+_NO_FINISH: Final = b',"logprobs":null,"finish_reason":null}]}\n\n'
+
+
 class ChatStreamEncoder:
     """IR events -> ``chat.completion.chunk`` frames the ``openai`` SDK accumulates.
 
@@ -443,12 +450,13 @@ class ChatStreamEncoder:
     parse them. Two text parts are joined by a blank line, as in whole answers.
     """
 
-    __slots__ = ("_model", "_id", "_created", "_calls", "_argless", "_usage", "_texted", "_gap")
+    __slots__ = ("_model", "_id", "_created", "_calls", "_argless", "_usage", "_texted", "_gap", "_head")
 
     def __init__(self, req: Request) -> None:
         self._model = req.model
         self._id = ""
         self._created = int(time.time())
+        self._head = self._chunk_head()
         self._calls: dict[int, int] = {}  # IR index -> wire tool-call index
         self._argless: set[int] = set()
         self._usage = Usage()
@@ -459,6 +467,7 @@ class ChatStreamEncoder:
         match ev:
             case StreamStart():
                 self._id, self._model = chat_id(ev.id), ev.model or self._model
+                self._head = self._chunk_head()
                 if ev.usage is not None:
                     self._usage = self._usage.merge(ev.usage)
                 return self._chunk({"role": "assistant", "content": ""})
@@ -513,9 +522,22 @@ class ChatStreamEncoder:
             "model": self._model,
         }
 
+    def _chunk_head(self) -> bytes:
+        """Every chunk's bytes up to its delta: the same for the whole stream."""
+        return b"data: " + orjson.dumps(self._base())[:-1] + b',"choices":[{"index":0,"delta":'
+
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return frame({**self._base(), "choices": [choice]})
+        """``{**self._base(), "choices": [{"index": 0, "delta": delta, "logprobs": None,
+        "finish_reason": finish}]}`` as a frame, the same bytes, with only the delta encoded."""
+        if finish is None:
+            return self._head + orjson.dumps(delta) + _NO_FINISH
+        return (
+            self._head
+            + orjson.dumps(delta)
+            + b',"logprobs":null,"finish_reason":'
+            + orjson.dumps(finish)
+            + b"}]}\n\n"
+        )
 
 
 def stream_encoder(req: Request) -> ChatStreamEncoder:

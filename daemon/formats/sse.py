@@ -8,13 +8,14 @@ raw JSON error body with no ``data:`` prefix; that comes out as a frame with
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 
 
-@dataclass(slots=True, frozen=True)
-class Frame:
+class Frame(NamedTuple):
+    """One frame (a tuple: made for every frame, at a third of a frozen dataclass's cost)."""
+
     event: str | None
     data: str
     raw: bool = False
@@ -39,6 +40,9 @@ class SSEParser:
         for line in complete.decode("utf-8", errors="replace").split("\n"):
             if line.startswith("data: "):  # nearly every line: the fast path
                 self._data.append(line[6:].removesuffix("\r"))
+            elif (not line or line == "\r") and self._data:  # the blank line after them
+                frames.append(Frame(self._event, "\n".join(self._data)))
+                self._event, self._data, self._raw = None, [], []
             else:
                 self._line(line.removesuffix("\r"), frames)
         return frames

@@ -104,25 +104,32 @@ class HttpProvider(Provider):
             if resp.status >= 400:
                 raise self._http_error(resp.status, await _head(resp), resp.headers)
             chunks = resp.content.iter_any().__aiter__()
-            idle: float | None = None
+            silence = Silence(asyncio.get_running_loop())
             try:
                 while True:
-                    async with asyncio.timeout(idle):
+                    silence.begin()
+                    try:
                         chunk = await anext(chunks, None)
+                    except asyncio.CancelledError:
+                        if silence.expired():
+                            limit = self.config.timeout_idle_s
+                            raise self._timeout(TimeoutError(), limit, streaming=True) from None
+                        raise
+                    silence.task = None
                     if chunk is None:
                         break
                     for fr in parser.feed(chunk):
                         for ev in self._decode(decoder, fr):
-                            if idle is None and is_content(ev):
-                                idle = self.config.timeout_idle_s
+                            if silence.limit is None and is_content(ev):
+                                silence.arm(self.config.timeout_idle_s)
                             yield ev
                 for fr in parser.close():
                     for ev in self._decode(decoder, fr):
                         yield ev
-            except TimeoutError as e:
-                raise self._timeout(e, self.config.timeout_idle_s, streaming=True) from None
             except aiohttp.ClientError as e:
                 raise self._transport_error(e, streaming=True) from None
+            finally:
+                silence.close()
             try:
                 tail = decoder.close()
             except ApiError as err:
@@ -226,6 +233,57 @@ async def _head(resp: aiohttp.ClientResponse) -> bytes:
             break
         raw += chunk
     return bytes(raw)
+
+
+class Silence:
+    """The idle limit of one stream: one timer for the whole stream, not one a chunk.
+
+    Each wait for a chunk notes when it began (``since``) and which task waits; the timer,
+    when it goes off early, is set again for the current wait's own end, and when a wait
+    has gone on too long it cancels the waiting task, which ``expired`` then tells apart
+    from any other cancellation (as ``asyncio.timeout`` does)."""
+
+    __slots__ = ("loop", "limit", "since", "task", "_handle", "_fired")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.limit: float | None = None  # no limit until the first content (the chain's then)
+        self.since = 0.0
+        self.task: asyncio.Task[Any] | None = None  # the task waiting now, if any
+        self._handle: asyncio.TimerHandle | None = None
+        self._fired: asyncio.Task[Any] | None = None
+
+    def arm(self, limit_s: float) -> None:
+        self.limit = limit_s
+
+    def begin(self) -> None:
+        """A wait for the next chunk starts now."""
+        self.task = asyncio.current_task()
+        self.since = self.loop.time()
+        if self._handle is None and self.limit is not None:
+            self._handle = self.loop.call_at(self.since + self.limit, self._check)
+
+    def _check(self) -> None:
+        assert self.limit is not None
+        self._handle = None
+        if self.task is None:
+            return  # none awaited now (the client is slow to take the last ones): the next wait sets it
+        due = self.since + self.limit
+        if self.loop.time() >= due:
+            self._fired = self.task
+            self.task.cancel()
+        else:  # a chunk came since: the current wait's own end
+            self._handle = self.loop.call_at(due, self._check)
+
+    def expired(self) -> bool:
+        """Whether the cancellation being handled is this limit's own (and no one else's)."""
+        task, self._fired = self._fired, None
+        return task is not None and task.uncancel() == 0
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
 
 
 FORMAT_OF_KIND = {

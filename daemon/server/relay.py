@@ -26,12 +26,15 @@ from daemon.ir import ApiError, Request, StreamAssembler, invalid
 from daemon.providers import Provider, reasoning
 from daemon.routing.chain import Chain, Lease, Meter
 from daemon.routing.routes import Resolved, Routes
+from daemon.server.coalesce import next_event
 from daemon.server.drain import cuttable
 from daemon.server.guard import presented_token
 from daemon.server.sessions import Sessions
 from daemon.telemetry.trace import CLIENT_GONE, Telemetry, Trace
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Frames written together at most: a stream that never waits still reaches the client in steps.
+MAX_PENDING = 64
 
 
 @dataclass(slots=True)
@@ -177,24 +180,40 @@ async def _stream(
             except ConnectionResetError:  # the client left while the answer was on its way
                 return out
             encoder = fmt.stream_encoder(req)
-            theirs = lease.provider.format_name
-            chunk = b"".join(
-                encoder.feed(reasoning.to_client_event(ev, fmt.name, theirs)) for ev in lease.held
-            )
-            if chunk:
-                await out.write(chunk)
-                trace.first_byte()
-            try:
-                async for ev in cuttable(request, lease.rest):
-                    meter.feed(ev)
-                    chunk = encoder.feed(reasoning.to_client_event(ev, fmt.name, theirs))
-                    if chunk:
-                        await out.write(chunk)
+            ours, theirs = fmt.name, lease.provider.format_name
+            pending: list[bytes] = []  # encoded, not written yet: frames ready together
+
+            async def flush() -> None:
+                if pending:
+                    data = b"".join(pending)
+                    pending.clear()
+                    await out.write(data)
+                    if trace.ttft_ms is None:
                         trace.first_byte()
+
+            for ev in lease.held:  # already in the meter
+                pending.append(encoder.feed(reasoning.to_client_event(ev, ours, theirs)))
+            events = cuttable(request, lease.rest)
+            try:
+                while True:
+                    try:
+                        ev = await next_event(events, flush)  # flushes when the upstream makes it wait
+                    except StopAsyncIteration:
+                        break
+                    meter.feed(ev)
+                    chunk = encoder.feed(reasoning.to_client_event(ev, ours, theirs))
+                    if chunk:
+                        pending.append(chunk)
+                        if len(pending) >= MAX_PENDING:
+                            await flush()
             except ApiError as err:
                 # Content already went out: end with a well-formed error, never a silent truncation.
                 failed = err
-                await out.write(encoder.error(err))
+                pending.append(encoder.error(err))
+            except Exception:
+                await flush()  # what was ready goes out before the error the guard writes
+                raise
+            await flush()
             await out.write_eof()
             trace.last_byte()
             status = 200 if failed is None else failed.status
