@@ -7,6 +7,7 @@ name = provider id) or in the environment variable its ``api_key_env`` names.
 from __future__ import annotations
 
 import functools
+import getpass
 import ipaddress
 import os
 import re
@@ -138,6 +139,32 @@ class BudgetConfig:
     on_exhausted: str = "block"  # block | cheapest
 
 
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "member"
+
+
+@dataclass(slots=True, frozen=True)
+class TeamBudget:
+    weekly_usd: float | None = None
+    daily_usd: float | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class TeamSettings:
+    """``[team]``: one budget and shared cooldowns across every member's daemon (PostgreSQL).
+
+    The database URL is never here: ``database_env`` names the variable holding it."""
+
+    database_env: str = "DETOUR_TEAM_DATABASE"
+    member: str = field(default_factory=_os_user)
+    share_health: bool = True
+    offline_usd: float = 0.50
+    budget: TeamBudget = field(default_factory=TeamBudget)
+
+
 @dataclass(slots=True, frozen=True)
 class AlertsConfig:
     failovers: int = 5  # a provider failing over this many times...
@@ -177,6 +204,7 @@ class Config:
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     responses: ResponsesConfig = field(default_factory=ResponsesConfig)
     projects: tuple[ProjectConfig, ...] = ()
+    team: TeamSettings | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -341,6 +369,7 @@ class _Reader:
             "log_content",
             "responses",
             "projects",
+            "team",
         }
         for key in data:
             if key not in known:
@@ -357,6 +386,7 @@ class _Reader:
         probe = self.probe(data.get("probe", {}))
         responses = self.responses(data.get("responses", {}))
         projects = self.projects(data.get("projects", []))
+        team = self.team(data["team"]) if "team" in data else None
         return Config(
             self.path,
             server,
@@ -369,7 +399,37 @@ class _Reader:
             probe,
             responses,
             projects,
+            team,
         )
+
+    def team(self, raw: Any) -> TeamSettings:
+        if not isinstance(raw, dict):
+            raise self.fail("[team] must be a table", "team")
+        self.only(raw, {"database_env", "member", "share_health", "offline_usd", "budget"}, "[team]")
+        env = self.typed(raw, "database_env", str, "DETOUR_TEAM_DATABASE", "[team]")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env):
+            raise self.fail(
+                "[team]: database_env names an environment variable (the URL itself never goes here)",
+                "[team]",
+                "database_env",
+            )
+        member = self.typed(raw, "member", str, "", "[team]") or _os_user()
+        offline = self.typed(raw, "offline_usd", float, 0.50, "[team]")
+        if offline < 0:
+            raise self.fail("[team]: offline_usd must not be negative", "[team]", "offline_usd")
+        budget = raw.get("budget", {})
+        if not isinstance(budget, dict):
+            raise self.fail("[team.budget] must be a table", "team.budget")
+        self.only(budget, {"weekly_usd", "daily_usd"}, "[team.budget]")
+        limits = {
+            k: self.typed(budget, k, float, None, "[team.budget]") if k in budget else None
+            for k in ("weekly_usd", "daily_usd")
+        }
+        for key, value in limits.items():
+            if value is not None and value < 0:
+                raise self.fail(f"[team.budget]: {key} must not be negative", "[team.budget]", key)
+        share = self.typed(raw, "share_health", bool, True, "[team]")
+        return TeamSettings(env, member, share, offline, TeamBudget(**limits))
 
     def routing(self, raw: Any) -> RoutingConfig:
         if not isinstance(raw, dict):

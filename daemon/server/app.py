@@ -27,7 +27,7 @@ from daemon.routing.chain import Chain
 from daemon.routing.health import Health
 from daemon.routing.pause import Paused
 from daemon.routing.routes import Routes
-from daemon.server import context, control, guard, observe, ollama, reload, report, responses
+from daemon.server import context, control, guard, observe, ollama, reload, report, responses, team
 from daemon.server.drain import DRAIN, Drain
 from daemon.server.inbound import ACCOUNTS, GATEWAY, routes
 from daemon.server.observe import BUS, METRICS, NOTIFIER, RECORDER
@@ -73,6 +73,7 @@ def create_app(config: Config, token: str, data_dir: Path | None = None) -> web.
     app.cleanup_ctx.append(_accounts)
     app.cleanup_ctx.append(_responses)
     app.cleanup_ctx.append(_telemetry)
+    app.cleanup_ctx.append(team.team_context)
     app.cleanup_ctx.append(_projects)
     app.cleanup_ctx.append(_gateway)
     app.cleanup_ctx.append(report.report_context)

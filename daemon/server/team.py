@@ -1,0 +1,88 @@
+"""Team mode's wiring: the team budget behind the local ledger, for the daemon's whole life.
+
+Off unless ``[team]`` is in the config. The daemon starts whether or not the team
+database is reachable: until it is, the offline allowance applies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from daemon.config import Config
+from daemon.server.inbound import ACCOUNTS
+from daemon.server.observe import BUS
+from daemon.team import database
+from daemon.team.budget import TeamBudget
+
+log = logging.getLogger(__name__)
+TEAM = web.AppKey("team", TeamBudget)
+TEAM_WHERE = web.AppKey("team_where", str)  # host:port/name, never who or how
+
+
+def daemon_id(data_dir: Path) -> str:
+    """This daemon's id, kept beside its ledger: attempt ids build on it, so a restart
+    that settles again is recognised."""
+    path = data_dir / "team-daemon-id"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        made = uuid.uuid4().hex[:16]
+        path.write_text(made + "\n")
+        return made
+
+
+async def team_context(app: web.Application) -> AsyncIterator[None]:
+    from daemon.server.app import CONFIG, DATA_DIR  # app imports this module
+
+    config: Config = app[CONFIG]
+    settings = config.team
+    if settings is None:
+        yield
+        return
+    dsn = await asyncio.to_thread(database.url, settings)
+    accounts = app[ACCOUNTS]
+    bus = app[BUS]
+
+    def publish(event: dict[str, Any]) -> None:
+        bus.publish({"ts": time.time(), "session": "", **event})  # type: ignore[typeddict-item]
+
+    async def connect() -> asyncpg.Pool:
+        pool = await database.pool(dsn)
+        try:
+            applied = await database.migrate(pool)
+        except BaseException:
+            await pool.close()
+            raise
+        if applied:
+            log.info("team database %s: %d migrations applied", database.where(dsn), applied)
+        publish({"type": "team", "database": "up", "offline_spent": 0.0})
+        return pool
+
+    team = TeamBudget(
+        settings,
+        await asyncio.to_thread(daemon_id, app[DATA_DIR]),
+        accounts.limits,
+        accounts.tz,
+        connect,
+        publish,
+    )
+    app[TEAM], app[TEAM_WHERE] = team, database.where(dsn)
+    accounts.shared = team
+    log.info("team mode: member %s, database %s", settings.member, app[TEAM_WHERE])
+    task = asyncio.create_task(team.run(), name="detour-team")
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        accounts.shared = None
+        await team.close()
