@@ -7,10 +7,11 @@ database is reachable: until it is, the offline allowance applies.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,10 @@ from aiohttp import web
 
 from daemon.config import Config
 from daemon.server.inbound import ACCOUNTS
-from daemon.server.observe import BUS
+from daemon.server.observe import BUS, TEAM_STATUS
 from daemon.team import database
 from daemon.team.budget import TeamBudget
+from daemon.telemetry.schema import TeamStatus
 
 log = logging.getLogger(__name__)
 TEAM = web.AppKey("team", TeamBudget)
@@ -76,6 +78,8 @@ async def team_context(app: web.Application) -> AsyncIterator[None]:
         publish,
     )
     app[TEAM], app[TEAM_WHERE] = team, database.where(dsn)
+    status: Callable[[], TeamStatus] = functools.partial(team.status, app[TEAM_WHERE])
+    app[TEAM_STATUS] = status
     accounts.shared = team
     log.info("team mode: member %s, database %s", settings.member, app[TEAM_WHERE])
     task = asyncio.create_task(team.run(), name="detour-team")

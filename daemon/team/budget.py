@@ -29,6 +29,7 @@ from daemon.ir import ApiError
 from daemon.team import leases
 from daemon.team.database import DOWN
 from daemon.team.leases import Batch, Grant, Key, LeaseGone, Settled
+from daemon.telemetry.schema import TeamStatus, WindowStatus
 
 log = logging.getLogger(__name__)
 FLUSH_S = 0.2  # settlements gather this long before one transaction takes them all
@@ -321,16 +322,6 @@ class TeamBudget:
 
     # --- what /budget and /status show ----------------------------------------------------------
 
-    @property
-    def database_state(self) -> dict[str, Any]:
-        if self._outage is None:
-            return {"state": "up", "since": None, "offline_spent_usd": 0.0}
-        return {
-            "state": "down",
-            "since": datetime.fromtimestamp(self._outage.since, UTC).isoformat(timespec="seconds"),
-            "offline_spent_usd": round(self._outage.spent, 6),
-        }
-
     def _team_windows(self) -> list[tuple[str, float | None, windows.Window]]:
         now = datetime.fromtimestamp(self.clock(), UTC)
         b = self.settings.budget
@@ -356,9 +347,9 @@ class TeamBudget:
         for i, scope in enumerate(("team_weekly", "team_daily", "member_weekly", "member_daily")):
             self._spent[scope] = float(row[i])
 
-    def windows(self) -> dict[str, Any]:
+    def windows(self) -> dict[str, WindowStatus]:
         """The team scopes as /budget shows every scope: settled spend, never unused slices."""
-        out: dict[str, Any] = {}
+        out: dict[str, WindowStatus] = {}
         for scope, limit, win in self._team_windows():
             spent = self._spent.get(scope, 0.0)
             out[scope] = {
@@ -369,16 +360,25 @@ class TeamBudget:
             }
         return out
 
-    def status(self, where: str) -> dict[str, Any]:
+    def status(self, where: str) -> TeamStatus:
         """The team line of /status: the database, the team's spend and this member's share."""
+        o = self._outage
         return {
             "database": where,
-            **self.database_state,
+            "state": "up" if o is None else "down",
+            "since": None
+            if o is None
+            else datetime.fromtimestamp(o.since, UTC).isoformat(timespec="seconds"),
+            "offline_spent_usd": 0.0 if o is None else round(o.spent, 6),
             "member": self.settings.member,
             "member_week_usd": round(self._spent.get("member_weekly", 0.0), 6),
             "member_day_usd": round(self._spent.get("member_daily", 0.0), 6),
             "budgets": self.windows(),
         }
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
 def _alert(state: str, message: str) -> dict[str, Any]:
