@@ -24,7 +24,6 @@ from daemon.context.projects import Projects, ProjectSpec
 from daemon.providers import Provider, build
 from daemon.responses.store import ResponseStore
 from daemon.routing.chain import Chain
-from daemon.routing.health import Health
 from daemon.routing.pause import Paused
 from daemon.routing.routes import Routes
 from daemon.server import context, control, guard, observe, ollama, reload, report, responses, team
@@ -183,7 +182,7 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
         spend = Spend(app[ACCOUNTS], prices, config.budget.on_exhausted, calibration=calibration)
         first_byte = {r.name: r.timeout_first_byte_s for r in config.routes if r.timeout_first_byte_s}
         telemetry = app[TELEMETRY]
-        health = Health(on_circuit=telemetry.circuit)
+        health = team.health(app, on_circuit=telemetry.circuit)
         returns = frozenset(r.name for r in config.routes if r.on_invalid_json == "return")
         paused = app[control.PAUSED] = Paused(app[DATA_DIR])
         await paused.load(set(providers))

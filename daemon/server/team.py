@@ -19,15 +19,25 @@ import asyncpg
 from aiohttp import web
 
 from daemon.config import Config
+from daemon.routing.health import Health
 from daemon.server.inbound import ACCOUNTS
 from daemon.server.observe import BUS, TEAM_STATUS
 from daemon.team import database
 from daemon.team.budget import TeamBudget
+from daemon.team.health import HealthShare, SharedHealth
 from daemon.telemetry.schema import TeamStatus
 
 log = logging.getLogger(__name__)
 TEAM = web.AppKey("team", TeamBudget)
 TEAM_WHERE = web.AppKey("team_where", str)  # host:port/name, never who or how
+HEALTH_SHARE = web.AppKey("health_share", HealthShare)
+
+
+def health(app: web.Application, **kwargs: Any) -> Health:
+    """The gateway's health: shared with the team when ``[team] share_health`` is on."""
+    if HEALTH_SHARE in app:
+        return SharedHealth(app[HEALTH_SHARE], **kwargs)
+    return Health(**kwargs)
 
 
 def daemon_id(data_dir: Path) -> str:
@@ -82,11 +92,16 @@ async def team_context(app: web.Application) -> AsyncIterator[None]:
     app[TEAM_STATUS] = status
     accounts.shared = team
     log.info("team mode: member %s, database %s", settings.member, app[TEAM_WHERE])
-    task = asyncio.create_task(team.run(), name="detour-team")
+    tasks = [asyncio.create_task(team.run(), name="detour-team")]
+    if settings.share_health:
+        share = app[HEALTH_SHARE] = HealthShare(dsn, team.daemon, team.connected)
+        tasks.append(asyncio.create_task(share.listen(), name="detour-team-health-listen"))
+        tasks.append(asyncio.create_task(share.speak(), name="detour-team-health-speak"))
     try:
         yield
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         accounts.shared = None
         await team.close()

@@ -165,7 +165,7 @@ class TeamBudget:
             self._refused = (got.refused, got.left) if got.refused else None
 
     async def _grant(self, s: Slice, need: float) -> Grant:
-        pool = await self._connected()
+        pool = await self.connected()
         for _ in range(3):
             try:
                 async with pool.acquire() as conn:
@@ -212,7 +212,7 @@ class TeamBudget:
 
     # --- the background: settle, return, renew, reconnect ------------------------------------
 
-    async def _connected(self) -> asyncpg.Pool:
+    async def connected(self) -> asyncpg.Pool:
         async with self._connecting:  # one pool, however many ask at once
             if self._pool is None:
                 self._pool = await self.connect()
@@ -221,7 +221,7 @@ class TeamBudget:
     async def run(self) -> None:
         """Until cancelled; ``close`` settles what is left."""
         try:
-            await self._connected()
+            await self.connected()
         except DOWN as e:
             self._down(e)
         while True:
@@ -252,7 +252,7 @@ class TeamBudget:
         if not self._batch or self._outage is not None:
             return
         batch, self._batch = self._batch, Batch(limits=dict(self._batch.limits))
-        pool = await self._connected()
+        pool = await self.connected()
         try:
             async with pool.acquire() as conn:
                 await leases.settle(conn, self.daemon, self.settings.member, batch)
@@ -269,7 +269,7 @@ class TeamBudget:
 
     async def _renew(self) -> None:
         ids = [s.lease_id for s in [self._slice, *self._old.values()] if s is not None]
-        pool = await self._connected()
+        pool = await self.connected()
         async with pool.acquire() as conn:
             alive = await leases.renew(conn, ids)
         self._renewed_at = time.monotonic()
@@ -278,7 +278,7 @@ class TeamBudget:
             self._slice.lease_id = self._new_id()
 
     async def _reconnect(self) -> None:
-        pool = await self._connected()
+        pool = await self.connected()
         await pool.fetchval("SELECT 1")
         outage, self._outage = self._outage, None
         assert outage is not None
@@ -334,7 +334,7 @@ class TeamBudget:
         (_, _, week), (_, _, day) = self._team_windows()
         now = datetime.fromtimestamp(self.clock(), UTC)
         mweek, mday = windows.week(now, self.tz), windows.day(now, self.tz)
-        pool = await self._connected()
+        pool = await self.connected()
         row = await pool.fetchrow(
             "SELECT COALESCE(SUM(usd) FILTER (WHERE ts >= $1), 0),"
             " COALESCE(SUM(usd) FILTER (WHERE ts >= $2), 0),"
