@@ -113,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="the recovery report: coverage, cost per recovery, latency per path")
     rep.add_argument("--window", default="day", help="day, week, or YYYY-MM-DD..YYYY-MM-DD (default: day)")
     rep.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page with charts")
+    rep.add_argument("--team", action="store_true", help="every member's requests (team mode)")
     rep.add_argument("--config")
     rep.set_defaults(func=_report)
 
@@ -341,7 +342,7 @@ def _report(args: argparse.Namespace) -> int:
 
     config = _config(args.config)
     try:
-        report = command.fetch(config, args.window)
+        report = command.fetch(config, args.window, args.team)
     except ValueError as e:
         raise UsageError(str(e)) from None
     except FileNotFoundError as e:

@@ -76,6 +76,7 @@ def create_app(config: Config, token: str, data_dir: Path | None = None) -> web.
     app.cleanup_ctx.append(_projects)
     app.cleanup_ctx.append(_gateway)
     app.cleanup_ctx.append(report.report_context)
+    app.cleanup_ctx.append(team.uploads_context)
     app.cleanup_ctx.append(functools.partial(reload.watch_config, config=config))
     app.on_shutdown.append(_end_event_streams)
     app.on_response_prepare.append(guard.mark_started)

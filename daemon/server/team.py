@@ -12,17 +12,22 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import orjson
 from aiohttp import web
 
 from daemon.config import Config
+from daemon.ir import invalid
+from daemon.report.measures import BadWindow
 from daemon.routing.health import Health
 from daemon.server.inbound import ACCOUNTS
 from daemon.server.observe import BUS, TEAM_STATUS
-from daemon.team import database
+from daemon.server.report import STORE
+from daemon.team import database, report
 from daemon.team.budget import TeamBudget
 from daemon.team.health import HealthShare, SharedHealth
 from daemon.telemetry.schema import TeamStatus
@@ -31,6 +36,44 @@ log = logging.getLogger(__name__)
 TEAM = web.AppKey("team", TeamBudget)
 TEAM_WHERE = web.AppKey("team_where", str)  # host:port/name, never who or how
 HEALTH_SHARE = web.AppKey("health_share", HealthShare)
+UPLOADER = web.AppKey("team_uploader", report.Uploader)
+
+
+async def team_report(request: web.Request, spec: str) -> web.StreamResponse:
+    """``GET /report?scope=team``: the recovery report over every member of the team."""
+    from daemon.server.app import CONFIG  # app imports this module
+
+    if request.query["scope"] != "team":
+        raise invalid('scope must be "team" (or left out for this daemon\'s own report)')
+    config = request.app[CONFIG]
+    if TEAM not in request.app or config.team is None:
+        raise invalid("team mode is off: add a [team] table to the config")
+    await request.app[UPLOADER].upload()  # what this daemon just served belongs in it
+    pool = await request.app[TEAM].connected()
+    try:
+        body = await report.compute(pool, spec, config.probe, config.team.budget.daily_usd, UTC)
+    except BadWindow as e:
+        raise invalid(str(e)) from None
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+async def uploads_context(app: web.Application) -> AsyncIterator[None]:
+    """After the report's store: this daemon's report rows go to the team database."""
+    if TEAM not in app:
+        yield
+        return
+    team = app[TEAM]
+    uploader = app[UPLOADER] = report.Uploader(app[STORE], team.connected, team.daemon, team.settings.member)
+    task = asyncio.create_task(uploader.run(), name="detour-team-report")
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        try:
+            await uploader.upload()
+        except database.DOWN:
+            log.warning("the team database is unreachable: the last report rows go at the next start")
 
 
 def health(app: web.Application, **kwargs: Any) -> Health:

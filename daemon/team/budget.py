@@ -47,6 +47,7 @@ class Slice:
     keys: tuple[Key, ...]
     free: float = 0.0
     drawn_at: float = 0.0  # monotonic time of the last claim
+    granted: bool = False  # the database knows this lease
 
 
 @dataclass(slots=True)
@@ -162,6 +163,7 @@ class TeamBudget:
                 self._down(e)
                 return
             s.free += got.usd
+            s.granted = s.granted or got.usd > 0
             self._refused = (got.refused, got.left) if got.refused else None
 
     async def _grant(self, s: Slice, need: float) -> Grant:
@@ -175,7 +177,7 @@ class TeamBudget:
                     )
             except LeaseGone:
                 s.lease_id = self._new_id()  # the old one expired while away; its free part is gone
-                s.free = 0.0
+                s.free, s.granted = 0.0, False
             except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
                 continue
         return Grant(0.0)
@@ -237,6 +239,8 @@ class TeamBudget:
                     await self._read_spent()
             except DOWN as e:
                 self._down(e)
+            except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
+                pass  # another daemon's transaction won; the batch goes again next round
             except Exception:
                 log.exception("team database step failed; retrying")
 
@@ -268,14 +272,15 @@ class TeamBudget:
             self._batch.returned[lease] = self._batch.returned.get(lease, 0.0) + usd
 
     async def _renew(self) -> None:
-        ids = [s.lease_id for s in [self._slice, *self._old.values()] if s is not None]
+        ids = [s.lease_id for s in [self._slice, *self._old.values()] if s is not None and s.granted]
         pool = await self.connected()
         async with pool.acquire() as conn:
             alive = await leases.renew(conn, ids)
         self._renewed_at = time.monotonic()
-        if self._slice is not None and self._slice.lease_id not in alive:
-            self._slice.free = 0.0  # expired: what it held was counted as spent, nothing to draw on
-            self._slice.lease_id = self._new_id()
+        s = self._slice
+        if s is not None and s.lease_id in ids and s.lease_id not in alive:
+            s.free, s.granted = 0.0, False  # expired: what it held was counted as spent
+            s.lease_id = self._new_id()
 
     async def _reconnect(self) -> None:
         pool = await self.connected()
@@ -312,11 +317,16 @@ class TeamBudget:
     async def close(self) -> None:
         """Settle everything and give every slice back (a stopped daemon holds nothing)."""
         self._collect_idle(everything=True)
-        if self._outage is None:
+        for _ in range(5):
+            if self._outage is not None:
+                break
             try:
                 await self.flush()
+                break
             except DOWN as e:
                 log.warning("the team database is unreachable at shutdown (%s)", type(e).__name__)
+            except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
+                continue
         if self._pool is not None:
             await self._pool.close()
 

@@ -111,6 +111,33 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX team_attempts_ts ON team_attempts (ts);
         """,
     ),
+    (
+        "report rows",
+        """
+        -- The recovery report's rows of every member (report.store.RequestRow): never a prompt.
+        CREATE TABLE team_requests (
+            daemon text NOT NULL,
+            member text NOT NULL,
+            id text NOT NULL,
+            ts double precision NOT NULL,
+            session text NOT NULL,
+            route text NOT NULL,
+            primary_target text,
+            served text,
+            primary_failure text,
+            status int NOT NULL,
+            error text,
+            calls int NOT NULL,
+            latency_ms double precision NOT NULL,
+            ttft_ms double precision,
+            cost_usd double precision NOT NULL,
+            delta_usd double precision,
+            probe boolean NOT NULL,
+            PRIMARY KEY (daemon, id)
+        );
+        CREATE INDEX team_requests_ts ON team_requests (ts);
+        """,
+    ),
 ]
 
 

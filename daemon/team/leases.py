@@ -171,12 +171,13 @@ async def settle(conn: asyncpg.Connection, daemon: str, member: str, batch: Batc
     """One transaction for the whole batch; attempts already settled are skipped. Returns
     how many attempts were new."""
     async with conn.transaction():
-        if batch.limits:
+        if batch.limits:  # budget rows first, in key order, as a grant takes them: no deadlock
+            names = sorted(batch.limits)
             await conn.execute(
                 "INSERT INTO team_budgets (key, limit_usd) SELECT * FROM unnest($1::text[], $2::float8[])"
-                " ON CONFLICT (key) DO NOTHING",
-                list(batch.limits),
-                list(batch.limits.values()),
+                " ON CONFLICT (key) DO UPDATE SET limit_usd = team_budgets.limit_usd",
+                names,
+                [batch.limits[n] for n in names],
             )
         s = batch.settled
         new = await conn.fetch(

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from typing import Any
 
+import aiohttp
 import pytest
 
+from daemon.report import command
+from daemon.status_view import render
 from tests.budget.test_calibration_e2e import HIDDEN, ask, billed_usd
 from tests.e2e.clients import Client
 from tests.e2e.conftest import ROUTE, sdk_clients
@@ -43,6 +47,23 @@ async def test_three_daemons_never_overrun_the_team_week(
                 return ask(client, route, f"Question {i}: say hi", stream=(i // 9) % 2 == 0)
 
             statuses = await asyncio.gather(*(one(i) for i in range(200)))
+        alice = team.daemons[0]
+        async with aiohttp.ClientSession(headers=alice.auth()) as s:
+            body = {
+                "model": ROUTE["anthropic"],
+                "max_tokens": 64,
+                "messages": [{"role": "user", "content": "x"}],
+            }
+            async with s.post(alice.url + "/v1/messages", json=body) as r:
+                refusal = (r.status, await r.json())
+            async with s.get(alice.url + "/budget") as r:
+                budgets = (await r.json())["budgets"]
+            async with s.get(alice.url + "/status") as r:
+                status = await r.json()
+            report: dict[str, Any] = {"members": []}
+            while sum(m["requests"] for m in report["members"]) < 201:  # every daemon has sent its rows
+                async with s.get(alice.url + "/report", params={"window": "week", "scope": "team"}) as r:
+                    report = await r.json()
     ledger = await shared_ledger(team_db)
     served = statuses.count(200)
     assert set(statuses) <= {200, 402}
@@ -54,5 +75,17 @@ async def test_three_daemons_never_overrun_the_team_week(
     assert served >= affordable / 2, (served, affordable)
     assert ledger["alice"] + ledger["bob"] == pytest.approx(billed, rel=0.01)
     assert ledger["bob"] <= BOB_WEEK
+    # Seen everywhere: the refusal names the team's week, /budget and /status show it, and the
+    # team report counts every member's requests.
+    assert refusal[0] == 402 and "team's weekly" in refusal[1]["error"]["message"], refusal
+    assert budgets["team_weekly"]["limit_usd"] == TEAM_WEEK
+    assert budgets["team_weekly"]["spent_usd"] <= TEAM_WEEK
+    assert status["team"]["state"] == "up" and status["team"]["member"] == "alice"
+    assert "team database 127.0.0.1:" in render(alice.url, status)
+    members = {m["member"]: m for m in report["members"]}
+    assert set(members) == {"alice", "bob"}
+    assert sum(m["requests"] for m in members.values()) == 201
+    assert sum(m["spent_usd"] for m in members.values()) == pytest.approx(billed, rel=0.01)
+    assert "alice" in command.text(report)
     # Every slice went back when the daemons stopped.
-    assert all(v == pytest.approx(0, abs=1e-9) for k, v in ledger.items() if k.endswith(":leased"))
+    assert all(v == pytest.approx(0, abs=1e-9) for k, v in ledger.items() if k.endswith(":leased")), ledger

@@ -51,6 +51,8 @@ async def shared_ledger(url: str) -> dict[str, float]:
         for r in await conn.fetch("SELECT key, spent_usd, leased_usd FROM team_budgets"):
             out[r["key"] + ":spent"] = float(r["spent_usd"])
             out[r["key"] + ":leased"] = float(r["leased_usd"])
+        for r in await conn.fetch("SELECT id, usd, state FROM team_leases WHERE usd > 1e-12"):
+            out[f"lease {r['id']} {r['state']}"] = float(r["usd"])
         return out
     finally:
         await conn.close()
