@@ -49,6 +49,7 @@ async def team_report(request: web.Request, spec: str) -> web.StreamResponse:
     if TEAM not in request.app or config.team is None:
         raise invalid("team mode is off: add a [team] table to the config")
     await request.app[UPLOADER].upload()  # what this daemon just served belongs in it
+    await request.app[TEAM].flush(force=True)
     pool = await request.app[TEAM].connected()
     try:
         body = await report.compute(pool, spec, config.probe, config.team.budget.daily_usd, UTC)

@@ -4,7 +4,7 @@ Requests claim against the local slice synchronously (no await between check and
 claim, as for the local windows); only when the slice is short does a request wait
 for one grant transaction, shared by every request waiting at that moment. Settled
 costs and unused slices go to the database in batches (``leases.settle``), renewals
-every ``RENEW_S``. While the database is unreachable the daemon spends what its
+every ``RENEW_S`` riding along. While the database is unreachable the daemon spends what its
 slice still holds and then its ``offline_usd`` allowance, records each attempt, and
 settles them all when the database returns.
 """
@@ -32,9 +32,13 @@ from daemon.team.leases import Batch, Grant, Key, LeaseGone, Settled
 from daemon.telemetry.schema import TeamStatus, WindowStatus
 
 log = logging.getLogger(__name__)
-FLUSH_S = 0.2  # settlements gather this long before one transaction takes them all
-RENEW_S = leases.LEASE_S / 3
-IDLE_RETURN_S = 1.0  # a slice nobody drew on for this long goes back to the team
+TICK_S = 0.2  # how often the background looks for something to send
+# Settled costs gather this long (or this many) before one transaction takes them all: the
+# lease already holds the money, so settling later risks nothing and saves the database writes.
+SETTLE_S = 10.0
+SETTLE_BATCH = 256
+RENEW_S = leases.LEASE_S / 3  # renewals ride along with settlements when there are any
+IDLE_RETURN_S = 5.0  # a slice nobody drew on for this long goes back to the team
 RETRY_S = 1.0  # while the database is down, how often to look for it
 READ_S = 5.0  # how often the team's settled spend is read back, for /budget and /status
 OFFLINE = ""  # Reservation.shared for a claim on the offline allowance
@@ -79,6 +83,8 @@ class TeamBudget:
     _renewed_at: float = 0.0
     _spent: dict[str, float] = field(default_factory=dict)  # scope -> settled, as last read
     _read_at: float = 0.0
+    _asked_at: float = 0.0  # when /budget or /status last wanted the team's figures
+    _pending_since: float | None = None  # monotonic time of the oldest unsent settlement
 
     # --- what Accounts asks, synchronously --------------------------------------------------
 
@@ -121,6 +127,8 @@ class TeamBudget:
             return
         route, provider, model = res.where or ("", "", "")
         keys = tuple(k.key for k in self._keys())
+        if self._pending_since is None:
+            self._pending_since = time.monotonic()
         now = self.clock()
         self._batch.settled.append(
             Settled(
@@ -227,15 +235,14 @@ class TeamBudget:
         except DOWN as e:
             self._down(e)
         while True:
-            await asyncio.sleep(RETRY_S if self._outage else FLUSH_S)
+            await asyncio.sleep(RETRY_S if self._outage else TICK_S)
             try:
                 if self._outage is not None:
                     await self._reconnect()
                 self._collect_idle()
                 await self.flush()
-                if time.monotonic() - self._renewed_at > RENEW_S:
-                    await self._renew()
-                if time.monotonic() - self._read_at > READ_S:
+                now = time.monotonic()
+                if now - self._read_at > READ_S and now - self._asked_at < 60:
                     await self._read_spent()
             except DOWN as e:
                 self._down(e)
@@ -252,35 +259,49 @@ class TeamBudget:
                 self._batch.returned[s.lease_id] = self._batch.returned.get(s.lease_id, 0.0) + s.free
                 s.free = 0.0
 
-    async def flush(self) -> None:
-        if not self._batch or self._outage is not None:
+    def _due(self) -> bool:
+        now = time.monotonic()
+        pending = self._pending_since is not None and now - self._pending_since >= SETTLE_S
+        renew = bool(self._renewable()) and now - self._renewed_at > RENEW_S
+        return bool(self._batch.returned) or len(self._batch.settled) >= SETTLE_BATCH or pending or renew
+
+    def _renewable(self) -> list[str]:
+        """Leases worth keeping alive: holding money, or drawn on lately (attempts in flight)."""
+        recent = time.monotonic() - leases.LEASE_S / 2
+        return [
+            s.lease_id
+            for s in [self._slice, *self._old.values()]
+            if s is not None and s.granted and (s.free > 0 or s.drawn_at > recent)
+        ]
+
+    async def flush(self, force: bool = False) -> None:
+        """One transaction: settled attempts, returned slices, renewed leases."""
+        if self._outage is not None or not (self._due() or (force and self._batch)):
             return
         batch, self._batch = self._batch, Batch(limits=dict(self._batch.limits))
+        pending, self._pending_since = self._pending_since, None
+        ids = self._renewable()
         pool = await self.connected()
         try:
-            async with pool.acquire() as conn:
+            async with pool.acquire() as conn, conn.transaction():
                 await leases.settle(conn, self.daemon, self.settings.member, batch)
+                alive = await leases.renew(conn, ids)
             self.flushes += 1
         except BaseException:
             self._requeue(batch)
+            self._pending_since = pending
             raise
+        self._renewed_at = time.monotonic()
         self._old = {k: s for k, s in self._old.items() if s.free > 0}
+        s = self._slice
+        if s is not None and s.lease_id in ids and s.lease_id not in alive:
+            s.free, s.granted = 0.0, False  # expired while away: what it held was counted as spent
+            s.lease_id = self._new_id()
 
     def _requeue(self, batch: Batch) -> None:
         self._batch.settled[:0] = batch.settled
         for lease, usd in batch.returned.items():
             self._batch.returned[lease] = self._batch.returned.get(lease, 0.0) + usd
-
-    async def _renew(self) -> None:
-        ids = [s.lease_id for s in [self._slice, *self._old.values()] if s is not None and s.granted]
-        pool = await self.connected()
-        async with pool.acquire() as conn:
-            alive = await leases.renew(conn, ids)
-        self._renewed_at = time.monotonic()
-        s = self._slice
-        if s is not None and s.lease_id in ids and s.lease_id not in alive:
-            s.free, s.granted = 0.0, False  # expired: what it held was counted as spent
-            s.lease_id = self._new_id()
 
     async def _reconnect(self) -> None:
         pool = await self.connected()
@@ -288,7 +309,7 @@ class TeamBudget:
         outage, self._outage = self._outage, None
         assert outage is not None
         try:
-            await self.flush()
+            await self.flush(force=True)
         except BaseException:
             self._outage = outage
             raise
@@ -318,13 +339,20 @@ class TeamBudget:
         """Settle everything and give every slice back (a stopped daemon holds nothing)."""
         self._collect_idle(everything=True)
         for _ in range(5):
-            if self._outage is not None:
-                break
             try:
-                await self.flush()
+                if self._outage is not None:
+                    await self._reconnect()  # the database may be back: settle before leaving
+                    break
+                await self.flush(force=True)
                 break
             except DOWN as e:
-                log.warning("the team database is unreachable at shutdown (%s)", type(e).__name__)
+                unsent = sum(a.usd for a in self._batch.settled)
+                log.warning(
+                    "the team database is unreachable at shutdown (%s): $%.4f of settled spend not sent",
+                    type(e).__name__,
+                    unsent,
+                )
+                break
             except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
                 continue
         if self._pool is not None:
@@ -359,6 +387,7 @@ class TeamBudget:
 
     def windows(self) -> dict[str, WindowStatus]:
         """The team scopes as /budget shows every scope: settled spend, never unused slices."""
+        self._asked_at = time.monotonic()
         out: dict[str, WindowStatus] = {}
         for scope, limit, win in self._team_windows():
             spent = self._spent.get(scope, 0.0)

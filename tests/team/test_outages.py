@@ -99,8 +99,9 @@ async def test_the_database_stopped_mid_load(
             await asyncio.sleep(1)
             await asyncio.to_thread(pg_server.start)
             statuses = await load
-            while (await _status(team.daemons[0])).get("team", {}).get("state") != "up":  # type: ignore[union-attr]
-                await asyncio.sleep(0.1)
+            for d in team.daemons:
+                while (await _status(d)).get("team", {}).get("state") != "up":  # type: ignore[union-attr]
+                    await asyncio.sleep(0.1)
     assert set(statuses) == {200}, statuses
     billed = sum(billed_usd(fmt, fake.bills) for fmt, fake in team.fakes.items())
     ledger = await shared_ledger(team_db)

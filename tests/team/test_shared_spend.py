@@ -60,14 +60,18 @@ async def test_three_daemons_never_overrun_the_team_week(
                 budgets = (await r.json())["budgets"]
             async with s.get(alice.url + "/status") as r:
                 status = await r.json()
+            billed = sum(billed_usd(fmt, fake.bills) for fmt, fake in team.fakes.items())
             report: dict[str, Any] = {"members": []}
-            while sum(m["requests"] for m in report["members"]) < 201:  # every daemon has sent its rows
+            # Every daemon has sent its rows and settled (each within SETTLE_S).
+            while (
+                sum(m["requests"] for m in report["members"]) < 201
+                or sum(m["spent_usd"] for m in report["members"]) < billed * 0.99
+            ):
                 async with s.get(alice.url + "/report", params={"window": "week", "scope": "team"}) as r:
                     report = await r.json()
     ledger = await shared_ledger(team_db)
     served = statuses.count(200)
     assert set(statuses) <= {200, 402}
-    billed = sum(billed_usd(fmt, fake.bills) for fmt, fake in team.fakes.items())
     assert sum(len(f.bills) for f in team.fakes.values()) == served
     assert billed <= TEAM_WEEK
     affordable = TEAM_WEEK / (billed / served)
