@@ -257,7 +257,16 @@ def _run(coro: Coroutine[Any, Any, None]) -> None:
 
 
 def _keys_set(args: argparse.Namespace) -> int:
+    from daemon.team.database import KEYRING_NAME as TEAM_DATABASE
+
     config = _config(args.config)
+    if args.provider == TEAM_DATABASE:  # the team database's postgresql:// URL, password and all
+        value = sys.stdin.readline().strip() if args.stdin else getpass.getpass("team database URL: ").strip()
+        if not value.startswith(("postgresql://", "postgres://")):
+            raise UsageError("the team database is a postgresql:// URL; nothing stored")
+        keys.set_key(TEAM_DATABASE, value)
+        print("stored the team database URL in the OS keyring")
+        return 0
     if args.provider not in config.providers:
         raise UsageError(
             f"no provider {args.provider!r} in {config.path}; configured: {', '.join(config.providers)}"

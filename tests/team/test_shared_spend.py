@@ -13,7 +13,7 @@ import pytest
 from daemon.report import command
 from daemon.status_view import render
 from tests.budget.test_calibration_e2e import HIDDEN, ask, billed_usd
-from tests.e2e.clients import Client
+from tests.e2e.clients import AnthropicClient, Client, OpenAIClient
 from tests.e2e.conftest import ROUTE, sdk_clients
 from tests.fakes.base import Answer
 from tests.team.world import open_team, shared_ledger
@@ -40,6 +40,9 @@ async def test_three_daemons_never_overrun_the_team_week(
             clients: list[dict[str, Client]] = [
                 {f: open_(f) for f in formats} for open_ in (sdk0, sdk1, sdk2)
             ]
+            for c in (c for by_format in clients for c in by_format.values()):
+                if isinstance(c, OpenAIClient | AnthropicClient):  # three daemons on one loop, a busy CI
+                    c.sdk = c.sdk.with_options(timeout=120)  # type: ignore[assignment]
 
             def one(i: int) -> Awaitable[int]:
                 route = ROUTE[upstreams[(i // 3) % 3]]
