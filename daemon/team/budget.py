@@ -143,7 +143,10 @@ class TeamBudget:
         key, left = self._refused or (None, 0.0)
         limit = key.limit if key else 0.0
         whose = "" if scope.startswith("team") else f" of member {self.settings.member} (all their daemons)"
-        spent = f"${limit - left:.4f} of ${limit:.2f}"
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        tz = UTC if scope.startswith("team") else self.tz
+        resets = (windows.day if scope in ("team_daily", "day") else windows.week)(now, tz).resets_at
+        spent = f"${limit - left:.4f} of ${limit:.2f}; it resets at {resets.isoformat(timespec='minutes')}"
         return ApiError(
             402,
             "budget_exceeded",
@@ -152,7 +155,7 @@ class TeamBudget:
                 "scope": scope,
                 "spent_usd": round(limit - left, 6),
                 "limit_usd": limit,
-                "resets_at": None,
+                "resets_at": resets.isoformat(),
             },
         )
 
