@@ -130,6 +130,7 @@ async def team_context(app: web.Application) -> AsyncIterator[None]:
         accounts.tz,
         connect,
         publish,
+        unsent_path=app[DATA_DIR] / "team-unsent.jsonl",
     )
     app[TEAM], app[TEAM_WHERE] = team, database.where(dsn)
     status: Callable[[], TeamStatus] = functools.partial(team.status, app[TEAM_WHERE])

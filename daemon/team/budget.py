@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -26,7 +27,7 @@ from daemon.budget import windows
 from daemon.budget.accounts import EPSILON, Limits, Reservation
 from daemon.config import TeamSettings
 from daemon.ir import ApiError
-from daemon.team import leases
+from daemon.team import leases, unsent
 from daemon.team.database import DOWN
 from daemon.team.leases import Batch, Grant, Key, LeaseGone, Settled
 from daemon.telemetry.schema import TeamStatus, WindowStatus
@@ -69,6 +70,7 @@ class TeamBudget:
     tz: tzinfo
     connect: Callable[[], Awaitable[asyncpg.Pool]]
     publish: Callable[[dict[str, Any]], None] = lambda event: None
+    unsent_path: Path | None = None  # settlements a stop during an outage left unsent
     clock: Callable[[], float] = time.time
     grants: int = 0  # transactions, for the bench
     flushes: int = 0
@@ -85,6 +87,7 @@ class TeamBudget:
     _read_at: float = 0.0
     _asked_at: float = 0.0  # when /budget or /status last wanted the team's figures
     _pending_since: float | None = None  # monotonic time of the oldest unsent settlement
+    _unsent_loaded: bool = False
 
     # --- what Accounts asks, synchronously --------------------------------------------------
 
@@ -233,6 +236,13 @@ class TeamBudget:
 
     async def run(self) -> None:
         """Until cancelled; ``close`` settles what is left."""
+        if self.unsent_path is not None:
+            left = await asyncio.to_thread(unsent.load, self.unsent_path)
+            if left:
+                self._batch.settled[:0] = left
+                self._unsent_loaded = True
+                self._pending_since = 0.0  # due at once
+                log.info("settling %d attempts a stop during an outage left unsent", len(left))
         try:
             await self.connected()
         except DOWN as e:
@@ -296,6 +306,9 @@ class TeamBudget:
             raise
         self._renewed_at = time.monotonic()
         self._old = {k: s for k, s in self._old.items() if s.free > 0}
+        if self._unsent_loaded and self.unsent_path is not None:
+            self.unsent_path.unlink(missing_ok=True)  # what it held went in this batch
+            self._unsent_loaded = False
         s = self._slice
         if s is not None and s.lease_id in ids and s.lease_id not in alive:
             s.free, s.granted = 0.0, False  # expired while away: what it held was counted as spent
@@ -349,15 +362,17 @@ class TeamBudget:
                 await self.flush(force=True)
                 break
             except DOWN as e:
-                unsent = sum(a.usd for a in self._batch.settled)
                 log.warning(
-                    "the team database is unreachable at shutdown (%s): $%.4f of settled spend not sent",
+                    "the team database is unreachable at shutdown (%s): $%.4f of settled spend is kept"
+                    " and sent at the next start",
                     type(e).__name__,
-                    unsent,
+                    sum(a.usd for a in self._batch.settled),
                 )
                 break
             except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
                 continue
+        if self._batch.settled and self.unsent_path is not None:
+            await asyncio.to_thread(unsent.save, self.unsent_path, self._batch.settled)
         if self._pool is not None:
             await self._pool.close()
 

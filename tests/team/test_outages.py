@@ -10,12 +10,13 @@ import time
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 import pytest
 
 from tests.budget.test_calibration_e2e import HIDDEN, ask, billed_usd, post_anthropic
-from tests.daemon_harness import Daemon
+from tests.daemon_harness import Daemon, start_daemon
 from tests.e2e.clients import Client
-from tests.e2e.conftest import ROUTE, sdk_clients
+from tests.e2e.conftest import ROUTE, sdk_clients, start_fakes
 from tests.fakes.base import Answer, Slow
 from tests.process_harness import client_token, start
 from tests.team.postgres import Server
@@ -106,3 +107,39 @@ async def test_the_database_stopped_mid_load(
     billed = sum(billed_usd(fmt, fake.bills) for fmt, fake in team.fakes.items())
     ledger = await shared_ledger(team_db)
     assert ledger["alice"] + ledger["bob"] == pytest.approx(billed, rel=0.01)
+
+
+async def test_a_daemon_stopped_during_an_outage_settles_at_its_next_start(
+    monkeypatch: pytest.MonkeyPatch, team_db: str, pg_server: Server, tmp_path: Path
+) -> None:
+    fakes = await start_fakes(monkeypatch)
+    fakes["anthropic"].default = Answer(text="hi", output_tokens=20)
+    config = member_config(fakes, "alice", "offline_usd = 0.50\n[team.budget]\nweekly_usd = 5.0\n")
+    try:
+        await asyncio.to_thread(pg_server.stop)
+        try:
+            daemon = await start_daemon(config, data_dir=tmp_path)
+            assert await post_anthropic(daemon.url, daemon.token, "while the database is down") == 200
+            status = await _status(daemon)
+            assert status["team"]["state"] == "down"  # type: ignore[index]
+            await daemon.close()
+        finally:
+            await asyncio.to_thread(pg_server.start)
+        assert (tmp_path / "team-unsent.jsonl").exists()
+        daemon = await start_daemon(config, data_dir=tmp_path)
+        try:
+            billed = billed_usd("anthropic", fakes["anthropic"].bills)
+            while True:
+                try:
+                    if (await shared_ledger(team_db)).get("alice", 0.0) >= billed * 0.99:
+                        break
+                except asyncpg.UndefinedTableError:
+                    pass  # the daemon has not reached the database yet
+                await asyncio.sleep(0.1)
+        finally:
+            await daemon.close()
+        assert (await shared_ledger(team_db))["alice"] == pytest.approx(billed)
+        assert not (tmp_path / "team-unsent.jsonl").exists()
+    finally:
+        for f in fakes.values():
+            await f.close()
