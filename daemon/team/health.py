@@ -9,6 +9,7 @@ on again, so nothing echoes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -25,6 +26,7 @@ from daemon.team.database import DOWN
 log = logging.getLogger(__name__)
 CHANNEL = "detour_health"
 RETRY_S = 1.0
+PING_S = 30.0
 EJECTED = "ejected"
 
 
@@ -103,13 +105,20 @@ class HealthShare:
         """Until cancelled: keep a LISTEN connection, reconnecting when the database returns."""
         while True:
             conn: asyncpg.Connection | None = None
+            lost = asyncio.Event()
             try:
                 conn = await asyncpg.connect(self._dsn, timeout=5)
+                conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
                 await conn.add_listener(CHANNEL, self._heard)
                 self.listening = True
                 while not conn.is_closed():
-                    await asyncio.sleep(RETRY_S)
-                    await conn.execute("SELECT 1")  # notices a dead server
+                    # A server that goes away closes the connection; a silent network is
+                    # found by a rare ping, not one a second from every daemon of the team.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(lost.wait(), PING_S)
+                    if lost.is_set():
+                        break
+                    await conn.execute("SELECT 1")
             except DOWN:
                 pass
             finally:
