@@ -113,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="the recovery report: coverage, cost per recovery, latency per path")
     rep.add_argument("--window", default="day", help="day, week, or YYYY-MM-DD..YYYY-MM-DD (default: day)")
     rep.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page with charts")
+    rep.add_argument("--team", action="store_true", help="every member's requests (team mode)")
     rep.add_argument("--config")
     rep.set_defaults(func=_report)
 
@@ -257,7 +258,16 @@ def _run(coro: Coroutine[Any, Any, None]) -> None:
 
 
 def _keys_set(args: argparse.Namespace) -> int:
+    from daemon.team.database import KEYRING_NAME as TEAM_DATABASE
+
     config = _config(args.config)
+    if args.provider == TEAM_DATABASE:  # the team database's postgresql:// URL, password and all
+        value = sys.stdin.readline().strip() if args.stdin else getpass.getpass("team database URL: ").strip()
+        if not value.startswith(("postgresql://", "postgres://")):
+            raise UsageError("the team database is a postgresql:// URL; nothing stored")
+        keys.set_key(TEAM_DATABASE, value)
+        print("stored the team database URL in the OS keyring")
+        return 0
     if args.provider not in config.providers:
         raise UsageError(
             f"no provider {args.provider!r} in {config.path}; configured: {', '.join(config.providers)}"
@@ -342,7 +352,7 @@ def _report(args: argparse.Namespace) -> int:
 
     config = _config(args.config)
     try:
-        report = command.fetch(config, args.window)
+        report = command.fetch(config, args.window, args.team)
     except ValueError as e:
         raise UsageError(str(e)) from None
     except FileNotFoundError as e:

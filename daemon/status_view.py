@@ -45,6 +45,18 @@ def render(url: str, s: Status) -> str:
         lines.append(
             f"{scope:<9}{'$' + format(w['spent_usd'], '.4f'):>11}{limit:>11}  {w['resets_at'] or '-'}"
         )
+    team = s.get("team")
+    if team is not None:
+        for scope, w in team["budgets"].items():
+            limit = "-" if w["limit_usd"] is None else f"${w['limit_usd']:.2f}"
+            spent = "$" + format(w["spent_usd"], ".4f")
+            lines.append(f"{scope:<12}{spent:>8}{limit:>11}  {w['resets_at'] or '-'}")
+        state = "up" if team["state"] == "up" else f"DOWN (unreachable since {team['since']})"
+        lines.append(
+            f"team database {team['database']}: {state}; member {team['member']}: "
+            f"${team['member_week_usd']:.4f} this week, ${team['member_day_usd']:.4f} today"
+            + (f", ${team['offline_spent_usd']:.4f} spent offline" if team["state"] != "up" else "")
+        )
     lines += ["", f"{'provider':<16}{'kind':<18}state"]
     for p in s["providers"]:
         lines.append(f"{p['id']:<16}{p['kind']:<18}{_provider_state(cast(dict[str, Any], p))}")

@@ -120,3 +120,15 @@ def test_routing_health_sets_the_ejection_thresholds() -> None:
     commented = DEFAULT_CONFIG.split("[routing.health]")[1].split("\n\n")[0]
     for f in dataclasses.fields(HealthSettings):
         assert f"# {f.name} = {f.default:g}" in commented
+
+
+def test_team_settings_name_the_variable_never_the_url() -> None:
+    from daemon.config import TeamBudget, TeamSettings
+
+    assert parse("").team is None
+    team = parse('[team]\nmember = "bob"\noffline_usd = 0.25\n[team.budget]\nweekly_usd = 200\n').team
+    assert team == TeamSettings("DETOUR_TEAM_DATABASE", "bob", True, 0.25, TeamBudget(200.0, None))
+    with pytest.raises(ConfigError, match="database_env names an environment variable"):
+        parse('[team]\ndatabase_env = "postgresql://u:pw@host/db"\n')
+    with pytest.raises(ConfigError, match="unknown setting 'url'"):
+        parse('[team]\nurl = "postgresql://u:pw@host/db"\n')

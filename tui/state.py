@@ -23,9 +23,11 @@ from daemon.telemetry.schema import (
     RequestEvent,
     ResponseEvent,
     Status,
+    TeamEvent,
+    TeamStatus,
 )
 
-SCOPES = ("session", "day", "week")
+SCOPES = ("session", "day", "week", "team_daily", "team_weekly")
 MAX_REQUESTS = 40
 MAX_FAILOVERS = 30
 SPEND_BUCKET_S = 5.0
@@ -110,6 +112,15 @@ class ProviderRow:
     has_key: bool
 
 
+def team_line(team: TeamStatus) -> str:
+    """One line: the team database's state (down since when) and this member's share."""
+    state = "up" if team["state"] == "up" else f"DOWN since {team['since']}"
+    line = f"team db {team['database']}: {state}; {team['member']} ${team['member_week_usd']:.4f} this week"
+    if team["state"] != "up":
+        line += f", ${team['offline_spent_usd']:.4f} spent offline"
+    return line
+
+
 @dataclass
 class Dashboard:
     clock: Callable[[], float]
@@ -122,6 +133,7 @@ class Dashboard:
     projects: list[ProjectStatus] = field(default_factory=list)  # indexed for pruned context
     simulated: bool = False
     has_status: bool = False
+    team: str | None = None  # team mode: the database's state and this member's share, one line
     priced_responses: bool = False  # spend is drawn from response events once they come
     _costed: dict[str, None] = field(default_factory=dict)  # response ids already in ``spend``, oldest first
 
@@ -142,6 +154,10 @@ class Dashboard:
                 )  # fmt: skip
                 self.targets[target.name] = target
         self.load_budgets(cast(dict[str, Any], status["budgets"]))
+        team = status.get("team")
+        if team is not None:
+            self.load_budgets(cast(dict[str, Any], team["budgets"]))
+            self.team = team_line(team)
         live = {r.id: r for r in self.requests.values() if r.inflight}
         self.requests = {}
         for r in status["recent"]:
@@ -191,10 +207,19 @@ class Dashboard:
                 self._budget(cast(BudgetEvent, event))
             case "circuit":
                 self._circuit(cast(CircuitEvent, event))
+            case "team":
+                self._team(cast(TeamEvent, event))
             case "alert" | "dropped" | "adapted":
                 pass  # the app shows these as notifications; nothing here to move
             case other:
                 raise ValueError(f"unknown event type {other!r}")
+
+    def _team(self, e: TeamEvent) -> None:
+        """Between /status snapshots: the database went away or came back."""
+        if self.team is not None and e["database"] == "down":
+            self.team = self.team.split(":")[0] + ": DOWN (just now)"
+        elif self.team is not None and e["database"] in ("up", "back"):
+            self.team = self.team.replace("DOWN (just now)", "up")
 
     def _request(self, e: RequestEvent) -> None:
         self.requests[e["id"]] = RequestRow(e["id"], e["route"], e["session"], e["ts"], e["stream"])

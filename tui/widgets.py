@@ -19,7 +19,13 @@ STATE_STYLE = {
     "open": "red",
     "auth_failed": "red",
 }
-SCOPE_NAME = {"session": "session", "day": "today", "week": "this week"}
+SCOPE_NAME = {
+    "session": "session",
+    "day": "today",
+    "week": "this week",
+    "team_daily": "team day",
+    "team_weekly": "team week",
+}
 BAR_WIDTH = 20
 SPARKS = "▁▂▃▄▅▆▇█"
 
@@ -151,6 +157,8 @@ class BudgetBars(Vertical):
             lines.append("\n")
         if not board.budgets:
             lines.append("no budget figures yet", style="dim")
+        if board.team is not None:
+            lines.append(board.team, style="red" if "DOWN" in board.team else "dim")
         self.query_one("#bars", Static).update(lines)
         self.query_one("#spend", Static).update(sparkline(board.spend_series()))
         projects = Text()

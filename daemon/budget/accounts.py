@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from daemon.budget import windows
 from daemon.budget.journal import ROTATE_BYTES, DirectoryLock, Journal, read
@@ -56,6 +56,28 @@ class Reservation:
     week_start: datetime
     row_id: int | None = None
     settled: bool = False
+    shared: str | None = None  # team mode: the lease it was claimed from ("" for the offline allowance)
+    where: tuple[str, str, str] | None = None  # route, provider, model (for the team's rows)
+
+
+class Shared(Protocol):
+    """A budget beyond this daemon (team mode, ``daemon.team.budget``), claimed from a local slice."""
+
+    def room(self) -> tuple[float, str]:
+        """What may be claimed now without asking the database, and the scope that bounds it."""
+        ...
+
+    def take(self, res: Reservation) -> None: ...
+
+    def settled(self, res: Reservation, usd: float) -> None: ...
+
+    def refusal(self, scope: str) -> ApiError: ...
+
+    def windows(self) -> dict[str, Any]: ...
+
+    async def ensure(self, usd: float) -> None:
+        """Top the slice up to ``usd`` if the shared budgets allow (one short transaction)."""
+        ...
 
 
 @dataclass(slots=True)
@@ -114,6 +136,7 @@ class Accounts:
         self._unsaved = False  # a batch failed: the journal must outlive this run
         self._last_id = 0
         self._writer: asyncio.Task[None] | None = None
+        self.shared: Shared | None = None
 
     @property
     def tz(self) -> tzinfo:
@@ -245,7 +268,19 @@ class Accounts:
                 left = limit - self.spent(scope, session)
                 if left < best:
                     best, which = left, scope
+        if self.shared is not None:
+            left, scope = self.shared.room()
+            if left < best:
+                best, which = left, scope
         return best, which
+
+    def refusal(self, scope: str, session: str) -> ApiError:
+        """The 402 for a window that cannot take more (a team scope's from the team budget)."""
+        if scope in SCOPES:
+            limit = self.limits.of(scope) or 0.0
+            return exceeded(scope, self.spent(scope, session), limit, self.resets_at(scope))
+        assert self.shared is not None
+        return self.shared.refusal(scope)
 
     def reserve(self, session: str, amount: float) -> Reservation:
         """Claim ``amount`` against every window, or raise 402 naming the window it would overrun.
@@ -259,15 +294,23 @@ class Accounts:
             spent = self.spent(scope, session)
             if spent + amount > limit + EPSILON:
                 raise exceeded(scope, spent, limit, self.resets_at(scope))
+        if self.shared is not None:
+            room, scope = self.shared.room()
+            if amount > room + EPSILON:
+                raise self.shared.refusal(scope)
         t.day += amount
         t.week += amount
         t.sessions[session] = t.sessions.get(session, 0.0) + amount
-        return Reservation(session, amount, t.day_start, t.week_start)
+        res = Reservation(session, amount, t.day_start, t.week_start)
+        if self.shared is not None:
+            self.shared.take(res)
+        return res
 
     def record(self, res: Reservation, route: str, provider: str, model: str) -> asyncio.Future[None]:
         """Write the reservation before its attempt starts: a crash after this is reconciled."""
         self._last_id += 1
         res.row_id = self._last_id
+        res.where = (route, provider, model)
         return self._write(
             AttemptRow(self._last_id, res.session, route, provider, model, res.amount, self._clock())
         )
@@ -290,6 +333,8 @@ class Accounts:
             return None
         res.settled = True
         self._adjust(res, usd - res.amount)
+        if self.shared is not None:
+            self.shared.settled(res, usd)
         if res.row_id is None:
             return None
         return self._write(Settlement(res.row_id, usd, usage, source))
@@ -299,6 +344,8 @@ class Accounts:
         if not res.settled and res.row_id is None:
             res.settled = True
             self._adjust(res, -res.amount)
+            if self.shared is not None:
+                self.shared.settled(res, 0.0)
 
     async def set_limits(self, **usd: float | None) -> None:
         for scope, value in usd.items():
@@ -322,6 +369,8 @@ class Accounts:
                 "remaining_usd": None if limit is None else round(max(0.0, limit - spent), 6),
                 "resets_at": resets.isoformat() if resets else None,
             }
+        if self.shared is not None:
+            scopes.update(self.shared.windows())
         return scopes
 
     async def report(self, session: str | None = None) -> dict[str, Any]:

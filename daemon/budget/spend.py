@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from daemon.budget.accounts import Accounts, Reservation, exceeded
+from daemon.budget.accounts import Accounts, Reservation
 from daemon.budget.calibration import Calibration, Sized
 from daemon.budget.delta import CacheMemory, failover_delta
 from daemon.budget.prices import Prices
@@ -64,14 +64,24 @@ class Spend:
     ) -> Admission:
         out = req.max_tokens or max_output or DEFAULT_OUTPUT
         if self.calibration is None:
+            await self._top_up(target, counted, out)
             return self._admit(req, target, session, counted, out)
         # What the provider will bill, not what detour counted; no await from here to the claim.
         sized = await self.calibration.size(req, target, session, counted, out)
         keep = self.calibration.in_flight_doubt + sized.doubt_usd  # room others' estimates may need
+        await self._top_up(target, sized.tokens, out, keep)
+        keep = self.calibration.in_flight_doubt + sized.doubt_usd
         adm = self._admit(req, target, session, sized.tokens, out, keep)
         adm.sized, adm.counted = sized, counted
         self.calibration.hold(sized)
         return adm
+
+    async def _top_up(self, target: Target, prompt: int, out: int, keep: float = 0.0) -> None:
+        """Team mode: lease what this attempt may cost from the team, if the local slice lacks it."""
+        shared = self.accounts.shared
+        usd = self.prices.usd(target, Usage(input_tokens=prompt, output_tokens=out))
+        if shared is not None and usd is not None:
+            await shared.ensure(usd + keep)
 
     def _admit(
         self, req: Request, target: Target, session: str, prompt: int, out: int, keep: float = 0.0
@@ -95,8 +105,7 @@ class Spend:
         """Refuse a claim that would leave less than ``keep`` unspent."""
         left, scope = self.accounts.headroom(session)
         if keep > 0 and scope is not None and left - worst < keep:
-            limit = self.accounts.limits.of(scope) or 0.0
-            raise exceeded(scope, self.accounts.spent(scope, session), limit, self.accounts.resets_at(scope))
+            raise self.accounts.refusal(scope, session)
 
     def _affordable(self, target: Target, session: str, prompt: int, keep: float = 0.0) -> int | None:
         """The most output tokens the money left pays for, if that is a useful answer."""

@@ -124,6 +124,8 @@ def explain(err: Any, data: dict[str, Any]) -> tuple[Loc, str]:
         message = f"needs {key}" + (
             f" = {extra['example']}" if isinstance(extra, dict) and "example" in extra else ""
         )
+    elif must and kind == "string_pattern_mismatch":  # never echoed: it may be a URL with a password
+        message = f"{key} {must}"
     elif must:
         message = f"{key} must be {must}, not {given!r}"
     elif base in _TYPES:

@@ -396,7 +396,12 @@ def _user() -> str:
 @dataclass(slots=True, frozen=True)
 class TeamSettings:
     database_env: Annotated[
-        Str, doc("env var with a postgresql:// URL; or the keyring entry `team-database`", min_length=1)
+        Str,
+        doc(
+            "env var with a postgresql:// URL; or the keyring entry `team-database`",
+            must="names an environment variable that holds the postgresql:// URL, never the URL itself",
+            pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        ),
     ] = "DETOUR_TEAM_DATABASE"
     member: Annotated[Str, doc("default: the OS user name", example='"alice"', min_length=1)] = field(
         default_factory=_user

@@ -25,10 +25,9 @@ from daemon.providers import Provider, build
 from daemon.redaction import Redactor
 from daemon.responses.store import ResponseStore
 from daemon.routing.chain import Chain
-from daemon.routing.health import Health
 from daemon.routing.pause import Paused
 from daemon.routing.routes import Routes
-from daemon.server import context, control, guard, observe, ollama, reload, report, responses
+from daemon.server import context, control, guard, observe, ollama, reload, report, responses, team
 from daemon.server.drain import DRAIN, Drain
 from daemon.server.inbound import ACCOUNTS, GATEWAY, routes
 from daemon.server.observe import BUS, METRICS, NOTIFIER, RECORDER
@@ -77,9 +76,11 @@ def create_app(config: Config, token: str, data_dir: Path | None = None) -> web.
     app.cleanup_ctx.append(_accounts)
     app.cleanup_ctx.append(_responses)
     app.cleanup_ctx.append(_telemetry)
+    app.cleanup_ctx.append(team.team_context)
     app.cleanup_ctx.append(_projects)
     app.cleanup_ctx.append(_gateway)
     app.cleanup_ctx.append(report.report_context)
+    app.cleanup_ctx.append(team.uploads_context)
     app.cleanup_ctx.append(functools.partial(reload.watch_config, config=config))
     app.on_shutdown.append(_end_event_streams)
     app.on_response_prepare.append(guard.mark_started)
@@ -198,7 +199,7 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
         calibration = Calibration(app[ACCOUNTS], prices, providers)
         spend = Spend(app[ACCOUNTS], prices, config.budget.on_exhausted, calibration=calibration)
         telemetry = app[TELEMETRY]
-        health = Health.of(config.routing.health, on_circuit=telemetry.circuit)
+        health = team.health(app, config.routing.health, on_circuit=telemetry.circuit)
         paused = app[control.PAUSED] = Paused(app[DATA_DIR])
         await paused.load(set(providers))
         chain = Chain(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+from collections.abc import Callable
 from typing import cast
 
 import orjson
@@ -14,13 +15,15 @@ from daemon.server.inbound import ACCOUNTS, GATEWAY
 from daemon.telemetry.bus import Bus
 from daemon.telemetry.metrics import CONTENT_TYPE, Metrics
 from daemon.telemetry.notify import Notifier
-from daemon.telemetry.schema import ProjectStatus
+from daemon.telemetry.schema import ProjectStatus, TeamStatus
 from daemon.telemetry.status import Recorder, status
 
 BUS = web.AppKey("bus", Bus)
 RECORDER = web.AppKey("recorder", Recorder)
 METRICS = web.AppKey("metrics", Metrics)
 NOTIFIER = web.AppKey("notifier", Notifier)
+# Team mode: the team line of /status (the database's state, the team's spend, this member's share).
+TEAM_STATUS: web.AppKey[Callable[[], TeamStatus]] = web.AppKey("team_status")
 HEARTBEAT_S = 15.0  # a comment line this often, so a vanished client is noticed
 BATCH_S = 0.1  # a watcher sees events at most this late; a screen needs no fresher
 routes = web.RouteTableDef()
@@ -86,6 +89,8 @@ async def status_json(request: web.Request) -> web.StreamResponse:
     )
     if PROJECTS in request.app:
         body["projects"] = cast(list[ProjectStatus], request.app[PROJECTS].states())
+    if TEAM_STATUS in request.app:
+        body["team"] = request.app[TEAM_STATUS]()
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 
 

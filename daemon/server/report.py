@@ -65,6 +65,10 @@ async def report(request: web.Request) -> web.StreamResponse:
     accounts = app[ACCOUNTS]
     spec = request.query.get("window", "day")
     probe, limit, today = app[CONFIG].probe, accounts.limits.day, accounts.spent("day", "")
+    if request.query.get("scope", "member") != "member":
+        from daemon.server.team import team_report  # it reads this module's store
+
+        return await team_report(request, spec)
     try:
         body = await store.run(query.compute, store.db, spec, probe, limit, time.time(), accounts.tz, today)
     except BadWindow as e:

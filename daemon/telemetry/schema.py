@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Literal, NotRequired, TypedDict
 
 EventType = Literal[
-    "request", "attempt", "failover", "response", "budget", "alert", "circuit", "dropped", "adapted"
+    "request", "attempt", "failover", "response", "budget", "alert", "circuit", "dropped", "adapted", "team"
 ]  # fmt: skip
 EVENT_TYPES: tuple[EventType, ...] = (
-    "request", "attempt", "failover", "response", "budget", "alert", "circuit", "dropped", "adapted",
+    "request", "attempt", "failover", "response", "budget", "alert", "circuit", "dropped", "adapted", "team",
 )  # fmt: skip
 
 
@@ -116,6 +116,13 @@ class AdaptedEvent(Event):
     target: NotRequired[str | None]  # None: pruned for every target (prune = "always")
 
 
+class TeamEvent(Event):
+    """Team mode: the team database went away, or came back (with what was spent meanwhile)."""
+
+    database: Literal["up", "down", "back"]
+    offline_spent: float  # USD spent from the offline allowance (on "back": all of it, now settled)
+
+
 class DroppedEvent(Event):
     """Sent to a subscriber that fell behind: how many events it lost."""
 
@@ -179,6 +186,19 @@ class ProjectStatus(TypedDict):
     error: str | None
 
 
+class TeamStatus(TypedDict):
+    """Team mode's line: never the database's URL or password, only host:port/name."""
+
+    database: str
+    state: Literal["up", "down"]
+    since: str | None  # ISO 8601, when it became unreachable
+    offline_spent_usd: float
+    member: str
+    member_week_usd: float
+    member_day_usd: float
+    budgets: dict[str, WindowStatus]  # team_weekly, team_daily
+
+
 class Status(TypedDict):
     version: str
     simulated: bool
@@ -190,3 +210,4 @@ class Status(TypedDict):
     recent: list[ResponseEvent]  # newest last, at most 50
     failovers: list[FailoverEvent]  # newest last, at most 50
     projects: NotRequired[list[ProjectStatus]]  # the indexed projects (from the server's context part)
+    team: NotRequired[TeamStatus]  # team mode only
