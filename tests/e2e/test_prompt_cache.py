@@ -1,0 +1,157 @@
+"""Anthropic prompt caching through a swap, with the official SDKs as clients.
+
+The fake Anthropic keeps a cache per breakpoint prefix (a write the first time, a
+read after) and answers more than 4 breakpoints with the API's 400. OpenAI Chat
+clients' markers (on a message, on a part) must arrive on the blocks they marked;
+Responses and Gemini clients send none, and detour must place them so that each
+turn reads what the one before wrote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+import pytest
+from google import genai
+from google.genai import types as gtypes
+
+from tests.e2e.conftest import ROUTE, World, open_world
+from tests.fakes.anthropic import FakeAnthropic, PromptCache, breakpoints, prompt_blocks
+
+MARK = {"type": "ephemeral"}
+# Long enough to be cached on its own (Sonnet 4.5 caches from 1024 tokens).
+SYSTEM = "You are a careful coding agent. " + " ".join(f"Rule {i}: keep the diff small." for i in range(250))
+TOOLS = [
+    {
+        "name": f"tool_{i}",
+        "description": f"Tool number {i}, which does one thing well.",
+        "parameters": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]},
+    }
+    for i in range(24)
+]
+
+
+@pytest.fixture
+async def cached(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
+    async with open_world(monkeypatch) as w:
+        fake = w.fakes["anthropic"]
+        assert isinstance(fake, FakeAnthropic)
+        fake.cache = PromptCache()
+        yield w
+
+
+def _chat(w: World) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=w.daemon.url + "/v1", api_key=w.daemon.token, max_retries=0)
+
+
+def _marked(body: dict[str, Any]) -> list[dict[str, Any]]:
+    blocks = prompt_blocks(body)
+    return [blocks[i] for i in breakpoints(body)]
+
+
+async def test_chat_markers_arrive_on_the_blocks_they_marked(cached: World) -> None:
+    """OpenCode's way (on the message) and OpenRouter's (on a part), streamed and not."""
+    messages: list[Any] = [
+        {"role": "system", "content": SYSTEM, "cache_control": MARK},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Here is the file.", "cache_control": MARK},
+                {"type": "text", "text": "What does it do?"},
+            ],
+        },
+        {"role": "assistant", "content": "It parses TOML."},
+        {"role": "user", "content": "Now fix the bug.", "cache_control": MARK},
+    ]
+    async with _chat(cached) as sdk:
+        await sdk.chat.completions.create(model=ROUTE["anthropic"], messages=messages)
+        body = cached.fakes["anthropic"].last.body
+        assert body["system"] == [{"type": "text", "text": SYSTEM, "cache_control": MARK}]
+        first, last = body["messages"][0]["content"], body["messages"][-1]["content"]
+        assert first == [
+            {"type": "text", "text": "Here is the file.", "cache_control": MARK},
+            {"type": "text", "text": "What does it do?"},
+        ]
+        assert last == [{"type": "text", "text": "Now fix the bug.", "cache_control": MARK}]
+        assert len(breakpoints(body)) == 3  # the client's, and none added
+        async with sdk.chat.completions.stream(model=ROUTE["anthropic"], messages=messages) as s:
+            await s.get_final_completion()
+        assert cached.fakes["anthropic"].last.body["messages"] == body["messages"]
+    fake = cached.fakes["anthropic"]
+    assert isinstance(fake, FakeAnthropic) and fake.cache is not None
+    assert fake.cache.log[1][1] > 0  # the second call read what the first wrote
+
+
+async def test_six_client_markers_are_cut_to_the_last_four(cached: World) -> None:
+    turns: list[Any] = [{"role": "system", "content": SYSTEM, "cache_control": MARK}]
+    for i in range(5):
+        role = "user" if i % 2 == 0 else "assistant"
+        turns.append({"role": role, "content": f"turn {i}", "cache_control": MARK})
+    async with _chat(cached) as sdk:
+        done = await sdk.chat.completions.create(model=ROUTE["anthropic"], messages=turns)
+    assert done.choices[0].message.content
+    body = cached.fakes["anthropic"].last.body
+    assert [b["text"] for b in _marked(body)] == ["turn 1", "turn 2", "turn 3", "turn 4"]
+
+
+async def _responses_turns(w: World) -> list[dict[str, Any]]:
+    tools: list[Any] = [{"type": "function", **t} for t in TOOLS]
+    history: list[Any] = []
+    async with _chat(w) as sdk:
+        for turn in range(3):
+            history.append({"role": "user", "content": f"Step {turn}: read the next file."})
+            resp = await sdk.responses.create(
+                model=ROUTE["anthropic"], instructions=SYSTEM, input=history, tools=tools
+            )
+            history.append({"role": "assistant", "content": resp.output_text})
+            assert resp.usage is not None
+            read = resp.usage.input_tokens_details.cached_tokens
+            assert (read > 0) == (turn > 0), f"turn {turn} read {read} cached tokens"
+    return [r.body for r in w.fakes["anthropic"].received]
+
+
+async def _gemini_turns(w: World) -> list[dict[str, Any]]:
+    sdk = genai.Client(api_key=w.daemon.token, http_options=gtypes.HttpOptions(base_url=w.daemon.url))
+    decls = [
+        gtypes.FunctionDeclaration(
+            name=t["name"], description=t["description"], parameters_json_schema=t["parameters"]
+        )
+        for t in TOOLS
+    ]
+    config = gtypes.GenerateContentConfig(
+        system_instruction=SYSTEM, tools=[gtypes.Tool(function_declarations=decls)]
+    )
+    history: list[gtypes.Content] = []
+    try:
+        for turn in range(3):
+            history.append(gtypes.Content(role="user", parts=[gtypes.Part(text=f"Step {turn}: go on.")]))
+            resp = await sdk.aio.models.generate_content(
+                model=ROUTE["anthropic"], contents=history, config=config
+            )
+            history.append(gtypes.Content(role="model", parts=[gtypes.Part(text=resp.text or "ok")]))
+            assert resp.usage_metadata is not None
+            read = resp.usage_metadata.cached_content_token_count or 0
+            assert (read > 0) == (turn > 0), f"turn {turn} read {read} cached tokens"
+    finally:
+        await sdk.aio.aclose()
+    return [r.body for r in w.fakes["anthropic"].received]
+
+
+@pytest.mark.parametrize("client", ["responses", "gemini"])
+async def test_clients_without_markers_get_breakpoints_and_read_the_cache(cached: World, client: str) -> None:
+    bodies = await (_responses_turns if client == "responses" else _gemini_turns)(cached)
+    assert len(bodies) == 3
+    for body in bodies:
+        marks = breakpoints(body)
+        assert 1 <= len(marks) <= 4
+        blocks = prompt_blocks(body)
+        shared = len(body["tools"]) + len(body["system"]) - 1
+        assert shared in marks  # the system prompt, after the tools
+        assert len(blocks) - 1 in marks  # the last user turn
+    fake = cached.fakes["anthropic"]
+    assert isinstance(fake, FakeAnthropic) and fake.cache is not None
+    (_, read1, wrote1), (_, read2, _), (_, read3, _) = fake.cache.log
+    assert read1 == 0 and wrote1 > 0
+    assert read2 > 0 and read3 > read2  # each turn reads the conversation so far
