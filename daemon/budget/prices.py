@@ -22,7 +22,7 @@ from typing import Any
 import genai_prices
 
 from daemon.config import Config, Target
-from daemon.ir import ApiError, Usage
+from daemon.ir import ApiError, Request, Usage
 
 # genai-prices names providers by its own ids; our kinds map onto them.
 _PRICE_PROVIDER = {"anthropic": "anthropic", "openai": "openai", "gemini": "google"}
@@ -66,6 +66,14 @@ class Prices:
                 f'[providers.{target.provider}.models."{target.model}"] in the config',
             )
         return usd
+
+
+def worst_prompt(req: Request, prompt: int, output: int = 0) -> Usage:
+    """A prompt of ``prompt`` tokens at its dearest: all of it written to the prompt cache
+    (Anthropic bills a write at 1.25 times input; elsewhere a write is priced as input),
+    unless the route sends no cache breakpoints."""
+    written = 0 if req.prompt_cache == "off" else prompt
+    return Usage(input_tokens=prompt, output_tokens=output, cache_write_tokens=written)
 
 
 @dataclass(frozen=True, slots=True)

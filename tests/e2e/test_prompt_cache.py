@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import genai_prices
 import openai
 import pytest
 from google import genai
 from google.genai import types as gtypes
 
-from tests.e2e.conftest import ROUTE, World, open_world
+from tests.e2e.conftest import MODEL, ROUTE, World, open_world
 from tests.fakes.anthropic import FakeAnthropic, PromptCache, breakpoints, prompt_blocks
 
 MARK = {"type": "ephemeral"}
@@ -155,3 +156,31 @@ async def test_clients_without_markers_get_breakpoints_and_read_the_cache(cached
     (_, read1, wrote1), (_, read2, _), (_, read3, _) = fake.cache.log
     assert read1 == 0 and wrote1 > 0
     assert read2 > 0 and read3 > read2  # each turn reads the conversation so far
+
+
+async def test_a_turn_that_reads_the_cache_is_priced_at_cache_rates(cached: World) -> None:
+    messages: list[Any] = [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": "Read the file."},
+    ]
+    fake = cached.fakes["anthropic"]
+    assert isinstance(fake, FakeAnthropic) and fake.cache is not None
+    costs: list[float] = []
+    async with _chat(cached) as sdk:
+        for _ in range(2):
+            raw = await sdk.chat.completions.with_raw_response.create(
+                model=ROUTE["anthropic"], messages=messages
+            )
+            costs.append(float(raw.headers["x-detour-cost-usd"]))
+            done = raw.parse()
+            assert done.usage is not None and done.usage.prompt_tokens_details is not None
+            assert done.usage.prompt_tokens_details.cached_tokens == fake.cache.log[-1][1]
+    (prompt, read1, wrote1), (_, read2, wrote2) = fake.cache.log
+    assert (read1, wrote2) == (0, 0) and read2 == wrote1 > 0
+    for cost, read, wrote in zip(costs, (read1, read2), (wrote1, wrote2), strict=True):
+        usage = genai_prices.Usage(
+            input_tokens=prompt, cache_read_tokens=read, cache_write_tokens=wrote, output_tokens=7
+        )
+        expected = genai_prices.calc_price(usage, MODEL["anthropic"], provider_id="anthropic").total_price
+        assert cost == pytest.approx(float(expected), abs=1e-6)
+    assert costs[1] < costs[0] / 2
