@@ -54,6 +54,15 @@ class Prices:
             return None
         return _rates(provider, target.model, model_price, usage.input_tokens).usd(usage)
 
+    def cache_saved(self, target: Target, usage: Usage) -> float | None:
+        """What the prompt cache saved on ``usage``: its price with no cache, less its price.
+        Negative on a turn that wrote more than it read (a write costs more than input)."""
+        if not (usage.cache_read_tokens or usage.cache_write_tokens):
+            return 0.0
+        uncached = Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
+        full, paid = self.usd(target, uncached), self.usd(target, usage)
+        return None if full is None or paid is None else full - paid
+
     def require(self, target: Target, usage: Usage) -> float:
         """The price, or a clear refusal: a budget cannot be enforced on an unknown price."""
         usd = self.usd(target, usage)

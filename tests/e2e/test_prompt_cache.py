@@ -9,17 +9,24 @@ turn reads what the one before wrote.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import genai_prices
 import openai
 import pytest
 from google import genai
 from google.genai import types as gtypes
+from textual.widgets import Static
 
+from daemon.report import figures, text
 from tests.e2e.conftest import MODEL, ROUTE, World, open_world
 from tests.fakes.anthropic import FakeAnthropic, PromptCache, breakpoints, prompt_blocks
+from tests.tui.test_app import until
+from tui.app import DetourApp
+from tui.report import ReportScreen
 
 MARK = {"type": "ephemeral"}
 # Long enough to be cached on its own (Sonnet 4.5 caches from 1024 tokens).
@@ -184,3 +191,47 @@ async def test_a_turn_that_reads_the_cache_is_priced_at_cache_rates(cached: Worl
         expected = genai_prices.calc_price(usage, MODEL["anthropic"], provider_id="anthropic").total_price
         assert cost == pytest.approx(float(expected), abs=1e-6)
     assert costs[1] < costs[0] / 2
+
+
+def _saved(prompt: int, read: int, wrote: int) -> float:
+    def price(**cache: int) -> float:
+        usage = genai_prices.Usage(input_tokens=prompt, output_tokens=7, **cache)
+        return float(genai_prices.calc_price(usage, MODEL["anthropic"], provider_id="anthropic").total_price)
+
+    return price() - price(cache_read_tokens=read, cache_write_tokens=wrote)
+
+
+async def test_the_report_and_the_tui_say_what_the_cache_saved_per_route(cached: World) -> None:
+    fake = cached.fakes["anthropic"]
+    assert isinstance(fake, FakeAnthropic) and fake.cache is not None
+    messages: list[Any] = [{"role": "system", "content": SYSTEM}]
+    async with _chat(cached) as sdk:
+        for turn in range(3):
+            messages.append({"role": "user", "content": f"Step {turn}."})
+            done = await sdk.chat.completions.create(model=ROUTE["anthropic"], messages=messages)
+            messages.append({"role": "assistant", "content": done.choices[0].message.content})
+        # Another route, served without a cache: it saved nothing.
+        await sdk.chat.completions.create(model=ROUTE["openai"], messages=messages[:2])
+    expected = sum(_saved(*turn) for turn in fake.cache.log)
+    assert expected > 0  # turn 1's write cost more than input; turns 2 and 3 read it back
+    report: dict[str, Any] = {}
+    async with aiohttp.ClientSession() as http:
+        for _ in range(100):  # the last answer's row is recorded once its response event is out
+            async with http.get(cached.daemon.url + "/report", headers=cached.daemon.auth()) as r:
+                report = await r.json()
+            if report["totals"]["requests"] == 4:
+                break
+            await asyncio.sleep(0.05)
+    routes = {r["route"]: r for r in report["routes"]}
+    assert routes[ROUTE["anthropic"]]["cache_saved_usd"] == pytest.approx(expected, abs=1e-8)
+    assert routes[ROUTE["openai"]]["cache_saved_usd"] == 0
+    assert report["totals"]["cache_saved_usd"] == pytest.approx(expected, abs=1e-8)
+    assert f"prompt cache saved {figures.usd(expected)}" in text.render(report)
+
+    app = DetourApp(cached.daemon.url, cached.daemon.token)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ReportScreen) and app.screen.report is not None)
+        shown = str(app.screen.query_one("#report-cache", Static).render())
+    assert f"{ROUTE['anthropic']} {figures.usd(expected, 4)}" in shown
+    assert f"{ROUTE['openai']} $0.0000" in shown
