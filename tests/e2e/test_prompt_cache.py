@@ -235,3 +235,27 @@ async def test_the_report_and_the_tui_say_what_the_cache_saved_per_route(cached:
         shown = str(app.screen.query_one("#report-cache", Static).render())
     assert f"{ROUTE['anthropic']} {figures.usd(expected, 4)}" in shown
     assert f"{ROUTE['openai']} $0.0000" in shown
+
+
+@pytest.mark.parametrize("up", ["gemini", "anthropic"])
+async def test_a_gemini_cached_content_goes_to_gemini_only(cached: World, up: str) -> None:
+    sdk = genai.Client(
+        api_key=cached.daemon.token, http_options=gtypes.HttpOptions(base_url=cached.daemon.url)
+    )
+    try:
+        resp = await sdk.aio.models.generate_content(
+            model=ROUTE[up],
+            contents="Summarise the cached repository.",
+            config=gtypes.GenerateContentConfig(cached_content="cachedContents/repo-123"),
+        )
+    finally:
+        await sdk.aio.aclose()
+    body = cached.fakes[up].last.body
+    assert resp.sdk_http_response is not None and resp.sdk_http_response.headers is not None
+    adapted = resp.sdk_http_response.headers.get("x-detour-adapted", "")
+    if up == "gemini":
+        assert body["cachedContent"] == "cachedContents/repo-123"
+        assert "cachedContent" not in adapted
+    else:
+        assert "cachedContent" not in body and "cached_content" not in body
+        assert "removed cachedContent cachedContents/repo-123" in adapted
