@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import platformdirs
 
-from daemon import keys
+from daemon import keys, private
 from daemon.budget import control as budget
 from daemon.budget.journal import LedgerBusy
 from daemon.config import APP, Config, ConfigError, ServerConfig, default_path, ensure_default, load
@@ -175,6 +175,7 @@ def _serve(args: argparse.Namespace) -> int:
         if not 0 <= args.port <= 65535:
             raise UsageError(f"--port {args.port} is out of range 0-65535")
         config = replace(config, server=replace(config.server, port=args.port))
+    os.umask(private.UMASK)  # whatever the daemon or a library it uses creates is the user's alone
     lock = InstanceLock(Path(platformdirs.user_data_dir(APP)))
     lock.acquire()
     try:

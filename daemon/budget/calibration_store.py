@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from daemon import private
 from daemon.budget.calibration import Calibration, Sample
 from daemon.config import Target
 
@@ -70,7 +71,7 @@ class CalibrationStore:
 
     def _connect(self) -> sqlite3.Connection:
         if self._db is None:
-            self._db = sqlite3.connect(self._path, isolation_level=None)
+            self._db = private.sqlite(self._path)
             self._db.execute("PRAGMA busy_timeout=5000")
         return self._db
 

@@ -11,7 +11,8 @@ health how it ended, once.
 Before a call, a target must have a key, fit the prompt in its context window,
 be callable by health (``routing.health``) and fit the budget. When no target
 of the chain is callable now, the walk waits for the soonest one if it is free
-within ``max_wait_s`` (never past the client's own deadline); otherwise it
+within ``max_wait_s`` (never past the client's own deadline), woken with the others
+waiting for it a few at a time (``Health.wake_at``); otherwise it
 tries the targets it has not called anyway, in chain order (Envoy's panic
 mode), and refuses only when they really failed now. A transient failure
 (rate limit, overload, 5xx, reset, broken stream) leaves the target in the
@@ -27,27 +28,18 @@ from collections.abc import AsyncIterator, Callable, Container, Iterator
 from dataclasses import dataclass, field
 
 from daemon.config import Target
-from daemon.ir import (
-    ApiError,
-    ArgumentsDelta,
-    Request,
-    StreamEnd,
-    StreamEvent,
-    StreamStart,
-    TextDelta,
-    ThinkingDelta,
-    Usage,
-    UsageUpdate,
-    is_content,
-)
+from daemon.ir import ApiError, Request, StreamEnd, StreamEvent, is_content
 from daemon.ir.tokens import request_tokens
 from daemon.providers.base import Provider
 from daemon.routing import structured
 from daemon.routing.adapt import TooLong, adapt
 from daemon.routing.failures import TIMEOUT_FIRST_BYTE, Action, Failure, FailureKind, classify
 from daemon.routing.health import Health
+from daemon.routing.lease import Lease, Meter, settle_failed
 from daemon.routing.purse import Admitted, OverBudget, Pruner, Purse
 from daemon.routing.routes import Resolved
+
+__all__ = ["WALK_MARKS", "Attempt", "Chain", "Lease", "Meter", "all_failed"]
 
 # Attempts that record a step of the walk, not a call or a skip: a wait for a target, and
 # a call made though every target was out.
@@ -73,70 +65,6 @@ class Attempt:
 
     def __str__(self) -> str:
         return f"{self.target}:{self.outcome}"
-
-
-class Meter:
-    """What a stream has reported and relayed so far, to settle its cost however it ends."""
-
-    __slots__ = ("usage", "chars", "complete", "content")
-
-    def __init__(self) -> None:
-        self.usage = Usage()
-        self.chars = 0
-        self.complete = False
-        self.content = False
-
-    def feed(self, ev: StreamEvent) -> None:
-        match ev:
-            case TextDelta() | ThinkingDelta():
-                self.chars += len(ev.text)
-                self.content = True
-            case ArgumentsDelta():
-                self.chars += len(ev.fragment)
-                self.content = True
-            case StreamStart() if ev.usage is not None:
-                self.usage = self.usage.merge(ev.usage)
-            case UsageUpdate():
-                self.usage = self.usage.merge(ev.usage)
-            case StreamEnd():
-                self.usage = self.usage.merge(ev.usage)
-                self.complete = True
-
-
-@dataclass(slots=True)
-class Lease:
-    """The attempt that answers: its events so far (``held``), the rest to relay, and
-    ``finish``, which settles its cost and tells health how it ended, exactly once."""
-
-    target: Target
-    provider: Provider
-    attempts: list[Attempt]
-    request: Request  # as adapted for the target
-    held: list[StreamEvent]
-    rest: AsyncIterator[StreamEvent]
-    _health: Health
-    _spend: Purse | None
-    _admission: Admitted | None
-    cost_usd: float | None = None
-    _finished: bool = field(default=False)
-
-    def finish(
-        self, usage: Usage, error: ApiError | None = None, *, complete: bool = True, relayed_chars: int = 0
-    ) -> float | None:
-        """``complete``: the stream reached its end. Not complete and no error: the client
-        went away, which says nothing of the target's health; the prompt was sent, so it is paid."""
-        if self._finished:
-            return self.cost_usd
-        self._finished = True
-        if error is not None:
-            self._health.failure(self.target, classify(error))
-        elif not complete:
-            self._health.release(self.target)
-        if self._spend is not None and self._admission is not None:
-            self.cost_usd = self._spend.settle(
-                self._admission, self.target, usage, complete=complete, relayed_chars=relayed_chars
-            )
-        return self.cost_usd
 
 
 @dataclass(slots=True)
@@ -222,9 +150,13 @@ class Chain:
             if c is None:
                 delay = None if pick.soonest is None else max(0.0, pick.soonest - self.health.now())
                 if delay is not None and delay <= wait_left:
-                    assert pick.soonest_target is not None
-                    await asyncio.sleep(delay)
-                    wait_left -= delay
+                    assert pick.soonest is not None and pick.soonest_target is not None
+                    # Woken a few at a time, not with every other request waiting for it (and
+                    # never past the waiting budget: by then the target is free).
+                    woken = self.health.wake_at(pick.soonest_target, pick.soonest) - self.health.now()
+                    slept = min(max(delay, woken), wait_left)
+                    await asyncio.sleep(slept)
+                    wait_left = max(0.0, wait_left - slept)
                     self._record(attempts, Attempt(pick.soonest_target, f"waited_{delay:.1f}s", called=False))
                     continue
                 if pick.panickable and not panic:
@@ -347,9 +279,10 @@ class Chain:
             except ApiError as err:
                 await _close(events)
                 failure = classify(err, named=request.model == c.target.model)
-                self.health.failure(c.target, failure)
+                self.health.failure(c.target, failure, resolved.chain)
                 again = failure.action is Action.RETRY_SAME and c.tries == 1
-                self._settle_failed(admission, c.target, err, meter, keep=again)
+                if not again:  # a same-model retry keeps the reservation, or its answer goes unpaid
+                    settle_failed(self.spend, admission, c.target, err, meter)
                 latency = (time.perf_counter() - started) * 1000
                 self._record(attempts, Attempt(c.target, failure.label, failure.kind, latency, err.message))
                 if failure.action is Action.STOP or self._returns(resolved, failure):
@@ -371,12 +304,13 @@ class Chain:
                 raise
             if whole:
                 await _close(events)
-            self.health.success(c.target)  # it answered; a failure after this is told by finish
+            # How it ends (and so what health hears of it) is told once, by the lease's finish.
             self._record(attempts, Attempt(c.target, "ok", None, (time.perf_counter() - started) * 1000))
             rest: AsyncIterator[StreamEvent] = _nothing() if whole else events
             return Lease(
-                c.target, c.provider, attempts, request, held, rest, self.health, self.spend, admission
-            )
+                c.target, c.provider, attempts, request, held, rest, self.health, self.spend, admission,
+                resolved.chain,
+            )  # fmt: skip
 
     async def _hold(
         self, events: AsyncIterator[StreamEvent], meter: Meter, whole: bool, first_byte_s: float
@@ -405,21 +339,6 @@ class Chain:
             if not meter.complete:
                 raise ApiError(502, "server_error", "the stream ended before its end", cause="stream_cut")
         return held
-
-    def _settle_failed(
-        self, admission: Admitted | None, target: Target, err: ApiError, meter: Meter, keep: bool
-    ) -> None:
-        """A failed attempt costs what the provider will bill: nothing before any answer, the
-        answer's usage for an answer refused as invalid JSON, an estimate for one cut short.
-        A same-model retry keeps the reservation: released, the retry's answer would go unpaid."""
-        if self.spend is None or admission is None or keep:
-            return
-        if isinstance(err, structured.InvalidJson):
-            self.spend.settle(admission, target, err.usage)
-        elif meter.content:
-            self.spend.settle(admission, target, meter.usage, complete=False, relayed_chars=meter.chars)
-        else:
-            self.spend.release(admission)
 
     def _worst_case(self, req: Request, target: Target) -> float:
         assert self.spend is not None

@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from daemon.config import load
+from daemon.server.inbound import GATEWAY
 from tests.daemon_harness import start_daemon
 
 CONFIG = """
@@ -59,11 +60,14 @@ async def test_edit_changes_the_route_and_a_broken_edit_keeps_the_old(
         async with aiohttp.ClientSession(headers=d.auth()) as s:
             assert await _served_by(s, d.url) == "first"
             await asyncio.sleep(0.3)  # the watcher is up
-            path.write_text(CONFIG.format(provider="second", daily=7.5, failovers=2))
+            health = "\n[routing.health]\nconsecutive_failures = 2\nmax_ejection_percent = 100\n"
+            path.write_text(CONFIG.format(provider="second", daily=7.5, failovers=2) + health)
             await _until(s, d.url, "second")
             async with s.get(d.url + "/budget") as r:
                 assert (await r.json())["budgets"]["day"]["limit_usd"] == 7.5
-            assert "applied new routes, budget, alerts" in caplog.text
+            assert "applied new routes, routing, budget, alerts" in caplog.text
+            chain = d.runner.app[GATEWAY].chain
+            assert (chain.health.consecutive, chain.health.max_ejection_percent) == (2, 100)
             # Broken: a route naming a provider that is not configured (line 9 names the route).
             caplog.clear()
             path.write_text(CONFIG.format(provider="third", daily=9.0, failovers=2))
