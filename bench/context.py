@@ -18,7 +18,11 @@ mean and the largest share used and how many answers went over, and the share
 whose target is shown in full. For targets of at most 70 lines it also gives
 the share shown whole with every depth-1 dependency (the acceptance of issue 21).
 
-    .venv/bin/python bench/context.py [--wheel FILE.whl] [--aider /tmp/aider-venv/bin/python]
+Its serving part (``bench/_context_serving.py``, ``--part serving``) measures the
+daemon's answers to a chat request every 50 ms while it indexes the package
+cold and while adversarial files are saved into it, against the same daemon idle.
+
+    .venv/bin/python bench/context.py [--wheel FILE.whl] [--aider /tmp/aider-venv/bin/python] [--part serving]
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._context_serving import serving  # noqa: E402
 from daemon.context import extract  # noqa: E402
 from daemon.context.index import ProjectIndex, Ref  # noqa: E402
 from daemon.context.tokens import count  # noqa: E402
@@ -128,10 +133,17 @@ def main() -> None:
     ap.add_argument("--wheel", type=Path, help="a pure-Python wheel (default: download networkx)")
     ap.add_argument("--aider", help="a Python with aider-chat installed, to compare its RepoMap")
     ap.add_argument("--aider-targets", type=int, default=30, help="how many of the targets aider maps")
+    ap.add_argument(
+        "--part", choices=("all", "index", "serving"), default="all", help="serving: the daemon's latency"
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="detour-bench-context-") as t:
         tmp = Path(t)
         root = unpack(args.wheel, tmp)
+        if args.part in ("all", "serving"):
+            serving(root, tmp)
+        if args.part == "serving":
+            return
         index = timings(root, tmp / "cache", args.wheel or "networkx")
         targets = pick_targets(index, TARGETS)
         queries(index, targets)

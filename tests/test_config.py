@@ -82,6 +82,26 @@ def test_alerts_settings() -> None:
     assert alerts.webhook_url == "https://hooks.example/T1" and alerts.desktop is False
 
 
+def test_a_route_takes_the_routing_settings_it_does_not_set() -> None:
+    from daemon.routing.routes import Routes
+
+    text = (
+        '[providers.x]\nkind = "sim"\n\n[routing]\nmax_wait_s = 3\n\n[routing.health]\nmax_ejection_percent = 30\n\n'
+        '[[routes]]\nname = "a"\nchain = ["x/m"]\n\n'
+        '[[routes]]\nname = "b"\nchain = ["x/m"]\nmax_wait_s = 0\nmax_ejection_percent = 100\n'
+    )
+    config = parse(text)
+    a, b = config.routes
+    assert (a.max_wait_s, a.max_ejection_percent) == (3.0, 30.0)
+    assert (b.max_wait_s, b.max_ejection_percent) == (0.0, 100.0)
+    routes = Routes(config)
+    assert routes.resolve("b").settings is b
+    unrouted = routes.resolve("x/other").settings  # a chain made up for the name: [routing]'s
+    assert (unrouted.max_wait_s, unrouted.max_ejection_percent, unrouted.prune) == (3.0, 30.0, "off")
+    with pytest.raises(ConfigError, match=r":18: route 'b': max_ejection_percent must be at most 100"):
+        parse(text.replace("= 100", "= 101"), Path("c.toml"))
+
+
 def test_routing_health_sets_the_ejection_thresholds() -> None:
     assert parse("").routing.health == HealthSettings()
     s = parse(
@@ -89,14 +109,14 @@ def test_routing_health_sets_the_ejection_thresholds() -> None:
     )
     assert s.routing.health == HealthSettings(3, 40.0, 10, 30.0, 10.0, 34.0)
     for bad, fragment in (
-        ("max_ejection_percent = 120", "max_ejection_percent must be from 0 to 100"),
+        ("max_ejection_percent = 120", "max_ejection_percent must be at most 100"),
         ("consecutive_failures = 0", "consecutive_failures must be at least 1"),
-        ("interval_s = -1", "interval_s must be at least 0"),
+        ("interval_s = -1", "interval_s must be a positive number"),
         ("window = 30", "unknown setting 'window'"),
     ):
         with pytest.raises(ConfigError, match=fragment):
             parse(f"[routing.health]\n{bad}\n")
     # The commented defaults say the same as the code.
-    commented = DEFAULT_CONFIG.split("# [routing.health]")[1].split("\n\n")[0]
+    commented = DEFAULT_CONFIG.split("[routing.health]")[1].split("\n\n")[0]
     for f in dataclasses.fields(HealthSettings):
         assert f"# {f.name} = {f.default:g}" in commented

@@ -19,6 +19,7 @@ from daemon.telemetry.schema import (
     CircuitEvent,
     Event,
     FailoverEvent,
+    ProjectStatus,
     RequestEvent,
     ResponseEvent,
     Status,
@@ -118,6 +119,7 @@ class Dashboard:
     failovers: deque[FailoverRow] = field(default_factory=lambda: deque(maxlen=MAX_FAILOVERS))
     budgets: dict[str, Window] = field(default_factory=dict)
     spend: dict[int, float] = field(default_factory=dict)  # bucket -> USD spent in it
+    projects: list[ProjectStatus] = field(default_factory=list)  # indexed for pruned context
     simulated: bool = False
     has_status: bool = False
     priced_responses: bool = False  # spend is drawn from response events once they come
@@ -153,6 +155,7 @@ class Dashboard:
         self.failovers.clear()
         for fo in status["failovers"]:
             self._failover(fo)
+        self.projects = list(status.get("projects", []))
 
     def load_budgets(self, budgets: dict[str, Any]) -> None:
         """The windows as /status and /budget both give them (``spent_usd``, ``limit_usd``, ``resets_at``)."""

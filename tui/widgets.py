@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
+from daemon.telemetry.schema import ProjectStatus
 from tui.state import SCOPES, Dashboard, Window
 
 STATE_STYLE = {
@@ -136,6 +137,9 @@ class BudgetBars(Vertical):
         yield Static(id="bars")
         yield Static("spend per 5 s, last 4 min", classes="caption")
         yield Static(id="spend")
+        projects = Static(id="projects")
+        projects.display = False  # until a project is registered
+        yield projects
 
     def show(self, board: Dashboard) -> None:
         lines = Text()
@@ -149,6 +153,28 @@ class BudgetBars(Vertical):
             lines.append("no budget figures yet", style="dim")
         self.query_one("#bars", Static).update(lines)
         self.query_one("#spend", Static).update(sparkline(board.spend_series()))
+        projects = Text()
+        for p in board.projects:
+            projects.append("\n").append_text(project_line(p))
+        shown = self.query_one("#projects", Static)
+        shown.display = bool(board.projects)
+        shown.update(projects)
+
+
+def project_line(p: ProjectStatus) -> Text:
+    """``myrepo  indexing 120 of 600`` / ``myrepo  ready, 412 files · 2 larger than 512 KiB``"""
+    line = Text(f"{p['root'].rstrip('/').rpartition('/')[2] or p['root']:<14} ")
+    if p["state"] == "indexing":
+        line.append(f"indexing {p['parsed']} of {p['to_parse']}", style="yellow")
+    elif p["state"] == "ready":
+        line.append(f"ready, {p['files']} files", style="green")
+    elif p["state"] == "failed":
+        line.append(f"cannot index: {p['error']}", style="red")
+    else:
+        line.append("waiting", style="dim")
+    for reason, n in sorted(p["skipped"].items()):
+        line.append(f" · {n} {reason}", style="dim")
+    return line
 
 
 def sparkline(series: list[float]) -> Text:

@@ -318,7 +318,4 @@ def _first(signature: str) -> str:
 
 
 def _lines(index: ProjectIndex, rel: str) -> list[str]:
-    try:
-        return (index.root / rel).read_text(errors="replace").splitlines()
-    except OSError:
-        return []
+    return index.lines(rel)

@@ -1,4 +1,5 @@
-"""Tier 1: what is never read. A deny list, the project's own globs, and every ``.gitignore``.
+"""Tier 1: what is never read. A deny list, the project's own globs, and every ``.gitignore``;
+nothing reached through a symbolic link, nothing over the size limit (``open_inside``).
 
 The walk never enters an excluded directory, and the watcher is given roots
 that contain none (``WatchPlan``): OS watches exist before any filter runs, so
@@ -8,6 +9,7 @@ filtering events after the fact would still watch ``node_modules``.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +75,31 @@ def is_minified(source: bytes) -> bool:
     return len(source) > 4096 and len(source) / lines > 300
 
 
+def inside(root: str, rel: str) -> bool:
+    """``rel`` names a path below ``root`` reached without following a symbolic link."""
+    path = os.path.normpath(os.path.join(root, rel))
+    return path.startswith(root.rstrip(os.sep) + os.sep) and os.path.realpath(path) == path
+
+
+def open_inside(root: str, rel: str, max_bytes: int) -> tuple[os.stat_result, bytes | None] | None:
+    """A regular file's stat and bytes (None when over ``max_bytes``); None if absent, not a
+    regular file, or reached through a symbolic link."""
+    if not inside(root, rel):
+        return None
+    try:
+        fd = os.open(os.path.join(root, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        if st.st_size > max_bytes:
+            return st, None
+        source = f.read(max_bytes + 1)
+    return st, (source if len(source) <= max_bytes else None)
+
+
 @dataclass(slots=True)
 class WatchPlan:
     """Directories to watch recursively (nothing excluded below them) and flat (an
@@ -94,11 +121,15 @@ class Rules:
 
     def _gitignore(self, rel_dir: str) -> pathspec.PathSpec[Any] | None:
         if rel_dir not in self._ignores:
+            rel = f"{rel_dir}/.gitignore" if rel_dir else ".gitignore"
             try:
-                lines = (self.root / rel_dir / ".gitignore").read_text(errors="replace").splitlines()
+                opened = open_inside(str(self.root), rel, self.max_bytes)
             except OSError:
+                opened = None
+            if opened is None or opened[1] is None:
                 self._ignores[rel_dir] = None
             else:
+                lines = opened[1].decode(errors="replace").splitlines()
                 self._ignores[rel_dir] = pathspec.GitIgnoreSpec.from_lines(lines)
         return self._ignores[rel_dir]
 
@@ -131,7 +162,8 @@ class Rules:
         return not self.excluded(rel, is_dir=False)
 
     def walk(self) -> tuple[dict[str, os.stat_result], WatchPlan]:
-        """Every indexable file with its stat, and where to watch."""
+        """Every indexable file with its stat (the index skips those over ``max_bytes``), and where
+        to watch. Symbolic links are not followed: a link is neither a file nor a directory here."""
         files: dict[str, os.stat_result] = {}
         mixed: set[str] = set()  # dirs with an excluded directory directly inside
         dirs: list[str] = [""]
@@ -154,9 +186,8 @@ class Rules:
                     elif entry.is_file(follow_symlinks=False):
                         if os.path.splitext(entry.name)[1] not in EXTENSIONS:
                             continue
-                        st = entry.stat()
-                        if st.st_size <= self.max_bytes and not self.excluded(rel, is_dir=False):
-                            files[rel] = st
+                        if not self.excluded(rel, is_dir=False):
+                            files[rel] = entry.stat(follow_symlinks=False)
                 except OSError:
                     continue
         return files, self._plan(dirs, mixed)

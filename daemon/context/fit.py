@@ -30,19 +30,20 @@ FLOOR = 400
 
 
 class Pruning:
+    """The chain calls ``always`` for a route whose prune is "always", and ``fit`` for one
+    whose prune is not "off"; the route's setting is the chain's to read."""
+
     def __init__(
         self,
         projects: Projects,
-        modes: dict[str, str],
         on_adapted: Callable[[str, Target | None, list[str]], None] | None = None,
     ) -> None:
         self.projects = projects
-        self.modes = modes  # route name -> off | fit | always
         self.on_adapted = on_adapted
 
     async def always(self, req: Request, route: str) -> Request:
         """Before the walk, for a route with prune = "always"."""
-        if self.modes.get(route) != "always" or not self.projects.ready():
+        if not self.projects.ready():
             return req
         pruned = await asyncio.to_thread(prune, req, self._shrink(ALWAYS_FROM_TOKENS))
         if pruned.notes and self.on_adapted is not None:
@@ -53,7 +54,7 @@ class Pruning:
         """``req`` pruned and adapted to a target it was too long for; None if it still is not.
 
         The pruning runs in a worker thread: it takes the index's lock and counts tokens."""
-        if self.modes.get(route, "off") == "off" or not self.projects.ready():
+        if not self.projects.ready():
             return None
         if profile.context_window is None:
             return None

@@ -1,8 +1,8 @@
 """``detour mcp``: an MCP server over stdio whose tools ask the running daemon's index.
 
 Relative paths are taken against the project root the agent started it in
-(``--root``, default the working directory), which the daemon indexes on
-first use and watches from then on.
+(``--root``, default the working directory), which must be a registered
+project (``detour context add``): the tools' errors say so otherwise.
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ async def _ask(client: ContextClient, op: str, target: str, budget: int | None =
         answer = await client.ask(op, target, budget)
     except DaemonError as e:
         raise ToolError(str(e)) from None  # the agent sees an error result it can act on
-    return str(answer.get("text", ""))
+    note = f"\n\n({answer['note']})" if answer.get("note") else ""
+    return str(answer.get("text", "")) + note
 
 
 async def run(client: ContextClient) -> None:

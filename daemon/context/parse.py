@@ -18,6 +18,9 @@ from daemon.context.languages import GRAMMARS, Grammar, language, parser
 
 _MAX_HEADER_LINES = 12  # a definition without a body (a type alias) shows at most this much
 _NAME_FIELDS = ("name", "type")  # Rust's impl_item is named by its type
+# Definitions nested deeper than this are not recorded (their names count for the enclosing
+# ones): no hand-written code nests so deep, and each level costs every identifier inside it.
+MAX_DEPTH = 24
 _TYPES = frozenset({"class", "impl", "trait", "interface", "struct", "enum", "record"})
 
 
@@ -84,6 +87,8 @@ class _Walk:
                     if text not in seen:
                         seen.add(text)
                         d.refs.append(text)
+                continue
+            if len(scopes) >= MAX_DEPTH:
                 continue
             parent = scopes[-1][1] if scopes else None
             made = self.definition(node, self.grammar.definitions[node.type], parent)

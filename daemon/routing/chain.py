@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Container, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from daemon.config import Target
 from daemon.ir import ApiError, Request, StreamEnd, StreamEvent, is_content
@@ -81,6 +81,7 @@ class _Candidate:
     skip_shown: bool = False
     out: bool = False  # nothing more to try on it in this request
     route: str = ""
+    prune: str = "off"  # the route's prune setting
 
 
 @dataclass(slots=True)
@@ -96,17 +97,12 @@ class Chain:
     providers: dict[str, Provider]
     health: Health
     spend: Purse | None = None
-    # Route name -> first-content timeout override.
-    first_byte_s: dict[str, float] = field(default_factory=dict)
-    # Routes whose on_invalid_json is "return": an answer that is not the JSON asked for stops there.
-    invalid_json_returns: frozenset[str] = frozenset()
     on_attempt: Callable[[Attempt], None] | None = None
-    max_wait_s: float = 10.0
-    # Route name -> its own max_wait_s.
-    route_wait_s: dict[str, float] = field(default_factory=dict)
     # Provider ids the user paused: skipped by every route until resumed.
     paused: Container[str] = frozenset()
-    pruning: Pruner | None = None  # a route's prune setting: whole-file tool results shrunk to fit
+    pruning: Pruner | None = None  # for a route's prune setting: whole-file tool results shrunk to fit
+    # A route's own settings (first-byte limit, max wait, on-invalid-json, prune) come with
+    # each request, as ``Resolved.settings``.
 
     async def open(
         self,
@@ -132,14 +128,15 @@ class Chain:
         deadline_s: float | None,
         attempts: list[Attempt],
     ) -> Lease:
-        if self.pruning is not None:
+        settings = resolved.settings
+        if self.pruning is not None and settings.prune == "always":
             req = await self.pruning.always(req, resolved.route)
         cands = [
-            _Candidate(t, self.providers[t.provider], i, route=resolved.route)
+            _Candidate(t, self.providers[t.provider], i, route=resolved.route, prune=settings.prune)
             for i, t in enumerate(resolved.chain)
         ]
         prompt = request_tokens(req)  # once: every target counts the same prompt
-        wait_left = self.route_wait_s.get(resolved.route, self.max_wait_s)
+        wait_left = settings.max_wait_s
         if deadline_s is not None:
             wait_left = max(0.0, min(wait_left, deadline_s / 2))
         panic = False
@@ -243,7 +240,11 @@ class Chain:
         try:
             c.request = adapt(planned, c.target, profile, c.counted)
         except TooLong as e:
-            pruned = await self.pruning.fit(planned, c.target, profile, c.route) if self.pruning else None
+            pruned = (
+                await self.pruning.fit(planned, c.target, profile, c.route)
+                if self.pruning is not None and c.prune != "off"
+                else None
+            )
             if pruned is None:
                 c.out = True
                 self._skip(attempts, c.target, "context_too_long", str(e), FailureKind.CONTEXT_TOO_LONG)
@@ -279,7 +280,7 @@ class Chain:
             except ApiError as err:
                 await _close(events)
                 failure = classify(err, named=request.model == c.target.model)
-                self.health.failure(c.target, failure, resolved.chain)
+                self.health.failure(c.target, failure, resolved.chain, resolved.settings.max_ejection_percent)
                 again = failure.action is Action.RETRY_SAME and c.tries == 1
                 if not again:  # a same-model retry keeps the reservation, or its answer goes unpaid
                     settle_failed(self.spend, admission, c.target, err, meter)
@@ -309,7 +310,7 @@ class Chain:
             rest: AsyncIterator[StreamEvent] = _nothing() if whole else events
             return Lease(
                 c.target, c.provider, attempts, request, held, rest, self.health, self.spend, admission,
-                resolved.chain,
+                resolved.chain, resolved.settings.max_ejection_percent,
             )  # fmt: skip
 
     async def _hold(
@@ -346,10 +347,10 @@ class Chain:
         return self.spend.worst_case_usd(req, target, provider.profile(target.model).max_output)
 
     def _first_byte_s(self, resolved: Resolved, provider: Provider) -> float:
-        return self.first_byte_s.get(resolved.route, provider.config.timeout_first_byte_s)
+        return resolved.settings.timeout_first_byte_s or provider.config.timeout_first_byte_s
 
     def _returns(self, resolved: Resolved, failure: Failure) -> bool:
-        return failure.kind is FailureKind.INVALID_JSON and resolved.route in self.invalid_json_returns
+        return failure.kind is FailureKind.INVALID_JSON and resolved.settings.on_invalid_json == "return"
 
     def _skip(
         self, attempts: list[Attempt], target: Target, label: str, why: str, kind: FailureKind | None = None

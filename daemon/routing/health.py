@@ -194,8 +194,15 @@ class Health:
         if h.circuit is not Circuit.CLOSED:
             self._set(target, h, Circuit.CLOSED)
 
-    def failure(self, target: Target, failure: Failure, chain: Sequence[Target] = ()) -> None:
-        """``chain``: the targets of the chain the attempt was in, for ``max_ejection_percent``."""
+    def failure(
+        self,
+        target: Target,
+        failure: Failure,
+        chain: Sequence[Target] = (),
+        max_ejection_percent: float | None = None,
+    ) -> None:
+        """``chain``: the targets of the chain the attempt was in, for ``max_ejection_percent``
+        (the route's own if given, else ``[routing.health]``'s)."""
         now = self._clock()
         h = self._get(target)
         h.probing = False
@@ -217,11 +224,13 @@ class Health:
         h.consecutive += 1
         self._count(h, now, failed=True)
         if h.circuit is Circuit.HALF_OPEN or (
-            h.circuit is Circuit.CLOSED and self._unwell(h) and self._may_eject(target, chain)
+            h.circuit is Circuit.CLOSED
+            and self._unwell(h)
+            and self._may_eject(target, chain, max_ejection_percent)
         ):
             self._eject(target, h, now)
 
-    def _may_eject(self, target: Target, chain: Sequence[Target]) -> bool:
+    def _may_eject(self, target: Target, chain: Sequence[Target], percent: float | None) -> bool:
         """Envoy's rule: an ejection may not take the chain's ejected share past
         ``max_ejection_percent``, unless none is ejected yet."""
         peers = set(chain) | {target}
@@ -229,7 +238,8 @@ class Health:
         for t in peers:
             p = self._targets.get(t)
             out += t != target and p is not None and p.circuit is not Circuit.CLOSED
-        return out == 0 or 100 * (out + 1) <= self.max_ejection_percent * len(peers)
+        limit = self.max_ejection_percent if percent is None else percent
+        return out == 0 or 100 * (out + 1) <= limit * len(peers)
 
     def _count(self, h: TargetHealth, now: float, *, failed: bool) -> None:
         h.outcomes.append((now, failed))

@@ -85,6 +85,7 @@ class Lease:
     _spend: Purse | None
     _admission: Admitted | None
     _chain: tuple[Target, ...] = ()  # the route's chain, for health's max_ejection_percent
+    _max_ejection_percent: float | None = None  # the route's own
     cost_usd: float | None = None
     _finished: bool = field(default=False)
 
@@ -97,7 +98,7 @@ class Lease:
             return self.cost_usd
         self._finished = True
         if error is not None:
-            self._health.failure(self.target, classify(error), self._chain)
+            self._health.failure(self.target, classify(error), self._chain, self._max_ejection_percent)
         elif complete:
             self._health.success(self.target)
         else:

@@ -197,24 +197,17 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
         prices = Prices(config)
         calibration = Calibration(app[ACCOUNTS], prices, providers)
         spend = Spend(app[ACCOUNTS], prices, config.budget.on_exhausted, calibration=calibration)
-        first_byte = {r.name: r.timeout_first_byte_s for r in config.routes if r.timeout_first_byte_s}
         telemetry = app[TELEMETRY]
         health = Health.of(config.routing.health, on_circuit=telemetry.circuit)
-        returns = frozenset(r.name for r in config.routes if r.on_invalid_json == "return")
         paused = app[control.PAUSED] = Paused(app[DATA_DIR])
         await paused.load(set(providers))
-        modes = {r.name: r.prune for r in config.routes if r.prune != "off"}
         chain = Chain(
             providers,
             health,
             spend,
-            first_byte,
-            returns,
             telemetry.attempt,
-            max_wait_s=config.routing.max_wait_s,
-            route_wait_s={r.name: r.max_wait_s for r in config.routes if r.max_wait_s is not None},
             paused=paused,
-            pruning=Pruning(app[context.PROJECTS], modes, telemetry.adapted),
+            pruning=Pruning(app[context.PROJECTS], telemetry.adapted),
         )
         telemetry.failover_delta = spend.failover_delta
         telemetry.cache_saved = spend.prices.cache_saved

@@ -2,7 +2,9 @@
 
 The MCP server (``detour mcp``) and ``detour context`` speak to this too, with
 ``op`` naming what they want: ``context`` (the default), ``outline`` or
-``find_symbol``. An unregistered root is indexed on first use.
+``find_symbol``. Only registered projects are served: an unregistered root is
+a 404 naming ``detour context add``, a root that names no path a 400. A file
+whose parse failed (timed out) is served as text only, and ``note`` says so.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import orjson
 from aiohttp import web
 
 from daemon.context.extract import TargetNotFound
-from daemon.context.projects import Projects, UnknownProject
+from daemon.context.projects import BadPath, Projects, UnknownProject
 from daemon.ir import ApiError
 
 PROJECTS = web.AppKey("projects", Projects)
@@ -41,8 +43,10 @@ async def context(request: web.Request) -> web.StreamResponse:
                 )
             if not 50 <= budget <= MAX_BUDGET:
                 raise ApiError(400, "invalid_request", f"budget_tokens must be 50 to {MAX_BUDGET}")
-            found = await projects.context(root, target, budget)
+            found, note = await projects.context(root, target, budget)
             out = {"text": found.text, "tokens": found.tokens, "files": found.files}
+            if note:
+                out["note"] = f"{target.partition('::')[0]}: {note}"
         elif op in ("outline", "find_symbol"):
             if not isinstance(target, str) or not target:
                 raise ApiError(400, "invalid_request", f"{op} needs a target: a file path or a symbol name")
@@ -52,6 +56,8 @@ async def context(request: web.Request) -> web.StreamResponse:
             raise ApiError(400, "invalid_request", f"unknown op {op!r}: context, outline, find_symbol, index")
     except (TargetNotFound, UnknownProject) as e:
         raise ApiError(404, "not_found", str(e.args[0])) from None
+    except BadPath as e:
+        raise ApiError(400, "invalid_request", str(e)) from None
     return web.Response(body=orjson.dumps(out), content_type="application/json")
 
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+from typing import cast
 
 import orjson
 from aiohttp import web
 
+from daemon.server.context import PROJECTS
 from daemon.server.inbound import ACCOUNTS, GATEWAY
 from daemon.telemetry.bus import Bus
 from daemon.telemetry.metrics import CONTENT_TYPE, Metrics
 from daemon.telemetry.notify import Notifier
+from daemon.telemetry.schema import ProjectStatus
 from daemon.telemetry.status import Recorder, status
 
 BUS = web.AppKey("bus", Bus)
@@ -81,6 +84,8 @@ async def status_json(request: web.Request) -> web.StreamResponse:
         simulated=gateway.simulated is not None,
         paused=gateway.chain.paused,
     )
+    if PROJECTS in request.app:
+        body["projects"] = cast(list[ProjectStatus], request.app[PROJECTS].states())
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 
 

@@ -48,7 +48,8 @@ class Gateway:
         # providers only (``detour demo``) is walked as written, scripted faults and all.
         if self.simulated is not None and not self._all_simulated(resolved):
             sim = self.simulated.id
-            return Resolved(resolved.route, tuple(Target(sim, t.model) for t in resolved.chain[:1]))
+            chain = tuple(Target(sim, t.model) for t in resolved.chain[:1])
+            return Resolved(resolved.route, chain, resolved.settings)
         return resolved
 
     def _all_simulated(self, resolved: Resolved) -> bool:

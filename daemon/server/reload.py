@@ -19,7 +19,6 @@ import watchfiles
 from aiohttp import web
 
 from daemon.config import Config, ConfigError, load
-from daemon.context.fit import Pruning
 from daemon.context.projects import ProjectSpec
 from daemon.routing.routes import Routes
 from daemon.server.context import PROJECTS
@@ -67,22 +66,13 @@ class LiveConfig:
         applied = []
         if new.routes != old.routes:
             gateway = app[GATEWAY]
+            # Each route's settings, whole: the next request resolves to the new ones.
             gateway.routes = Routes(replace(new, providers=old.providers))
-            gateway.chain.first_byte_s = {
-                r.name: r.timeout_first_byte_s for r in new.routes if r.timeout_first_byte_s
-            }
-            gateway.chain.invalid_json_returns = frozenset(
-                r.name for r in new.routes if r.on_invalid_json == "return"
-            )
-            gateway.chain.route_wait_s = {
-                r.name: r.max_wait_s for r in new.routes if r.max_wait_s is not None
-            }
             app[RECORDER].configured = tuple(dict.fromkeys(t for r in new.routes for t in r.chain))
-            if isinstance(pruning := gateway.chain.pruning, Pruning):
-                pruning.modes = {r.name: r.prune for r in new.routes if r.prune != "off"}
             applied.append("routes")
         if new.routing != old.routing:
-            app[GATEWAY].chain.max_wait_s = new.routing.max_wait_s
+            # Routes inherit [routing]'s settings: a change there is in the new routes already.
+            app[GATEWAY].routes = Routes(replace(new, providers=old.providers))
             app[GATEWAY].chain.health.apply(new.routing.health)
             applied.append("routing")
         if new.budget != old.budget:

@@ -171,6 +171,16 @@ class SessionStatus(TypedDict):
     last_ts: float
 
 
+class ProjectStatus(TypedDict):
+    root: str
+    state: Literal["waiting", "indexing", "ready", "failed"]
+    files: int  # indexed, skipped ones included
+    parsed: int  # of ``to_parse``, in the pass under way (or the last one)
+    to_parse: int
+    skipped: dict[str, int]  # files skipped or shown as text only, by reason
+    error: str | None
+
+
 class Status(TypedDict):
     version: str
     simulated: bool
@@ -181,3 +191,4 @@ class Status(TypedDict):
     inflight: list[InflightStatus]
     recent: list[ResponseEvent]  # newest last, at most 50
     failovers: list[FailoverEvent]  # newest last, at most 50
+    projects: NotRequired[list[ProjectStatus]]  # the indexed projects (from the server's context part)

@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from daemon.context.cli import bar
 from tests.context.samples import GO, PYTHON, write
 from tests.daemon_harness import SIM_CONFIG
 from tests.process_harness import start, stop
@@ -44,10 +45,20 @@ async def test_add_a_project_then_ask_for_a_symbol_in_it(tmp_path: Path) -> None
         )
         assert code == 0, err
         assert "return helper(job) * times" in out and "pkg/util.py" in out
-        # A file in no registered project: its directory's project is indexed on first use.
+        # A file in no registered project: refused with the command that registers it, which works.
+        code, out, err = await _detour(tmp_path, str(go / "engine.go") + "::Engine.Run", "--root", str(go))
+        assert code == 1 and f"register it with `detour context add {go}`" in err and "Traceback" not in err
+        code, out, err = await _detour(tmp_path, "add", str(go))
+        assert code == 0 and f"registered {go}" in out and "indexed 3 files" in out, (out, err)
         code, out, err = await _detour(tmp_path, str(go / "engine.go") + "::Engine.Run", "--root", str(go))
         assert code == 0 and "func (e *Engine) Run(job string," in out, err
         code, out, err = await _detour(tmp_path, str(py / "pkg/engine.py") + "::Nope")
         assert code == 1 and "no symbol 'Nope'" in err and "Traceback" not in err
     finally:
         await stop(daemon)
+
+
+def test_the_progress_bar_shows_files_parsed_of_total_the_rate_and_the_time_left() -> None:
+    assert bar(0, 600, 0.0) == "[........................]   0/600 files  0 files/s  estimating"
+    assert bar(150, 600, 3.0) == "[######..................] 150/600 files  50 files/s  9 s left"
+    assert bar(600, 600, 12.0).startswith("[" + "#" * 24 + "] 600/600 files  50 files/s  0 s left")

@@ -40,7 +40,7 @@ async def test_fit_waits_for_the_index_lock_in_a_worker_thread(tmp_path: Path) -
             ],
         )
         profile = Profile(context_window=request_tokens(req) // 2 + MIN_OUTPUT)
-        pruning = Pruning(projects, {"coder": "fit"})
+        pruning = Pruning(projects)
         held, release = threading.Event(), threading.Event()
 
         def hold() -> None:

@@ -8,7 +8,9 @@ import pytest
 
 from daemon.context import extract
 from daemon.context.index import ProjectIndex
-from tests.context.samples import DECORATOR, REPOS, write
+from daemon.context.languages import EXTENSIONS
+from daemon.context.parse import parse_source
+from tests.context.samples import DECORATOR, PYTHON, REPOS, write
 
 
 @pytest.mark.parametrize("language", sorted(REPOS))
@@ -145,17 +147,13 @@ def test_the_budget_is_kept_and_direct_dependencies_come_first(tmp_path: Path) -
     assert big.count("def direct_") == 40 and "Doc 7." in big and "def deep_" in big
 
 
-def test_a_large_cold_index_parses_in_worker_processes_with_the_same_result(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    root = write(tmp_path, REPOS["typescript"][0])
-    serial = ProjectIndex(root)
-    serial.build()
-    monkeypatch.setattr("daemon.context.index.POOL_FROM", 2)
-    pooled = ProjectIndex(root)
-    assert pooled.build().parsed == len(REPOS["typescript"][0])
-    assert {r: e.symbols for r, e in pooled.files.items()} == {r: e.symbols for r, e in serial.files.items()}
-    assert "process pool failed" not in caplog.text
+def test_files_parse_in_worker_processes_with_the_result_of_parsing_in_place(tmp_path: Path) -> None:
+    files = REPOS["typescript"][0]
+    index = ProjectIndex(write(tmp_path, files))
+    assert index.build().parsed == len(files)
+    for rel, entry in index.files.items():
+        source = (tmp_path / rel).read_bytes()
+        assert entry.symbols == parse_source(source, EXTENSIONS[Path(rel).suffix], rel), rel
 
 
 @pytest.mark.parametrize("language", sorted(REPOS))
@@ -167,3 +165,18 @@ def test_a_syntax_error_in_each_language_keeps_what_parses(tmp_path: Path, langu
     symbols = index.symbols(engine)
     assert symbols is not None and symbols.broken
     assert last_param in extract.context(index, f"{engine}::{target}", 2000).text
+
+
+def test_nothing_is_read_through_a_symlink_out_of_the_root(tmp_path: Path) -> None:
+    root = write(tmp_path / "proj", PYTHON)
+    (tmp_path / "elsewhere.gitignore").write_text("*.py\n")
+    (tmp_path / "outside.py").write_text("def outside():\n    pass\n")
+    (tmp_path / "outside_dir").mkdir()
+    (tmp_path / "outside_dir" / "deep.py").write_text("def deep():\n    pass\n")
+    (root / ".gitignore").symlink_to(tmp_path / "elsewhere.gitignore")  # would exclude every file
+    (root / "link.py").symlink_to(tmp_path / "outside.py")
+    (root / "dir").symlink_to(tmp_path / "outside_dir", target_is_directory=True)
+    index = ProjectIndex(root)
+    index.build()
+    assert set(index.files) == set(PYTHON)
+    assert index.named("outside") == [] and index.named("deep") == []

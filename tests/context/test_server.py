@@ -56,12 +56,31 @@ async def test_context_for_a_symbol_of_the_one_registered_project(daemon: Daemon
             assert r.status == 200
 
 
-async def test_an_unregistered_root_is_indexed_on_first_use_and_errors_are_clear(
+async def test_only_registered_roots_are_served_and_odd_roots_are_400s(
     daemon: Daemon, tmp_path: Path
 ) -> None:
     other = write(
         tmp_path / "other", {"lib/x.go": "package lib\n\n// Do does.\nfunc Do() int { return 1 }\n"}
     )
+    for root in (str(other), "~", "/"):
+        status, body = await _post(daemon, {"root": root, "target": "lib/x.go::Do", "budget_tokens": 300})
+        assert status == 404 and "register it with `detour context add " in json.dumps(body), (root, body)
+    for root in ("", "  ", "rel/ative", "a\0b", "/tmp/\0", 7, ["x"], {"a": 1}, True):
+        status, body = await _post(daemon, {"root": root, "target": "lib/x.go"})
+        assert status == 400 and body["error"]["type"] == "invalid_request_error", (root, body)  # type: ignore[index]
+    status, body = await _post(daemon, {"target": str(other / "lib/x.go") + "::Do"})
+    assert status == 404 and "detour context add" in json.dumps(body)
+    status, body = await _post(daemon, {"target": "pkg/engine.py\0::x"})
+    assert status == 400
+    assert not (await daemon.runner.app[PROJECTS].get(None)).root.is_relative_to(other)  # type: ignore[index]
+    # Registered (as `detour context add` does, through the config), it is served.
+    app = daemon.runner.app
+    assert app is not None
+    config = app[LIVE_CONFIG].current
+    await app[LIVE_CONFIG].apply(parse(SIM_CONFIG + "".join(
+        f"\n[[projects]]\nroot = {json.dumps(str(r))}\n" for r in (*app[PROJECTS].roots, other)
+    )))  # fmt: skip
+    assert config is not app[LIVE_CONFIG].current
     status, body = await _post(daemon, {"root": str(other), "target": "lib/x.go::Do", "budget_tokens": 300})
     assert status == 200 and "func Do() int" in str(body["text"])
     # Two projects now: a request must name its root.
@@ -74,6 +93,9 @@ async def test_an_unregistered_root_is_indexed_on_first_use_and_errors_are_clear
     async with aiohttp.ClientSession() as s:
         async with s.post(f"{daemon.url}/context", json={"target": "x"}) as r:
             assert r.status == 401
+        async with s.get(f"{daemon.url}/status", headers=daemon.auth()) as r:
+            projects = {p["root"]: p for p in (await r.json())["projects"]}
+    assert projects[str(other)]["state"] == "ready" and projects[str(other)]["files"] == 1
 
 
 async def test_an_mcp_client_lists_and_calls_the_tools_over_stdio(
@@ -114,7 +136,7 @@ async def test_a_config_change_registers_projects_and_prune_settings_live(
     live = app[LIVE_CONFIG]
     text = SIM_CONFIG.replace('chain = ["sim/sim-model"]', 'chain = ["sim/sim-model"]\nprune = "fit"')
     await live.apply(parse(text + f"\n[[projects]]\nroot = {json.dumps(str(other))}\n"))
-    assert app[GATEWAY].chain.pruning is not None and app[GATEWAY].chain.pruning.modes == {"default": "fit"}
+    assert app[GATEWAY].routes.resolve("default").settings.prune == "fit"
     assert other.resolve() in app[PROJECTS].roots
     index = await app[PROJECTS].get(str(other))
     assert "m.py" in index.files

@@ -74,3 +74,36 @@ async def test_new_directories_deletes_renames_and_gitignore_changes(watched: Pr
     await _within(2.0, lambda: "pkg/fresh/mod.py" not in watched.files)
     assert root / "pkg/fresh" not in watched.plan.recursive
     assert not any("node_modules" in str(p) for p in watched.plan.recursive + watched.plan.flat)
+
+
+async def test_symlinks_made_while_watched_never_lead_out_of_the_root(
+    watched: ProjectIndex, tmp_path: Path
+) -> None:
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    (outside / "secret").mkdir(parents=True)
+    (outside / "key.py").write_text("def private_key():\n    return 'hunter2'\n")
+    (outside / "secret" / "more.py").write_text("def more_secret():\n    pass\n")
+    (watched.root / "link.py").symlink_to(outside / "key.py")
+    (watched.root / "pkg" / "linked").symlink_to(outside / "secret", target_is_directory=True)
+    (watched.root / "inner.py").symlink_to(
+        watched.root / "pkg" / "util.py"
+    )  # inside, but a link all the same
+    (watched.root / "pkg" / "after.py").write_text("def after():\n    pass\n")  # seen after the links
+    await _within(5.0, lambda: "pkg/after.py" in watched.files)
+    await asyncio.to_thread(watched.update, {"link.py", "inner.py", "pkg/linked/more.py"})  # asked outright
+    assert not {"link.py", "inner.py", "pkg/linked/more.py"} & set(watched.files)
+    assert "private_key" not in extract.find_symbol(watched, "private_key")
+    assert watched.lines("link.py") == [] and watched.lines("pkg/linked/more.py") == []
+    # A file indexed, then swapped for a link: dropped, and never read through the link.
+    (watched.root / "pkg" / "after.py").unlink()
+    (watched.root / "pkg" / "after.py").symlink_to(outside / "key.py")
+    await _within(5.0, lambda: "pkg/after.py" not in watched.files)
+    assert watched.lines("pkg/after.py") == []
+
+
+async def test_the_size_limit_holds_for_files_the_watcher_sees(watched: ProjectIndex) -> None:
+    (watched.root / "pkg" / "huge.py").write_bytes(b"def huge():\n    pass\n" + b"#" * 600_000 + b"\n")
+    await _within(5.0, lambda: "pkg/huge.py" in watched.files)
+    entry = watched.files["pkg/huge.py"]
+    assert entry.symbols is None and entry.note == "larger than 512 KiB"
+    assert watched.lines("pkg/huge.py") == [] and watched.skipped() == {"larger than 512 KiB": 1}

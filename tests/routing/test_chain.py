@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
 
-from daemon.config import HealthSettings, ModelConfig, ProviderConfig, Target
+from daemon.config import HealthSettings, ModelConfig, ProviderConfig, RouteSettings, Target
 from daemon.ir import (
     ApiError,
     Message,
@@ -84,8 +85,9 @@ REQ = Request("route", [Message("user", [TextPart("hi")])], max_tokens=1000)
 
 
 def chain_of(*providers: Scripted, health: Health | None = None, wait_s: float = 0) -> tuple[Chain, Resolved]:
-    chain = Chain({p.id: p for p in providers}, health or Health(), max_wait_s=wait_s)
-    return chain, Resolved("r", tuple(Target(p.id, "m") for p in providers))
+    chain = Chain({p.id: p for p in providers}, health or Health())
+    targets = tuple(Target(p.id, "m") for p in providers)
+    return chain, Resolved("r", targets, RouteSettings(name="r", chain=targets, max_wait_s=wait_s))
 
 
 async def complete(chain: Chain, req: Request, resolved: Resolved) -> tuple[Response, Lease]:
@@ -210,8 +212,9 @@ async def test_open_circuit_makes_no_call_and_half_open_lets_one_probe_through()
 async def test_context_window_skips_and_max_tokens_is_clamped() -> None:
     small = Scripted("small", [], models={"m": ModelConfig(100, 50)})
     big = Scripted("big", [], models={"m": ModelConfig(10_000, 500)})
-    chain = Chain({"small": small, "big": big}, Health(), max_wait_s=0)
-    resolved = Resolved("r", (Target("small", "m"), Target("big", "m")))
+    chain = Chain({"small": small, "big": big}, Health())
+    targets = (Target("small", "m"), Target("big", "m"))
+    resolved = Resolved("r", targets, RouteSettings(name="r", chain=targets, max_wait_s=0))
     long = Request("route", [Message("user", [TextPart("x" * 3000)])], max_tokens=4000)
     _, served = await complete(chain, long, resolved)
     assert [str(x) for x in served.attempts] == ["small/m:context_too_long", "big/m:ok"]
@@ -240,7 +243,9 @@ async def test_an_invalid_json_answer_fails_over_and_is_recorded() -> None:
 async def test_on_invalid_json_return_stops_at_the_first_invalid_answer() -> None:
     a, b = Scripted("a", ['{"b": 1}']), Scripted("b", ['{"a": 1}'])
     chain, resolved = chain_of(a, b)
-    chain.invalid_json_returns = frozenset({resolved.route})
+    resolved = Resolved(
+        resolved.route, resolved.chain, dataclasses.replace(resolved.settings, on_invalid_json="return")
+    )
     with pytest.raises(ApiError, match=r"does not match the schema at \$: 'a' is a required property"):
         await complete(chain, JSON_REQ, resolved)
     assert b.calls == 0
@@ -312,9 +317,11 @@ class Heard(Health):
         self.heard.append((target.provider, "success"))
         super().success(target)
 
-    def failure(self, target: Target, failure: f.Failure, chain: Sequence[Target] = ()) -> None:
+    def failure(
+        self, target: Target, failure: f.Failure, chain: Sequence[Target] = (), percent: float | None = None
+    ) -> None:
         self.heard.append((target.provider, str(failure.kind)))
-        super().failure(target, failure, chain)
+        super().failure(target, failure, chain, percent)
 
     def release(self, target: Target) -> None:
         self.heard.append((target.provider, "release"))

@@ -168,3 +168,11 @@ def test_waiters_on_one_target_are_woken_a_few_at_a_time() -> None:
     assert sum(w < 0.2 for w in wakes) == 0.2 / WAKE_STEP_S * WAKE_BATCH  # 16 in the first 200 ms
     # A new free time starts the count again.
     assert h.wake_at(T, free + 10) - (free + 10) < WAKE_STEP_S
+
+
+def test_a_route_may_set_its_own_max_ejection_percent() -> None:
+    a, b = Target("p", "a"), Target("p", "b")
+    h = Health(consecutive=1, max_ejection_percent=50, clock=Clock())
+    h.failure(a, BOOM, (a, b), max_ejection_percent=100)
+    h.failure(b, BOOM, (a, b), max_ejection_percent=100)  # [routing.health]'s 50 would keep it in
+    assert h.claim(a) is not None and h.claim(b) is not None

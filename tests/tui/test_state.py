@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.tui.fake_daemon import NOW, response, sample_status
 from tui.state import SPEND_BUCKET_S, Dashboard
+from tui.widgets import project_line
 
 
 def test_polling_status_again_does_not_count_spend_twice() -> None:
@@ -32,3 +33,19 @@ def test_a_daemon_of_simulated_providers_reads_as_simulated() -> None:
     board = Dashboard(lambda: NOW)
     board.load_status(status)
     assert board.simulated
+
+
+def test_each_project_shows_its_indexing_state_and_what_it_skipped() -> None:
+    board = Dashboard(clock=lambda: NOW)
+    status = sample_status()
+    status["projects"] = [
+        {"root": "/src/app", "state": "indexing", "files": 0, "parsed": 120, "to_parse": 600, "skipped": {},
+         "error": None},
+        {"root": "/src/lib/", "state": "ready", "files": 412, "parsed": 3, "to_parse": 3,
+         "skipped": {"larger than 512 KiB": 2, "parsing took over 10 s: indexed as text only": 1}, "error": None},
+    ]  # fmt: skip
+    board.load_status(status)
+    assert [project_line(p).plain for p in board.projects] == [
+        "app            indexing 120 of 600",
+        "lib            ready, 412 files · 2 larger than 512 KiB · 1 parsing took over 10 s: indexed as text only",
+    ]
