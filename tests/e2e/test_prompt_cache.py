@@ -259,3 +259,30 @@ async def test_a_gemini_cached_content_goes_to_gemini_only(cached: World, up: st
     else:
         assert "cachedContent" not in body and "cached_content" not in body
         assert "removed cachedContent cachedContents/repo-123" in adapted
+
+
+OFF = f"""
+[routing]
+prompt_cache = "off"
+
+[[routes]]
+name = "cached"
+chain = ["up-anthropic/{MODEL["anthropic"]}"]
+prompt_cache = "auto"
+"""
+
+
+async def test_off_sends_no_breakpoints_and_a_route_may_override_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    marked: list[Any] = [
+        {"role": "system", "content": SYSTEM, "cache_control": MARK},
+        {"role": "user", "content": [{"type": "text", "text": "Go.", "cache_control": MARK}]},
+    ]
+    unmarked: list[Any] = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "Go."}]
+    async with open_world(monkeypatch, OFF) as w:
+        fake = w.fakes["anthropic"]
+        async with _chat(w) as sdk:
+            for messages in (marked, unmarked):
+                await sdk.chat.completions.create(model=ROUTE["anthropic"], messages=messages)
+                assert breakpoints(fake.last.body) == []
+            await sdk.chat.completions.create(model="cached", messages=unmarked)
+            assert len(breakpoints(fake.last.body)) == 2  # the system prompt and the user turn
