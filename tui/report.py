@@ -39,6 +39,13 @@ def coverage(route: dict[str, Any], p: dict[str, Any]) -> float:
     return float(p["ok"] / route["requests"]) if route["requests"] else 0.0
 
 
+def cache_saved(report: dict[str, Any]) -> str:
+    """What the prompt cache saved: the answers priced without it, less what they cost."""
+    routes = " · ".join(f"{r['route']} {usd(r['cache_saved_usd'], 4)}" for r in report["routes"])
+    total = f"prompt cache saved {usd(report['totals']['cache_saved_usd'], 4)}"
+    return f"{total}: {routes}" if routes else total
+
+
 def latency_chart(report: dict[str, Any]) -> Text:
     rows = [(r, p) for r in report["routes"] for p in r["paths"] if p["latency_ms"]["n"]]
     if not rows:
@@ -91,6 +98,7 @@ class ReportScreen(Screen[None]):
             yield Static(classes="title", id="chart-title")
             yield Static(id="chart")
             yield Static(id="report-spend", classes="caption")
+            yield Static(id="report-cache", classes="caption")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -154,3 +162,4 @@ class ReportScreen(Screen[None]):
             f"{s['days_over_limit']} over · probes {probes}: {pr['runs']} runs, "
             f"{usd(pr['spent_today_usd'], 4)} of {usd(pr['cap_usd_per_day'], 2)} today"
         )
+        self.query_one("#report-cache", Static).update(cache_saved(report))

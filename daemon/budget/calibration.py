@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from daemon.budget.accounts import Accounts
-from daemon.budget.prices import Prices
+from daemon.budget.prices import Prices, worst_prompt
 from daemon.config import Target
 from daemon.ir import Request, Usage
 from daemon.providers.base import Provider
@@ -162,8 +162,8 @@ class Calibration:
         est = None if fit is None else fit.estimate(counted)
         if est is not None:
             tokens, doubt = est
-            worst = self.prices.require(target, Usage(input_tokens=tokens, output_tokens=out))
-            doubt_usd = self.prices.require(target, Usage(input_tokens=doubt))
+            worst = self.prices.require(target, worst_prompt(req, tokens, out))
+            doubt_usd = self.prices.require(target, worst_prompt(req, doubt))
             if left - worst >= self.in_flight_doubt + doubt_usd:
                 return Sized(tokens, doubt_usd, "calibrated")
         exact = await self._count(req, target)

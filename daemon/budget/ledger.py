@@ -100,6 +100,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX requests_ts ON requests (ts);
         """,
     ),
+    (
+        # What the prompt cache saved on each answer (report.measures sums it per route).
+        "requests_cache_saved",
+        "ALTER TABLE requests ADD COLUMN cache_saved_usd REAL NOT NULL DEFAULT 0",
+    ),
 ]
 
 # What a row costs now: settled rows their cost, open reservations their worst case.

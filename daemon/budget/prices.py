@@ -22,7 +22,7 @@ from typing import Any
 import genai_prices
 
 from daemon.config import Config, Target
-from daemon.ir import ApiError, Usage
+from daemon.ir import ApiError, Request, Usage
 
 # genai-prices names providers by its own ids; our kinds map onto them.
 _PRICE_PROVIDER = {"anthropic": "anthropic", "openai": "openai", "gemini": "google"}
@@ -54,6 +54,15 @@ class Prices:
             return None
         return _rates(provider, target.model, model_price, usage.input_tokens).usd(usage)
 
+    def cache_saved(self, target: Target, usage: Usage) -> float | None:
+        """What the prompt cache saved on ``usage``: its price with no cache, less its price.
+        Negative on a turn that wrote more than it read (a write costs more than input)."""
+        if not (usage.cache_read_tokens or usage.cache_write_tokens):
+            return 0.0
+        uncached = Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
+        full, paid = self.usd(target, uncached), self.usd(target, usage)
+        return None if full is None or paid is None else full - paid
+
     def require(self, target: Target, usage: Usage) -> float:
         """The price, or a clear refusal: a budget cannot be enforced on an unknown price."""
         usd = self.usd(target, usage)
@@ -66,6 +75,14 @@ class Prices:
                 f'[providers.{target.provider}.models."{target.model}"] in the config',
             )
         return usd
+
+
+def worst_prompt(req: Request, prompt: int, output: int = 0) -> Usage:
+    """A prompt of ``prompt`` tokens at its dearest: all of it written to the prompt cache
+    (Anthropic bills a write at 1.25 times input; elsewhere a write is priced as input),
+    unless the route sends no cache breakpoints."""
+    written = 0 if req.prompt_cache == "off" else prompt
+    return Usage(input_tokens=prompt, output_tokens=output, cache_write_tokens=written)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """What the chain asks of the budget before and after each attempt.
 
 Before: price the attempt's worst case (counted prompt tokens at the input
-price plus ``max_tokens`` at the output price) and reserve it against every
+price, or the prompt-cache write price where that is dearer, plus ``max_tokens``
+at the output price) and reserve it against every
 window. If it does not fit, clamp ``max_tokens`` to what the money left can
 pay for; if even a short answer does not fit, refuse with 402, or with
 ``on_exhausted = "cheapest"`` let the chain try the cheaper models in it.
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from daemon.budget.accounts import Accounts, Reservation
 from daemon.budget.calibration import Calibration, Sized
 from daemon.budget.delta import CacheMemory, failover_delta
-from daemon.budget.prices import Prices
+from daemon.budget.prices import Prices, worst_prompt
 from daemon.config import Target
 from daemon.ir import ApiError, Request, Usage
 from daemon.ir.tokens import request_tokens
@@ -56,7 +57,7 @@ class Spend:
 
     def worst_case_usd(self, req: Request, target: Target, max_output: int | None) -> float:
         out = req.max_tokens or max_output or DEFAULT_OUTPUT
-        usd = self.prices.usd(target, Usage(input_tokens=request_tokens(req), output_tokens=out))
+        usd = self.prices.usd(target, worst_prompt(req, request_tokens(req), out))
         return float("inf") if usd is None else usd
 
     async def _sized(
@@ -86,15 +87,15 @@ class Spend:
     def _admit(
         self, req: Request, target: Target, session: str, prompt: int, out: int, keep: float = 0.0
     ) -> Admission:
-        worst = self.prices.require(target, Usage(input_tokens=prompt, output_tokens=out))
+        worst = self.prices.require(target, worst_prompt(req, prompt, out))
         try:
             self._keep_room(session, worst, keep)
             return Admission(req, self.accounts.reserve(session, worst), prompt)
         except ApiError as refused:
-            clamped = self._affordable(target, session, prompt, keep)
+            clamped = self._affordable(req, target, session, prompt, keep)
             if clamped is None or clamped >= out:
                 raise OverBudget(refused) from None
-            cost = self.prices.require(target, Usage(input_tokens=prompt, output_tokens=clamped))
+            cost = self.prices.require(target, worst_prompt(req, prompt, clamped))
             try:
                 res = self.accounts.reserve(session, cost)
             except ApiError:
@@ -107,14 +108,14 @@ class Spend:
         if keep > 0 and scope is not None and left - worst < keep:
             raise self.accounts.refusal(scope, session)
 
-    def _affordable(self, target: Target, session: str, prompt: int, keep: float = 0.0) -> int | None:
+    def _affordable(
+        self, req: Request, target: Target, session: str, prompt: int, keep: float = 0.0
+    ) -> int | None:
         """The most output tokens the money left pays for, if that is a useful answer."""
         left, _ = self.accounts.headroom(session)
         left -= keep
-        base = self.prices.require(target, Usage(input_tokens=prompt))
-        per_token = (
-            self.prices.require(target, Usage(input_tokens=prompt, output_tokens=1_000_000)) - base
-        ) / 1e6
+        base = self.prices.require(target, worst_prompt(req, prompt))
+        per_token = (self.prices.require(target, worst_prompt(req, prompt, 1_000_000)) - base) / 1e6
         if per_token <= 0 or left <= base:
             return None
         tokens = int((left - base) / per_token)

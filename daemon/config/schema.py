@@ -220,6 +220,15 @@ class RoutingConfig:
             show=True,
         ),
     ] = 10.0
+    prompt_cache: Annotated[
+        Literal["auto", "client", "off"],
+        doc(
+            "auto: keep the client's markers, place up to 4 when none are sent",
+            show=True,
+            must='"auto" (keep the client\'s cache markers, place them when none are sent), "client" '
+            '(keep only the client\'s) or "off" (send none)',
+        ),
+    ] = "auto"
     health: Annotated[HealthSettings, doc("outlier detection (Envoy's names); defaults shown")] = field(
         default_factory=HealthSettings
     )
@@ -263,6 +272,14 @@ class RouteSettings:
             'or "always"',
         ),
     ] = "off"
+    prompt_cache: Annotated[
+        Literal["auto", "client", "off"],
+        doc(
+            "auto | client | off  (Anthropic cache breakpoints; overrides [routing])",
+            must='"auto" (keep the client\'s cache markers, place them when none are sent), "client" '
+            '(keep only the client\'s) or "off" (send none)',
+        ),
+    ] = ROUTING.prompt_cache
     max_ejection_percent: Annotated[Percent, doc("never eject more than this share of this chain")] = (
         ROUTING.health.max_ejection_percent
     )

@@ -21,14 +21,16 @@ What the API would otherwise answer 400 to, and what is done instead:
   dropped; ``temperature`` and ``top_p`` are never sent together;
 - a JSON schema for the answer goes in ``output_config.format`` in the dialect
   structured outputs take (``schema_dialects.for_anthropic``); routing sends other
-  JSON requests as a forced tool instead (``routing.structured``).
+  JSON requests as a forced tool instead (``routing.structured``);
+- cache breakpoints: the client's ``cache_control`` markers go on the blocks they
+  marked, never more than 4, or detour places them (``anthropic_cache``).
 """
 
 from __future__ import annotations
 
 from typing import Any, Final, assert_never
 
-from daemon.formats import ids
+from daemon.formats import anthropic_cache, ids
 from daemon.formats.anthropic_response import ORIGIN, arguments_object, tool_name
 from daemon.formats.anthropic_search import blocks as search_blocks
 from daemon.formats.media import sniff_mime, split_data_url
@@ -83,13 +85,20 @@ def _has_text(text: str) -> bool:
 
 
 def _text_block(p: TextPart) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "text", "text": p.text}
-    if p.cache_control:
-        block["cache_control"] = p.cache_control
+    return _marked({"type": "text", "text": p.text}, p.cache_control)
+
+
+def _marked(block: dict[str, Any], mark: dict[str, Any] | None) -> dict[str, Any]:
+    if mark:
+        block["cache_control"] = mark
     return block
 
 
 def _image_block(p: ImagePart, path: str) -> dict[str, Any]:
+    return _marked(_image_source(p, path), p.cache_control)
+
+
+def _image_source(p: ImagePart, path: str) -> dict[str, Any]:
     media, data = p.media_type, p.data
     if data is None and p.url:
         inline = split_data_url(p.url)
@@ -122,9 +131,7 @@ def _tool_result_block(p: ToolResultPart, path: str) -> dict[str, Any]:
         block["content"] = content
     if p.is_error:
         block["is_error"] = True
-    if p.cache_control:
-        block["cache_control"] = p.cache_control
-    return block
+    return _marked(block, p.cache_control)
 
 
 def _user_blocks(parts: list[Part], path: str) -> list[dict[str, Any]]:
@@ -160,14 +167,13 @@ def _assistant_blocks(parts: list[Part], path: str) -> list[dict[str, Any]]:
                 if _has_text(p.text):
                     out.append(_text_block(p))
             case ToolCallPart():
-                out.append(
-                    {
-                        "type": "tool_use",
-                        "id": ids.for_anthropic(p.id),
-                        "name": tool_name(p.name),
-                        "input": arguments_object(p.arguments),
-                    }
-                )
+                call = {
+                    "type": "tool_use",
+                    "id": ids.for_anthropic(p.id),
+                    "name": tool_name(p.name),
+                    "input": arguments_object(p.arguments),
+                }
+                out.append(_marked(call, p.cache_control))
             case WebSearchPart():
                 # Anthropic's own search goes back verbatim; anyone else's is left out (its
                 # opaque was dropped by routing), and the answer's text still says what it found.
@@ -187,12 +193,6 @@ def _system_texts(m: Message, path: str) -> list[TextPart]:
         if _has_text(p.text):
             texts.append(p)
     return texts
-
-
-def _text_content(texts: list[TextPart]) -> str | list[dict[str, Any]]:
-    if len(texts) == 1 and not texts[0].cache_control:
-        return texts[0].text
-    return [_text_block(t) for t in texts]
 
 
 # --- messages --------------------------------------------------------------------------------
@@ -347,7 +347,7 @@ def _tool(t: Tool, path: str) -> dict[str, Any]:
     out["input_schema"] = schema
     if t.strict is not None:
         out["strict"] = t.strict
-    return out
+    return _marked(out, t.cache_control)
 
 
 def _tool_choice(c: ToolChoice, thinking_on: bool) -> dict[str, Any]:
@@ -401,18 +401,17 @@ def encode_request(req: Request, model: str, profile: Profile) -> dict[str, Any]
     if not thinking_on:
         max_tokens = req.max_tokens or DEFAULT_MAX_TOKENS
     _fit_prefill(messages, thinking_on)
-    _compact(messages)
     body: dict[str, Any] = {"model": model, "max_tokens": max_tokens}
     system = [t for t in req.system if _has_text(t.text)] + hoisted
     if system:
-        body["system"] = _text_content(system)
+        body["system"] = [_text_block(t) for t in system]
     body["messages"] = messages
     if req.tools:
         body["tools"] = [_tool(t, f"tools[{i}]") for i, t in enumerate(req.tools)]
         if req.tool_choice is not None:
             body["tool_choice"] = _tool_choice(req.tool_choice, thinking_on)
     if req.web_search:
-        body.setdefault("tools", []).append(WEB_SEARCH_TOOL)
+        body.setdefault("tools", []).append(dict(WEB_SEARCH_TOOL))  # a breakpoint may go on it
     if thinking is not None:
         body["thinking"] = thinking
     output_config: dict[str, Any] = {}
@@ -424,6 +423,10 @@ def encode_request(req: Request, model: str, profile: Profile) -> dict[str, Any]
     if output_config:
         body["output_config"] = output_config
     body.update(_sampling(req, thinking_on))
+    anthropic_cache.place(body, req.prompt_cache, profile.min_cache_tokens)
+    _compact(messages)
+    if system and len(body["system"]) == 1 and "cache_control" not in body["system"][0]:
+        body["system"] = body["system"][0]["text"]
     # Whitespace-only stops (OpenAI clients send "\n") are a 400 here; they cannot be kept.
     stops = [s for s in req.stop if s.strip()]
     if stops:

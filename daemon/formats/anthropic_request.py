@@ -1,7 +1,7 @@
 """Anthropic Messages requests -> IR, as clients (Claude Code above all) send them.
 
 Kept: system messages inside ``messages`` (role ``system``), thinking and
-``output_config.effort``, ``cache_control`` on text and tool results, signed
+``output_config.effort``, ``cache_control`` on every block and tool that takes one, signed
 and redacted thinking. Refused with a 400 naming the path: blocks and tools the
 IR cannot carry (documents, server tools, Files API images). Ignored: harmless
 top-level fields (``context_management``, ``service_tier``, betas, the
@@ -83,9 +83,10 @@ def _image(b: dict[str, Any], path: str) -> ImagePart:
             return ImagePart(
                 media_type=as_str(src.get("media_type"), f"{path}.source.media_type"),
                 data=as_str(src.get("data"), f"{path}.source.data"),
+                cache_control=_cache(b, path),
             )
         case "url":
-            return ImagePart(url=as_str(src.get("url"), f"{path}.source.url"))
+            return ImagePart(url=as_str(src.get("url"), f"{path}.source.url"), cache_control=_cache(b, path))
         case kind:
             raise invalid(
                 f"{path}.source.type: image source {kind!r} cannot be translated; use base64 or url"
@@ -144,6 +145,7 @@ def _assistant_block(b: dict[str, Any], path: str) -> Part:
                 id=as_str(b.get("id"), f"{path}.id"),
                 name=as_str(b.get("name"), f"{path}.name"),
                 arguments=arguments_text(as_object(b.get("input", {}), f"{path}.input")),
+                cache_control=_cache(b, path),
             )
         case "image" | "tool_result" as kind:
             raise invalid(f"{path}: a {kind!r} block belongs in a user message")
@@ -203,7 +205,7 @@ def _tools(raw: Any) -> list[Tool]:
                 f"{path}: {kind!r} ({t.get('name')!r}) is an Anthropic built-in tool; "
                 "detour translates only custom tools with an input_schema"
             )
-        # cache_control, defer_loading, input_examples, eager_input_streaming: hints the IR
+        # defer_loading, input_examples, eager_input_streaming: hints the IR
         # does not carry; the tool itself is whole without them.
         tools.append(
             Tool(
@@ -211,6 +213,7 @@ def _tools(raw: Any) -> list[Tool]:
                 description=opt_str(t.get("description"), f"{path}.description"),
                 parameters=as_object(t.get("input_schema"), f"{path}.input_schema"),
                 strict=opt_bool(t.get("strict"), f"{path}.strict"),
+                cache_control=_cache(t, path),
             )
         )
     return tools

@@ -30,7 +30,7 @@ import orjson
 
 from daemon import ir
 from daemon.formats import ids
-from daemon.formats.fields import as_array, as_object, as_str, json_type
+from daemon.formats.fields import as_array, as_object, as_str, json_type, opt_str
 from daemon.formats.gemini_contents import build_contents, guess_mime
 from daemon.formats.gemini_schema import (
     Renames,
@@ -106,6 +106,7 @@ def decode_request(body: Any, *, model: str | None = None, stream: bool | None =
         tool_choice=_tool_choice(_field(body, "toolConfig")),
         stream=bool(stream),
         source_format=name,
+        cached_content=opt_str(_field(body, "cachedContent"), "cachedContent"),
     )
     gen = _field(body, "generationConfig")
     if gen is not None:
@@ -442,6 +443,8 @@ def encode_request(req: ir.Request, model: str, profile: Profile) -> dict[str, A
     gen = _generation_config(req, profile)
     if gen:
         body["generationConfig"] = gen
+    if req.cached_content:
+        body["cachedContent"] = req.cached_content
     return body
 
 

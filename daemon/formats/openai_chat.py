@@ -22,7 +22,7 @@ results right after their calls, no reasoning sent back.
 from __future__ import annotations
 
 import time
-from typing import Any, Final, assert_never
+from typing import Any, Final, TypeVar, assert_never
 
 import orjson
 
@@ -83,6 +83,7 @@ EFFORTS: Final[dict[str, Effort]] = {
 MAX_STOP: Final = 4
 JSON_HINT: Final = "Answer with a JSON object."
 _UNSUPPORTED_PARTS: Final = frozenset({"input_audio", "file"})
+_P = TypeVar("_P", bound=Part)
 
 # --- requests: wire -> IR -----------------------------------------------------------------
 
@@ -97,7 +98,24 @@ def _texts(content: Any, path: str) -> list[TextPart]:
         block = as_object(raw, where)
         if block.get("type") != "text":
             raise invalid(f"{where}: expected a text part here, got type {block.get('type')!r}")
-        parts.append(TextPart(as_str(block.get("text"), f"{where}.text")))
+        parts.append(TextPart(as_str(block.get("text"), f"{where}.text"), cache_control=_cache(block, where)))
+    return parts
+
+
+def _cache(obj: dict[str, Any], where: str) -> dict[str, Any] | None:
+    """An Anthropic cache marker as OpenRouter and LiteLLM take it on a message or a part."""
+    value = obj.get("cache_control")
+    return None if value is None else as_object(value, f"{where}.cache_control")
+
+
+def _marked(parts: list[_P], m: dict[str, Any], path: str) -> list[_P]:
+    """``parts`` with the message's own marker (OpenCode and Kilo send one) on its last block."""
+    mark = _cache(m, path)
+    if mark is not None:
+        for p in reversed(parts):
+            if isinstance(p, TextPart | ImagePart | ToolCallPart | ToolResultPart):
+                p.cache_control = mark
+                break
     return parts
 
 
@@ -119,9 +137,13 @@ def _user(content: Any, path: str) -> list[Part]:
         block = as_object(raw, where)
         match block.get("type"):
             case "text":
-                parts.append(TextPart(as_str(block.get("text"), f"{where}.text")))
+                parts.append(
+                    TextPart(as_str(block.get("text"), f"{where}.text"), cache_control=_cache(block, where))
+                )
             case "image_url":
-                parts.append(_image(block.get("image_url"), where))
+                image = _image(block.get("image_url"), where)
+                image.cache_control = _cache(block, where)
+                parts.append(image)
             case kind if not isinstance(kind, str):
                 raise invalid(f"{where}.type: expected a string, got {json_type(kind)}")
             case kind if kind in _UNSUPPORTED_PARTS:
@@ -171,13 +193,13 @@ def _assistant(m: dict[str, Any], path: str) -> Message:
             if kind not in ("text", "refusal"):
                 raise invalid(f"{where}: expected a text or refusal part, got type {kind!r}")
             text = as_str(block.get(kind), f"{where}.{kind}")
-            parts += [TextPart(text)] if text else []
+            parts += [TextPart(text, cache_control=_cache(block, where))] if text else []
     if refusal := opt_str(m.get("refusal"), f"{path}.refusal"):
         parts.append(TextPart(refusal))
     calls = m.get("tool_calls")
     for k, raw in enumerate([] if calls is None else as_array(calls, f"{path}.tool_calls")):
         parts.append(_tool_call(raw, f"{path}.tool_calls[{k}]"))
-    return Message("assistant", parts)
+    return Message("assistant", _marked(parts, m, path))
 
 
 def _messages(raw: Any) -> tuple[list[TextPart], list[Message]]:
@@ -197,13 +219,13 @@ def _messages(raw: Any) -> tuple[list[TextPart], list[Message]]:
         leading = leading and role in ("system", "developer")
         match role:
             case "system" | "developer":
-                parts = _texts(m.get("content"), path)
+                parts = _marked(_texts(m.get("content"), path), m, path)
                 if leading:
                     system += parts
                 elif parts:
                     messages.append(Message("system", list(parts)))
             case "user":
-                messages.append(Message("user", _user(m.get("content"), path)))
+                messages.append(Message("user", _marked(_user(m.get("content"), path), m, path)))
             case "assistant":
                 msg = _assistant(m, path)
                 names.update({p.id: p.name for p in msg.parts if isinstance(p, ToolCallPart)})
@@ -212,7 +234,9 @@ def _messages(raw: Any) -> tuple[list[TextPart], list[Message]]:
             case "tool":
                 call_id = as_str(m.get("tool_call_id"), f"{path}.tool_call_id")
                 content: list[TextPart | ImagePart] = list(_texts(m.get("content"), path))
-                result = ToolResultPart(call_id, content, name=names.get(call_id))
+                result = ToolResultPart(
+                    call_id, content, name=names.get(call_id), cache_control=_cache(m, path)
+                )
                 if after_tool:
                     messages[-1].parts.append(result)
                 else:
@@ -244,6 +268,7 @@ def _tools(raw: Any) -> list[Tool]:
                 opt_str(fn.get("description"), f"{where}.function.description"),
                 None if params is None else as_object(params, f"{where}.function.parameters"),
                 opt_bool(fn.get("strict"), f"{where}.function.strict"),
+                cache_control=_cache(t, where),
             )
         )
     return tools

@@ -36,6 +36,10 @@ class Profile:
     schema_dialect: SchemaDialect = "json_schema"
     # Anthropic refuses thinking together with a forced tool choice.
     thinks_with_forced_tool: bool = True
+    # Anthropic caches a prefix only this long or longer: a shorter breakpoint is wasted.
+    min_cache_tokens: int | None = None
+    # Gemini serves a client's ``cachedContent``; other models cannot take it.
+    cached_content: bool = False
 
     @property
     def any_root(self) -> bool:

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant"]
+# Anthropic cache breakpoints: keep the client's and place them when none are sent (auto),
+# keep only the client's (client), or send none (off).
+PromptCache = Literal["auto", "client", "off"]
 
 
 @dataclass(slots=True)
@@ -41,7 +44,8 @@ WRAP = "dtr1."
 @dataclass(slots=True)
 class TextPart:
     text: str
-    # Anthropic prompt-cache marker, kept verbatim for Anthropic targets only.
+    # Anthropic prompt-cache marker (``cache_control`` on any block, or OpenAI clients' on a
+    # message or part), kept verbatim for Anthropic targets only; likewise on the other parts.
     cache_control: dict[str, Any] | None = None
     opaque: Opaque | None = None
     kind: Literal["text"] = "text"
@@ -55,6 +59,7 @@ class ImagePart:
     data: str | None = None
     url: str | None = None
     detail: str | None = None
+    cache_control: dict[str, Any] | None = None
     kind: Literal["image"] = "image"
 
 
@@ -67,6 +72,7 @@ class ToolCallPart:
     name: str
     arguments: str = "{}"
     opaque: Opaque | None = None
+    cache_control: dict[str, Any] | None = None
     kind: Literal["tool_call"] = "tool_call"
 
 
@@ -136,6 +142,7 @@ class Tool:
     strict: bool | None = None
     # The Responses ``namespace`` tool it came in, when ``name`` is its flattened name.
     namespace: str | None = None
+    cache_control: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -208,3 +215,7 @@ class Request:
     web_search: bool = False
     # What routing changed to fit a target that the client should hear of (x-detour-adapted).
     adapted: list[str] = field(default_factory=list)
+    # Set by routing from the route's setting; Anthropic encoders place breakpoints by it.
+    prompt_cache: PromptCache = "auto"
+    # A Gemini ``cachedContents/...`` name the client sent: goes to Gemini targets only.
+    cached_content: str | None = None

@@ -45,6 +45,12 @@ _PRICE_PROVIDER: Final = {"anthropic": "anthropic", "openai": "openai", "gemini"
 _CLAUDE_NO_THINKING = re.compile(r"claude-(instant|2|3-(?!7))")
 _CLAUDE_BUDGET_ONLY = re.compile(r"claude-3-7|claude-(opus|sonnet|haiku)-4(-[0-5])?$")
 _DATE_SUFFIX = re.compile(r"-(\d{8}|latest)$")
+# Anthropic's minimum cacheable prompt length by model; the first match wins.
+_MIN_CACHE: Final = (
+    (re.compile(r"claude-(opus-4-[56]|haiku-4-5)"), 4096),
+    (re.compile(r"claude-(opus-4-7|sonnet-4-6|3-5-haiku|3-haiku|haiku-3)"), 2048),
+    (re.compile(r"claude-(opus|sonnet|fable|mythos)-5"), 512),
+)
 # Claude models from before structured outputs (4.5 on, and Opus 4.1, have them).
 _CLAUDE_NO_SCHEMA = re.compile(r"claude-(instant|2|3)|claude-(opus|sonnet)-4(-0)?(-\d{8})?$")
 # OpenAI reasoning models (also behind a compatible server's "openai/" prefix): they take
@@ -85,6 +91,7 @@ def profile_of(kind: str, model: str) -> Profile:
                 json_modes=frozenset() if _CLAUDE_NO_SCHEMA.match(model) else frozenset({"json_schema"}),
                 schema_dialect="anthropic",
                 thinks_with_forced_tool=False,
+                min_cache_tokens=next((n for pat, n in _MIN_CACHE if pat.search(model)), 1024),
             )
         case "openai" | "openai-compatible":
             reasoning = _OPENAI_REASONING.search(model) is not None
@@ -116,6 +123,7 @@ def profile_of(kind: str, model: str) -> Profile:
                 thinking_stops="flash" in model if level else "pro" not in model,
                 json_modes=frozenset({"json_object", "json_schema"}),
                 schema_dialect="openapi",
+                cached_content=True,
             )
         case "sim":
             return Profile(None, output, ALL_PARAMS, json_modes=frozenset({"json_object", "json_schema"}))

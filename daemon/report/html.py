@@ -36,6 +36,7 @@ def page(report: dict[str, Any]) -> str:
         ),
         ("cost per recovery", usd(t["cost_per_recovery_usd"])),
         ("failed attempts cost", usd(t["failed_attempts_usd"])),
+        ("prompt cache saved", usd(t["cache_saved_usd"])),
     ]
     body = [
         f"<h1>detour recovery report</h1><div class=sub>{escape(w['name'])}: "
@@ -53,6 +54,9 @@ def page(report: dict[str, Any]) -> str:
         "<h2>Latency per path</h2>",
         paths_table(paths),
         distributions(paths),
+        "<h2>What the prompt cache saved, per route</h2>",
+        "<div class=sub>The answers priced without the cache, less what they cost.</div>",
+        cache_table(report["routes"]),
         "<h2>Spend per day against the daily limit</h2>",
         spend_chart(report["spend"]),
         "<h2 class=probe>Synthetic probes</h2>",
@@ -107,6 +111,11 @@ def paths_table(paths: list[tuple[str, dict[str, Any]]]) -> str:
         )  # fmt: skip
     head = ["path", "reqs", "p50 ms", "p95 ms", "p99 ms", "spread", "n", "ttft p50", "ttft p99", "n", "extra"]
     return table(head, rows)
+
+
+def cache_table(routes: list[dict[str, Any]]) -> str:
+    rows = [[r["route"], str(r["requests"]), usd(r["served_usd"]), usd(r["cache_saved_usd"])] for r in routes]
+    return table(["route", "reqs", "answers cost", "cache saved"], rows)
 
 
 class Scale:

@@ -127,6 +127,7 @@ def coverage(rows: list[RequestRow]) -> dict[str, Any]:
         "extra_usd": round(extra, 9),
         "cost_per_recovery_usd": round(extra / len(recovered), 9) if recovered else None,
         "served_usd": round(sum(r.cost_usd for r in rows), 9),
+        "cache_saved_usd": round(sum(r.cache_saved_usd for r in rows), 9),
     }
 
 

@@ -86,6 +86,7 @@ class ReportRecorder:
                 ttft_ms=ev["ttft_ms"],
                 cost_usd=ev["cost_usd"],
                 delta_usd=state.delta if state.failure is not None else None,
+                cache_saved_usd=ev.get("cache_saved_usd", 0.0),
             )
         )
         self._wake.set()

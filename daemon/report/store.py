@@ -42,6 +42,7 @@ class RequestRow:
     cost_usd: float  # what the answer cost (probes: what the probe cost)
     delta_usd: float | None  # cost beyond what the primary would have charged; failovers only
     probe: bool = False
+    cache_saved_usd: float = 0.0  # the answer's price without the prompt cache, less its cost
 
 
 _COLUMNS = tuple(f.name for f in fields(RequestRow))

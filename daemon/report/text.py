@@ -43,11 +43,13 @@ def render(report: dict[str, Any]) -> str:
         f"cost of recoveries  {usd(t['extra_usd'])} beyond the primaries' price, "
         f"{usd(t['cost_per_recovery_usd'])} per recovery",
         f"failed attempts     {usd(t['failed_attempts_usd'])}   served answers {usd(t['served_usd'])}",
+        f"prompt cache saved  {usd(t['cache_saved_usd'])} (the answers priced without it, less their cost)",
     ]
     for r in report["routes"]:
         out += [
             "",
-            f"route {r['route']}: {r['recovered']}/{r['primary_failures']} primary failures recovered",
+            f"route {r['route']}: {r['recovered']}/{r['primary_failures']} primary failures recovered, "
+            f"prompt cache saved {usd(r['cache_saved_usd'])}",
         ]
         out += [PATH_HEADER + "   (ms; n samples below)"]
         for p in r["paths"]:

@@ -10,7 +10,9 @@ needs it whole); each target gets a shallow copy with:
 - sampling parameters the model rejects dropped (OpenAI reasoning models take
   no temperature/top_p; OpenAI takes no top_k; o3 and o4-mini take no stop);
 - reasoning settings dropped for an OpenAI model without reasoning that the
-  chain chose (a Chat client that names such a model itself keeps what it sent).
+  chain chose (a Chat client that names such a model itself keeps what it sent);
+- a Gemini ``cachedContent`` dropped for a model that cannot read it, and the
+  client told so (``x-detour-adapted``): the answer lacks what it held.
 
 What a model takes is its ``Profile`` (``daemon.providers.profiles``), looked up
 once per target by the chain.
@@ -69,6 +71,12 @@ def adapt(req: Request, target: Target, profile: Profile, prompt: int | None = N
         changes["stop"] = []
     if req.reasoning is not None and req.model != target.model and "reasoning" not in profile.params:
         changes["reasoning"] = None  # a model the client named keeps what the client sent for it
+    if req.cached_content and not profile.cached_content:
+        changes["cached_content"] = None
+        changes["adapted"] = [
+            *req.adapted,
+            f"removed cachedContent {req.cached_content} (only Gemini reads it, not {target.model})",
+        ]
     if not changes:
         return req
     if log.isEnabledFor(logging.DEBUG):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable, Container, Iterator
 from dataclasses import dataclass
@@ -129,6 +130,8 @@ class Chain:
         attempts: list[Attempt],
     ) -> Lease:
         settings = resolved.settings
+        if req.prompt_cache != settings.prompt_cache:  # Anthropic encoders place breakpoints by it
+            req = dataclasses.replace(req, prompt_cache=settings.prompt_cache)
         if self.pruning is not None and settings.prune == "always":
             req = await self.pruning.always(req, resolved.route)
         cands = [

@@ -211,6 +211,7 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
             pruning=Pruning(app[context.PROJECTS], telemetry.adapted),
         )
         telemetry.failover_delta = spend.failover_delta
+        telemetry.cache_saved = spend.prices.cache_saved
         app[GATEWAY] = Gateway(Routes(config), chain, Sessions(), simulated, telemetry)
         _announce(providers, simulated)
         async with kept(app[DATA_DIR] / "detour.db", calibration):

@@ -81,6 +81,8 @@ class ResponseEvent(Event):
     cost_usd: float
     latency_ms: float
     ttft_ms: float | None  # streams only: time to the first content byte sent to the client
+    # Prompt caching: the answer's price without the cache, less its cost (negative on a write).
+    cache_saved_usd: NotRequired[float]
     content: NotRequired[object]  # the response body (not streams), only with log_content = true
 
 

@@ -73,6 +73,8 @@ class Telemetry:
         # Set by the gateway once spend exists: (session, primary, served, usage) -> delta,
         # pricing the primary with the prompt cache it held for the session.
         self.failover_delta: Callable[[str, Target, Target, Usage], float | None] | None = None
+        # What the prompt cache saved on an answer (``Prices.cache_saved``).
+        self.cache_saved: Callable[[Target, Usage], float | None] | None = None
         self._budget_sent: dict[tuple[str, str], tuple[float, int]] = {}  # (session, scope) -> (ts, level)
 
     def begin(
@@ -188,6 +190,9 @@ class Telemetry:
             "latency_ms": round(((trace.ended or time.perf_counter()) - trace.started) * 1000, 3),
             "ttft_ms": None if trace.ttft_ms is None else round(trace.ttft_ms, 3),
         }
+        saved = self.cache_saved(target, usage) if self.cache_saved and target is not None else None
+        if saved:
+            response["cache_saved_usd"] = round(saved, 8)
         if self.log_content and content is not None:
             response["content"] = content
         self.bus.publish(response)

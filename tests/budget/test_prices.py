@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.budget.prices import Prices
+from daemon.budget.prices import Prices, worst_prompt
 from daemon.config import Target, parse
-from daemon.ir import Usage
+from daemon.ir import Request, Usage
 
 CONFIG = """
 [providers.anthropic]
@@ -81,3 +81,17 @@ def test_unknown_model_is_refused_by_name() -> None:
     assert PRICES.usd(Target("openai", "gpt-nonexistent-9"), Usage(input_tokens=1)) is None
     with pytest.raises(Exception, match="gpt-nonexistent-9"):
         PRICES.require(Target("openai", "gpt-nonexistent-9"), Usage(input_tokens=1))
+
+
+@pytest.mark.parametrize("mode", ["auto", "off"])
+def test_a_reservation_prices_the_prompt_as_a_cache_write_unless_caching_is_off(mode: str) -> None:
+    req = Request(model="claude-sonnet-4-5", messages=[], prompt_cache=mode)  # type: ignore[arg-type]
+    usage = worst_prompt(req, 50_000, 2_000)
+    got = PRICES.usd(Target("anthropic", "claude-sonnet-4-5"), usage)
+    written = 50_000 if mode == "auto" else None
+    expected = genai_prices.calc_price(
+        genai_prices.Usage(input_tokens=50_000, cache_write_tokens=written, output_tokens=2_000),
+        "claude-sonnet-4-5",
+        provider_id="anthropic",
+    ).total_price
+    assert got == pytest.approx(float(expected))

@@ -1,5 +1,9 @@
 """A fake Anthropic Messages API: validates like the real one, answers by hand.
 
+With ``cache`` set (a ``PromptCache``), it bills prompts as Anthropic's prompt cache
+would: the first request with a breakpoint prefix writes it, later ones read it.
+Either way it answers more than 4 breakpoints with the API's 400.
+
 Serves ``POST /v1/messages`` (plain and streamed) and
 ``POST /v1/messages/count_tokens`` (answering what the next answer will bill). Auth by ``x-api-key`` or
 ``Authorization: Bearer``; ``anthropic-version`` is required. Every request
@@ -11,6 +15,7 @@ prompt, so the wire ``input_tokens`` is what is left after cache reads and write
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -369,6 +374,78 @@ def _system_ok(system: Any) -> None:
         _block_ok(block, f"system.{i}", "system")
 
 
+MAX_BREAKPOINTS = 4
+CHARS_PER_TOKEN = 4
+LOOKBACK = 20  # blocks before a breakpoint the API checks for a cached prefix
+
+
+def prompt_blocks(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Top-level blocks in the order the cache reads them: tools, system, messages."""
+    blocks = list(body.get("tools") or [])
+    system = body.get("system")
+    blocks += [{"type": "text", "text": system}] if isinstance(system, str) else list(system or [])
+    for m in body["messages"]:
+        content = m["content"]
+        blocks += [{"type": "text", "text": content}] if isinstance(content, str) else content
+    return blocks
+
+
+def breakpoints(body: dict[str, Any]) -> list[int]:
+    """Indexes into ``prompt_blocks`` of the blocks marked ``cache_control`` (or holding one)."""
+    marked = []
+    for i, b in enumerate(prompt_blocks(body)):
+        inner = b.get("content") if b.get("type") == "tool_result" else None
+        nested = [c for c in inner if "cache_control" in c] if isinstance(inner, list) else []
+        marked += [i] * (len(nested) + ("cache_control" in b))
+    return marked
+
+
+def _breakpoints_ok(body: dict[str, Any]) -> None:
+    found = len(breakpoints(body))
+    if found > MAX_BREAKPOINTS:
+        raise Invalid(
+            f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {found}."
+        )
+
+
+class PromptCache:
+    """Anthropic's prompt cache, per model: the prefixes up to each breakpoint a request
+    marked (of at least ``min_tokens``), at 4 characters a token. A request reads the
+    longest stored prefix ending at a breakpoint or up to 20 blocks before one, and
+    writes the rest up to its last breakpoint."""
+
+    def __init__(self, min_tokens: int = 1024) -> None:
+        self.min_tokens = min_tokens
+        self.prefixes: set[tuple[str, str]] = set()
+        self.log: list[tuple[int, int, int]] = []  # (prompt, read, written) per request
+
+    def bill(self, body: dict[str, Any]) -> tuple[int, int, int]:
+        blocks = prompt_blocks(body)
+        keys, ends, chars, digest = [], [], 0, hashlib.sha256(body["model"].encode())
+        for b in blocks:
+            plain = {k: v for k, v in b.items() if k != "cache_control"}
+            text = json.dumps(plain, sort_keys=True)
+            digest.update(text.encode())
+            keys.append((body["model"], digest.hexdigest()))
+            chars += len(text)
+            ends.append(chars // CHARS_PER_TOKEN)
+        prompt = max(1, chars // CHARS_PER_TOKEN)
+        marks = sorted(set(breakpoints(body)))
+        read = 0
+        for m in marks:
+            for i in range(m, max(-1, m - LOOKBACK - 1), -1):
+                if keys[i] in self.prefixes:
+                    read = max(read, ends[i])
+                    break
+        written = 0
+        for m in marks:
+            if ends[m] >= self.min_tokens:
+                self.prefixes.add(keys[m])
+                written = max(written, ends[m] - read)
+        self.log.append((prompt, read, written))
+        return prompt, read, written
+
+
 def validate(body: Any, *, count_tokens: bool = False) -> None:
     """Raise ``Invalid`` with the API's own wording where the real API would answer 400."""
     if not isinstance(body, dict):
@@ -401,6 +478,7 @@ def validate(body: Any, *, count_tokens: bool = False) -> None:
         if last["type"] == "text" and last["text"] != last["text"].rstrip():
             raise Invalid("messages: final assistant content cannot end with trailing whitespace")
     _pairing_ok(turns)
+    _breakpoints_ok(body)
     _tools_ok(body)
     _thinking_ok(body, turns)
     _sampling_ok(body)
@@ -443,6 +521,7 @@ class FakeAnthropic(FakeUpstream):
         self.key = key
         self._ids = itertools.count(1)
         self.searches: list[list[dict[str, Any]]] = []  # the server web searches it rendered
+        self.cache: PromptCache | None = None
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -487,7 +566,13 @@ class FakeAnthropic(FakeUpstream):
             return web.json_response(
                 error_body(reply.status, reply.message), status=reply.status, headers=reply.headers
             )
-        reply = self.billed(shaped(reply, forced_tool(body)), prompt_chars(body), body["model"])
+        reply = shaped(reply, forced_tool(body))
+        if self.cache is not None:
+            prompt, read, written = self.cache.bill(body)
+            reply = dataclasses.replace(
+                reply, input_tokens=prompt, cache_read_tokens=read, cache_write_tokens=written
+            )
+        reply = self.billed(reply, prompt_chars(body), body["model"])
         msg_id = f"msg_fake{next(self._ids):04d}"
         searched = self._search_blocks(reply, body)
         if body.get("stream"):
