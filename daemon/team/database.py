@@ -138,6 +138,10 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX team_requests_ts ON team_requests (ts);
         """,
     ),
+    (
+        "report rows: what the prompt cache saved",
+        "ALTER TABLE team_requests ADD COLUMN cache_saved_usd double precision NOT NULL DEFAULT 0;",
+    ),
 ]
 
 
