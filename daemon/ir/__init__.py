@@ -37,7 +37,6 @@ from daemon.ir.stream import (
     ThinkingDelta,
     UsageUpdate,
     is_content,
-    replay,
 )
 
 __all__ = [
@@ -79,5 +78,4 @@ __all__ = [
     "WebSource",
     "invalid",
     "is_content",
-    "replay",
 ]

@@ -123,9 +123,6 @@ class _Stateful:
     def error_frame(self, err: ApiError) -> bytes:
         return fmt.error_frame(err)
 
-    def decode_response(self, body: Any, req: Request) -> Response:
-        return fmt.decode_response(body, req)
-
     def encode_response(self, resp: Response, req: Request) -> dict[str, Any]:
         resp.id = self.resp_id
         out = fmt.encode_response(resp, req)
