@@ -154,6 +154,7 @@ def decode_request(body: Any, *, model: str | None = None, stream: bool | None =
     system, messages = decode_input(body.get("input"), opt_str(body.get("instructions"), "instructions"))
     tools = _tools(body.get("tools"))
     parallel = opt_bool(body.get("parallel_tool_calls"), "parallel_tool_calls")
+    builtins = builtin_tools(body)
     return Request(
         model=model or as_str(body.get("model"), "model"),
         messages=messages,
@@ -168,7 +169,8 @@ def decode_request(body: Any, *, model: str | None = None, stream: bool | None =
         response_format=_text_format(body.get("text")),
         user=opt_str(body.get("safety_identifier") or body.get("user"), "user"),
         source_format=name,
-        web_search=any(kind in WEB_SEARCH for kind in builtin_tools(body)),
+        web_search=any(kind in WEB_SEARCH for kind in builtins),
+        builtin_tools=builtins,
     )
 
 

@@ -25,6 +25,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Container, Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from daemon.config import Target
 from daemon.ir import (
@@ -43,15 +44,12 @@ from daemon.ir import (
 from daemon.ir.tokens import request_tokens
 from daemon.providers.base import Provider
 from daemon.routing import structured
-from daemon.routing.adapt import TooLong, adapt
+from daemon.routing.adapt import TooLong, adapt, builtin_notes
 from daemon.routing.failures import TIMEOUT_FIRST_BYTE, Action, Failure, FailureKind, classify
 from daemon.routing.health import Health
 from daemon.routing.purse import Admitted, OverBudget, Pruner, Purse
 from daemon.routing.routes import Resolved
 
-# Attempts that record a step of the walk, not a call or a skip: a wait for a target, and
-# a call made though every target was out.
-WALK_MARKS = ("waited_", "panic")
 MAX_TRIES = 3  # calls to one target within one request, a reset's immediate retry included
 BACKOFF_S = 0.1  # before another try of a target that just failed transiently; doubles per try
 # Failures worth another try of the same target later in the same request: the provider
@@ -62,17 +60,62 @@ _TRANSIENT = frozenset(
 )  # fmt: skip
 
 
+class Outcome(StrEnum):
+    """How one step of the walk ended (the ``outcome`` label of ``detour_attempts``)."""
+
+    OK = "ok"  # called, and it answers
+    FAILED = "failed"  # called, and it failed: ``label`` is its HTTP status or failure class
+    SKIPPED = "skipped"  # not called: ``label`` says why (cooldown, no_key, budget, ...)
+    WAITED = "waited"  # the walk waited ``waited_s`` for the target to be free
+    PANIC = "panic"  # every target was out: the walk calls them anyway
+
+
+# Steps of the walk that are neither a call nor a skip.
+WALK_STEPS = frozenset({Outcome.WAITED, Outcome.PANIC})
+
+
 @dataclass(slots=True)
 class Attempt:
     target: Target
-    outcome: str  # "ok", an HTTP status, a failure class, why it was skipped, or a wait
+    outcome: Outcome
+    label: str = ""  # FAILED: the HTTP status or failure class; SKIPPED: why
     kind: FailureKind | None = None
     latency_ms: float = 0.0
     message: str = ""
-    called: bool = True  # False when skipped (or waited for) without a network call
+    waited_s: float = 0.0  # WAITED: how long
+
+    @property
+    def called(self) -> bool:
+        """A network call was made (it answered or failed)."""
+        return self.outcome is Outcome.OK or self.outcome is Outcome.FAILED
+
+    @property
+    def step(self) -> str:
+        """What ``x-detour-attempts`` shows for it: ``ok``, ``429``, ``cooldown``, ``waited_1.3s``."""
+        match self.outcome:
+            case Outcome.FAILED | Outcome.SKIPPED:
+                return self.label
+            case Outcome.WAITED:
+                return f"waited_{self.waited_s:.1f}s"
+            case _:
+                return self.outcome.value
 
     def __str__(self) -> str:
-        return f"{self.target}:{self.outcome}"
+        return f"{self.target}:{self.step}"
+
+
+class Walk(list[Attempt]):
+    """One request's walk: its steps in order, each told to ``on_step`` (the relay's
+    telemetry for this request) as it is taken. The lease keeps it."""
+
+    def __init__(self, on_step: Callable[[Attempt], None] | None = None) -> None:
+        super().__init__()
+        self.on_step = on_step
+
+    def record(self, attempt: Attempt) -> None:
+        self.append(attempt)
+        if self.on_step is not None:
+            self.on_step(attempt)
 
 
 class Meter:
@@ -119,6 +162,8 @@ class Lease:
     _admission: Admitted | None
     cost_usd: float | None = None
     _finished: bool = field(default=False)
+    # What was changed to fit the request to this target, for the client (x-detour-adapted).
+    adapted: list[str] = field(default_factory=list)
 
     def finish(
         self, usage: Usage, error: ApiError | None = None, *, complete: bool = True, relayed_chars: int = 0
@@ -147,6 +192,7 @@ class _Candidate:
     provider: Provider
     order: int
     request: Request | None = None  # fitted to the target, once the walk first reaches it
+    adapted: list[str] = field(default_factory=list)  # what fitting it changed, said to the client
     counted: int = 0
     tries: int = 0
     not_before: float = 0.0  # backoff after a transient failure, on the health clock
@@ -172,7 +218,6 @@ class Chain:
     first_byte_s: dict[str, float] = field(default_factory=dict)
     # Routes whose on_invalid_json is "return": an answer that is not the JSON asked for stops there.
     invalid_json_returns: frozenset[str] = frozenset()
-    on_attempt: Callable[[Attempt], None] | None = None
     max_wait_s: float = 10.0
     # Route name -> its own max_wait_s.
     route_wait_s: dict[str, float] = field(default_factory=dict)
@@ -188,10 +233,12 @@ class Chain:
         *,
         whole: bool = False,
         deadline_s: float | None = None,
+        walk: Walk | None = None,
     ) -> Lease:
         """The first target that answers, its events held up to the first content (``whole``:
-        to the end). ``deadline_s``: seconds the client will wait in all, if it said."""
-        attempts: list[Attempt] = []
+        to the end). ``deadline_s``: seconds the client will wait in all, if it said.
+        ``walk``: where the steps are recorded, for a caller that follows them."""
+        attempts = Walk() if walk is None else walk
         with _attempts_shown(attempts):
             return await self._open(req, resolved, session, whole, deadline_s, attempts)
 
@@ -202,7 +249,7 @@ class Chain:
         session: str,
         whole: bool,
         deadline_s: float | None,
-        attempts: list[Attempt],
+        attempts: Walk,
     ) -> Lease:
         if self.pruning is not None:
             req = await self.pruning.always(req, resolved.route)
@@ -225,7 +272,7 @@ class Chain:
                     assert pick.soonest_target is not None
                     await asyncio.sleep(delay)
                     wait_left -= delay
-                    self._record(attempts, Attempt(pick.soonest_target, f"waited_{delay:.1f}s", called=False))
+                    self._record(attempts, Attempt(pick.soonest_target, Outcome.WAITED, waited_s=delay))
                     continue
                 if pick.panickable and not panic:
                     panic = True
@@ -256,9 +303,7 @@ class Chain:
             raise refused.error
         raise all_failed(resolved, attempts)
 
-    def _pick(
-        self, req: Request, prompt: int, cands: list[_Candidate], attempts: list[Attempt], panic: bool
-    ) -> _Pick:
+    def _pick(self, req: Request, prompt: int, cands: list[_Candidate], attempts: Walk, panic: bool) -> _Pick:
         """The first candidate in chain order that may be called now (claimed), else when one may."""
         now = self.health.now()
         pick = _Pick(None)
@@ -273,9 +318,7 @@ class Chain:
             skip = self.health.claim(c.target, panic=panic and c.tries == 0)
             if skip is None:
                 if panic and c.tries == 0:
-                    self._record(
-                        attempts, Attempt(c.target, "panic", called=False, message="every model was out")
-                    )
+                    self._record(attempts, Attempt(c.target, Outcome.PANIC, message="every model was out"))
                 pick.candidate = c
                 return pick
             if not c.skip_shown:
@@ -294,7 +337,7 @@ class Chain:
         if pick.soonest is None or at < pick.soonest:
             pick.soonest, pick.soonest_target = at, target
 
-    def _fit(self, req: Request, prompt: int, c: _Candidate, attempts: list[Attempt]) -> bool:
+    def _fit(self, req: Request, prompt: int, c: _Candidate, attempts: Walk) -> bool:
         """Fit the request to the candidate once; False (and out of the walk) if it cannot serve."""
         if not c.provider.usable:
             c.out = True
@@ -317,6 +360,7 @@ class Chain:
                 self._skip(attempts, c.target, "context_too_long", str(e), FailureKind.CONTEXT_TOO_LONG)
                 return False
             c.request, c.counted = pruned, request_tokens(pruned)
+        c.adapted = [*c.request.adapted, *builtin_notes(req, c.provider.format_name)]
         return True
 
     async def _admit(self, c: _Candidate, resolved: Resolved, session: str) -> Admitted:
@@ -332,7 +376,7 @@ class Chain:
         admission: Admitted | None,
         resolved: Resolved,
         whole: bool,
-        attempts: list[Attempt],
+        attempts: Walk,
     ) -> Lease | None:
         """Call the candidate (again at once after a reset); a Lease, or None to walk on."""
         request = admission.request if admission is not None else c.request
@@ -351,7 +395,10 @@ class Chain:
                 again = failure.action is Action.RETRY_SAME and c.tries == 1
                 self._settle_failed(admission, c.target, err, meter, keep=again)
                 latency = (time.perf_counter() - started) * 1000
-                self._record(attempts, Attempt(c.target, failure.label, failure.kind, latency, err.message))
+                self._record(
+                    attempts,
+                    Attempt(c.target, Outcome.FAILED, failure.label, failure.kind, latency, err.message),
+                )
                 if failure.action is Action.STOP or self._returns(resolved, failure):
                     raise
                 if again:
@@ -372,10 +419,20 @@ class Chain:
             if whole:
                 await _close(events)
             self.health.success(c.target)  # it answered; a failure after this is told by finish
-            self._record(attempts, Attempt(c.target, "ok", None, (time.perf_counter() - started) * 1000))
+            latency = (time.perf_counter() - started) * 1000
+            self._record(attempts, Attempt(c.target, Outcome.OK, latency_ms=latency))
             rest: AsyncIterator[StreamEvent] = _nothing() if whole else events
             return Lease(
-                c.target, c.provider, attempts, request, held, rest, self.health, self.spend, admission
+                c.target,
+                c.provider,
+                attempts,
+                request,
+                held,
+                rest,
+                self.health,
+                self.spend,
+                admission,
+                adapted=c.adapted,
             )
 
     async def _hold(
@@ -433,19 +490,17 @@ class Chain:
         return failure.kind is FailureKind.INVALID_JSON and resolved.route in self.invalid_json_returns
 
     def _skip(
-        self, attempts: list[Attempt], target: Target, label: str, why: str, kind: FailureKind | None = None
+        self, attempts: Walk, target: Target, label: str, why: str, kind: FailureKind | None = None
     ) -> None:
-        self._record(attempts, Attempt(target, label, kind, 0.0, why, called=False))
+        self._record(attempts, Attempt(target, Outcome.SKIPPED, label, kind, 0.0, why))
 
-    def _record(self, attempts: list[Attempt], attempt: Attempt) -> None:
-        attempts.append(attempt)
-        if self.on_attempt is not None:
-            self.on_attempt(attempt)
+    def _record(self, attempts: Walk, attempt: Attempt) -> None:
+        attempts.record(attempt)
 
 
 def all_failed(resolved: Resolved, attempts: list[Attempt]) -> ApiError:
-    tried = [a for a in attempts if not a.outcome.startswith(WALK_MARKS)]
-    lines = "; ".join(f"{a.target}: {a.outcome}" + (f" ({a.message})" if a.message else "") for a in tried)
+    tried = [a for a in attempts if a.outcome not in WALK_STEPS]
+    lines = "; ".join(f"{a.target}: {a.step}" + (f" ({a.message})" if a.message else "") for a in tried)
     return ApiError(
         503,
         "all_providers_failed",
@@ -455,7 +510,7 @@ def all_failed(resolved: Resolved, attempts: list[Attempt]) -> ApiError:
                 {
                     "provider": a.target.provider,
                     "model": a.target.model,
-                    "outcome": a.outcome,
+                    "outcome": a.step,
                     "message": a.message,
                 }
                 for a in attempts

@@ -69,7 +69,6 @@ def create_app(config: Config, token: str, data_dir: Path | None = None) -> web.
     app.add_routes(report.routes)
     app.add_routes(control.routes)
     app.add_routes(responses.routes)
-    app.on_response_prepare.append(responses.add_adapted_header)
     app.cleanup_ctx.append(_accounts)
     app.cleanup_ctx.append(_responses)
     app.cleanup_ctx.append(_telemetry)
@@ -193,11 +192,10 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
             spend,
             first_byte,
             returns,
-            telemetry.attempt,
             max_wait_s=config.routing.max_wait_s,
             route_wait_s={r.name: r.max_wait_s for r in config.routes if r.max_wait_s is not None},
             paused=paused,
-            pruning=Pruning(app[context.PROJECTS], modes, telemetry.adapted),
+            pruning=Pruning(app[context.PROJECTS], modes),
         )
         telemetry.failover_delta = spend.failover_delta
         app[GATEWAY] = Gateway(Routes(config), chain, Sessions(), simulated, telemetry)

@@ -132,7 +132,7 @@ class Alerts:
                 key, why = (
                     ("key_rejected", provider, ""),
                     (
-                        f"{provider} rejected its API key ({ev['outcome']}); its models are skipped until "
+                        f"{provider} rejected its API key ({ev['step']}); its models are skipped until "
                         f"it is fixed: `detour keys set {provider}`"
                     ),
                 )
@@ -140,7 +140,7 @@ class Alerts:
                 key, why = (
                     ("out_of_credit", provider, ""),
                     (
-                        f"{provider} says the account is out of credit or quota ({ev['outcome']}); "
+                        f"{provider} says the account is out of credit or quota ({ev['step']}); "
                         "its models are skipped for an hour, or until it answers again"
                     ),
                 )
@@ -148,7 +148,7 @@ class Alerts:
                 key, why = (
                     ("model_gone", ev["target"], ""),
                     (
-                        f"{provider} does not serve {model} ({ev['outcome']}: retired, renamed or not open "
+                        f"{provider} does not serve {model} ({ev['step']}: retired, renamed or not open "
                         "to this key); it is skipped for ten minutes: fix the route's chain in the config"
                     ),
                 )

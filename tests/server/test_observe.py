@@ -57,7 +57,7 @@ async def test_metrics_count_requests_attempts_and_failovers(world: World) -> No
     assert value(found, "detour_requests_total", route="coder", format="openai_chat", status="200") == 4
     primary = {"provider": "up-anthropic", "model": "claude-sonnet-4-5"}
     assert value(found, "detour_attempts_total", **primary, outcome="ok", failure="") == 3
-    assert value(found, "detour_attempts_total", **primary, outcome="500", failure="server_error") == 1
+    assert value(found, "detour_attempts_total", **primary, outcome="failed", failure="server_error") == 1
     fallback = {"provider": "up-openai", "model": "gpt-4.1"}
     assert value(found, "detour_attempts_total", **fallback, outcome="ok", failure="") == 1
     assert (
