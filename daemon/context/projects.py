@@ -17,6 +17,7 @@ from daemon.context import extract
 from daemon.context.files import Rules
 from daemon.context.index import ProjectIndex
 from daemon.context.watch import watch
+from daemon.tasks import spawn, stop_all
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +62,7 @@ class Projects:
                 self._begin(root)
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await stop_all(self._tasks)
         self._tasks.clear()
 
     async def get(self, root: str | Path | None) -> ProjectIndex:
@@ -131,7 +130,7 @@ class Projects:
             return found
         ready: asyncio.Future[ProjectIndex] = asyncio.get_running_loop().create_future()
         self._ready[root] = ready
-        task = asyncio.create_task(self._run(root, ready), name=f"detour-index-{root}")
+        task = spawn(self._run(root, ready), name=f"detour-index-{root}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return ready

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Final
+from typing import Final, Protocol
 
 from daemon.config import Target
 from daemon.formats.openai_responses import WEB_SEARCH
@@ -54,6 +54,19 @@ SEARCHES: Final = {
 
 class TooLong(Exception):
     pass
+
+
+class Pruner(Protocol):
+    """A route's ``prune`` setting (``context.fit``, a layer above): whole-file tool results
+    shrunk to their pruned form, where ``adapt`` alone finds the request too long."""
+
+    async def always(self, req: Request, route: str) -> Request:
+        """Before the walk, for a route with ``prune = "always"``."""
+        ...
+
+    def fit(self, req: Request, target: Target, profile: Profile, route: str) -> Request | None:
+        """``req`` pruned and fitted to a target it was too long for; None if it still is not."""
+        ...
 
 
 def builtin_notes(req: Request, served_format: str) -> list[str]:

@@ -44,10 +44,10 @@ from daemon.ir import (
 from daemon.ir.tokens import request_tokens
 from daemon.providers.base import Provider
 from daemon.routing import structured
-from daemon.routing.adapt import TooLong, adapt, builtin_notes
+from daemon.routing.adapt import Pruner, TooLong, adapt, builtin_notes
 from daemon.routing.failures import TIMEOUT_FIRST_BYTE, Action, Failure, FailureKind, classify
 from daemon.routing.health import Health
-from daemon.routing.purse import Admitted, OverBudget, Pruner, Purse
+from daemon.routing.purse import Admitted, OverBudget, Purse
 from daemon.routing.routes import Resolved
 
 MAX_TRIES = 3  # calls to one target within one request, a reset's immediate retry included

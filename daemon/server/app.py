@@ -27,12 +27,13 @@ from daemon.routing.chain import Chain
 from daemon.routing.health import Health
 from daemon.routing.pause import Paused
 from daemon.routing.routes import Routes
-from daemon.server import context, control, guard, observe, ollama, reload, report, responses
+from daemon.server import context, guard, observe, ollama, pausing, reload, report, responses
 from daemon.server.drain import DRAIN, Drain
 from daemon.server.inbound import ACCOUNTS, GATEWAY, routes
 from daemon.server.observe import BUS, METRICS, NOTIFIER, RECORDER
 from daemon.server.relay import Gateway
 from daemon.server.sessions import Sessions
+from daemon.tasks import spawn, stop_all
 from daemon.telemetry.alerts import Alerts
 from daemon.telemetry.bus import Bus
 from daemon.telemetry.eventlog import EventLog
@@ -67,7 +68,7 @@ def create_app(config: Config, token: str, data_dir: Path | None = None) -> web.
     app.add_routes(observe.routes)
     app.add_routes(context.routes)
     app.add_routes(report.routes)
-    app.add_routes(control.routes)
+    app.add_routes(pausing.routes)
     app.add_routes(responses.routes)
     app.cleanup_ctx.append(_accounts)
     app.cleanup_ctx.append(_responses)
@@ -124,17 +125,15 @@ async def _telemetry(app: web.Application) -> AsyncIterator[None]:
     await notifier.open()
     async with aiohttp.ClientSession() as session:
         tasks = [
-            asyncio.create_task(event_log.run(), name="detour-event-log"),
-            asyncio.create_task(notifier.run(session), name="detour-alert-delivery"),
+            spawn(event_log.run(), name="detour-event-log"),
+            spawn(notifier.run(session), name="detour-alert-delivery"),
         ]
         try:
             yield
         finally:
             bus.close()
             alerts.close()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await stop_all(tasks)
             notifier.close()
 
 
@@ -183,7 +182,7 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
         telemetry = app[TELEMETRY]
         health = Health(on_circuit=telemetry.circuit)
         returns = frozenset(r.name for r in config.routes if r.on_invalid_json == "return")
-        paused = app[control.PAUSED] = Paused(app[DATA_DIR])
+        paused = app[pausing.PAUSED] = Paused(app[DATA_DIR])
         await paused.load(set(providers))
         modes = {r.name: r.prune for r in config.routes if r.prune != "off"}
         chain = Chain(

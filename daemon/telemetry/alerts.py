@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
+from daemon.budget.accounts import SCOPE_WORDS
 from daemon.config import AlertsConfig
 from daemon.telemetry.bus import Bus
 from daemon.telemetry.schema import AlertEvent, AttemptEvent, BudgetEvent, Event, FailoverEvent
@@ -160,7 +161,7 @@ class Alerts:
     def _budget(self, ev: BudgetEvent) -> None:
         limit, spent, scope = ev["limit"], ev["spent"], ev["scope"]
         session = ev["session"] if scope == "session" else ""
-        what = {"session": "session", "day": "daily", "week": "weekly"}[scope]
+        what = SCOPE_WORDS[scope]
         for level, condition in BUDGET_LEVELS:
             key = (condition, scope, session)
             firing = self._firing.get(key)
