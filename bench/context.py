@@ -12,9 +12,11 @@ names not counted), the share whose definition the context shows outside the
 target's own text. With ``--aider PYTHON`` (a Python that has ``aider-chat``,
 in a throwaway venv) aider's RepoMap is run on the same targets at the same
 budgets and measured the same way; its map leaves the target's own text out,
-so the target's lines are added to its tokens. Both are counted with detour's
-never-undercounting count (which charges aider's box-drawing characters by
-their UTF-8 bytes); the context alone is also given at three characters a token.
+so the target's lines are added to its tokens. Both are counted with the real
+tokenizer the context uses (cl100k_base BPE); against the budget it prints the
+mean and the largest share used and how many answers went over, and the share
+whose target is shown in full. For targets of at most 70 lines it also gives
+the share shown whole with every depth-1 dependency (the acceptance of issue 21).
 
     .venv/bin/python bench/context.py [--wheel FILE.whl] [--aider /tmp/aider-venv/bin/python]
 """
@@ -42,10 +44,10 @@ from daemon.context import extract  # noqa: E402
 from daemon.context.index import ProjectIndex, Ref  # noqa: E402
 from daemon.context.tokens import count  # noqa: E402
 from daemon.context.watch import watch  # noqa: E402
-from daemon.ir.tokens import text_tokens  # noqa: E402
 
 BUDGETS = (1000, 2000, 4000)
 TARGETS = 100
+SHORT = 70  # lines: a target this long fits a 2k budget with what it uses
 AIDER_SCRIPT = Path(__file__).with_name("_aider_map.py")
 
 
@@ -134,16 +136,22 @@ def main() -> None:
         targets = pick_targets(index, TARGETS)
         queries(index, targets)
         bodies: dict[str, str] = {}
+        numbered: dict[str, str] = {}  # the target's text as the context shows it
+        lines: dict[str, int] = {}
         truths: dict[str, set[str]] = {}
         full: dict[str, int] = {}
         for ref, target in targets:
             text = (root / ref.path).read_text()
             d = index.definition(ref)
-            bodies[target] = "\n".join(text.splitlines()[d.start - 1 : d.end])
+            body = text.splitlines()[d.start - 1 : d.end]
+            bodies[target] = "\n".join(body)
+            numbered[target] = "\n".join(f"{d.start + i:>6}| {line}" for i, line in enumerate(body))
+            lines[target] = len(body)
             truths[target] = truth(index, ref)
             full[target] = count(text)
         ours = {b: {t: extract.context(index, t, b).text for _, t in targets} for b in BUDGETS}
         report("detour", ours, bodies, truths, full)
+        shown_whole(ours, numbered, truths, lines)
         if args.aider:
             # aider ranks the whole repo again for every target (seconds each): a subset.
             subset = [t for _, t in targets[: args.aider_targets]]
@@ -190,17 +198,35 @@ def report(
 ) -> None:
     for budget, per_target in texts.items():
         used = [count(t) for t in per_target.values()]
-        plain = statistics.mean(text_tokens(t) for t in per_target.values())
         whole = sum(full[t] for t in per_target)
         # aider's map does not carry the target's own text: count it in, as an agent would need it.
         if who != "detour":
             used = [u + count(bodies[t]) for t, u in zip(per_target, used, strict=True)]
         r = statistics.mean(recall(per_target[t], bodies[t], truths[t]) for t in per_target)
         saved = 1 - sum(used) / whole
+        mean, over = statistics.mean(used), sum(u > budget for u in used)
         print(
-            f"{who:>14} @ {budget:>4}: {statistics.mean(used):6.0f} tokens per target "
-            f"(context alone by chars/3: {plain:5.0f}) "
-            f"({saved:.0%} fewer than the whole files, mean {whole / len(used):.0f}); depth-1 recall {r:.0%}"
+            f"{who:>14} @ {budget:>4}: {mean:5.0f} tokens per target = "
+            f"{mean / budget:4.0%} of the budget (max {max(used) / budget:4.0%}, {over} over); "
+            f"{saved:.0%} fewer than the whole files (mean {whole / len(used):.0f}); depth-1 recall {r:.0%}"
+        )
+
+
+def shown_whole(
+    texts: dict[int, dict[str, str]],
+    numbered: dict[str, str],
+    truths: dict[str, set[str]],
+    lines: dict[str, int],
+) -> None:
+    """The target's every line, and with it every depth-1 dependency's definition."""
+    short = [t for t in numbered if lines[t] <= SHORT]
+    for budget, per_target in texts.items():
+        full = {t for t in per_target if numbered[t] in per_target[t]}
+        complete = {t for t in full if recall(per_target[t], numbered[t], truths[t]) == 1.0}
+        print(
+            f"{'detour':>14} @ {budget:>4}: target shown in full {len(full) / len(per_target):4.0%}; "
+            f"of the {len(short)} targets of <= {SHORT} lines, in full with every depth-1 "
+            f"dependency {len(complete & set(short)) / max(1, len(short)):4.0%}"
         )
 
 

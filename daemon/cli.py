@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import platformdirs
 
-from daemon import keys
+from daemon import keys, private
 from daemon.budget import command as budget
 from daemon.budget.accounts import SCOPE_WORDS
 from daemon.budget.journal import LedgerBusy
@@ -177,6 +177,7 @@ def _serve(args: argparse.Namespace) -> int:
         if not 0 <= args.port <= 65535:
             raise UsageError(f"--port {args.port} is out of range 0-65535")
         config = replace(config, server=replace(config.server, port=args.port))
+    os.umask(private.UMASK)  # whatever the daemon or a library it uses creates is the user's alone
     lock = InstanceLock(Path(platformdirs.user_data_dir(APP)))
     lock.acquire()
     try:

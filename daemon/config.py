@@ -6,6 +6,7 @@ name = provider id) or in the environment variable its ``api_key_env`` names.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import ipaddress
 import os
@@ -126,8 +127,24 @@ class RouteConfig:
 
 
 @dataclass(slots=True, frozen=True)
+class HealthSettings:
+    """``[routing.health]``: when a target is ejected (``routing.health``), as Envoy's outlier
+    detection: ``consecutive_failures`` in a row, or ``failure_rate_percent`` of at least
+    ``minimum_requests`` within ``interval_s``; ejected for ``base_ejection_s`` times the
+    ejections in a row; never more than ``max_ejection_percent`` of a chain at once."""
+
+    consecutive_failures: int = 5
+    failure_rate_percent: float = 50
+    minimum_requests: int = 10
+    interval_s: float = 30
+    base_ejection_s: float = 10
+    max_ejection_percent: float = 50
+
+
+@dataclass(slots=True, frozen=True)
 class RoutingConfig:
     max_wait_s: float = 10.0
+    health: HealthSettings = field(default_factory=HealthSettings)
 
 
 @dataclass(slots=True, frozen=True)
@@ -252,6 +269,14 @@ chain = ["anthropic/claude-sonnet-4-5", "openai/gpt-4.1", "gemini/gemini-2.5-fla
 max_wait_s = 10             # every model of a chain cooling down: wait this long for the soonest,
                             # then try them anyway rather than refuse
 
+# [routing.health]          # when a model is ejected from its chains for a while
+# consecutive_failures = 5  # failures in a row...
+# failure_rate_percent = 50 # ...or this share failed of at least minimum_requests within interval_s
+# minimum_requests = 10
+# interval_s = 30
+# base_ejection_s = 10      # ejected this long times the ejections in a row (at most 300 s)
+# max_ejection_percent = 50 # never eject more than this share of a chain's models at once
+
 # [[projects]]              # indexed and watched for pruned context (`detour context`, `detour mcp`)
 # root = "~/src/myapp"
 # exclude = ["fixtures/**"] # on top of .gitignore and the built-in deny list
@@ -374,11 +399,27 @@ class _Reader:
     def routing(self, raw: Any) -> RoutingConfig:
         if not isinstance(raw, dict):
             raise self.fail("[routing] must be a table", "routing")
-        self.only(raw, {"max_wait_s"}, "[routing]")
+        self.only(raw, {"max_wait_s", "health"}, "[routing]")
         max_wait = self.typed(raw, "max_wait_s", float, 10.0, "[routing]")
         if max_wait < 0:
             raise self.fail("[routing]: max_wait_s must not be negative", "[routing]", "max_wait_s")
-        return RoutingConfig(max_wait)
+        return RoutingConfig(max_wait, self.health(raw.get("health", {})))
+
+    def health(self, raw: Any) -> HealthSettings:
+        header = "[routing.health]"
+        if not isinstance(raw, dict):
+            raise self.fail(f"{header} must be a table", "health")
+        known = {
+            f.name: (int if f.type == "int" else float, f.default) for f in dataclasses.fields(HealthSettings)
+        }
+        self.only(raw, set(known), header)
+        values = {k: self.typed(raw, k, kind, d, header) for k, (kind, d) in known.items()}
+        for key, value in values.items():
+            least = 1 if key in ("consecutive_failures", "minimum_requests") else 0
+            if value < least or (key.endswith("_percent") and value > 100):
+                limit = "from 0 to 100" if key.endswith("_percent") else f"at least {least}"
+                raise self.fail(f"{header}: {key} must be {limit}, not {value!r}", header, key)
+        return HealthSettings(**values)
 
     def projects(self, raw: Any) -> tuple[ProjectConfig, ...]:
         if not isinstance(raw, list):

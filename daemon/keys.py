@@ -2,7 +2,7 @@
 
 Keyring calls block (D-Bus, Keychain), so the daemon makes them through
 ``asyncio.to_thread``. A key is held as ``Secret``, whose repr never shows it,
-and every text that leaves the daemon can be passed through ``Redactor``.
+and every error that leaves the daemon goes through ``daemon.redaction.Redactor``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import keyring.backends.fail
 import keyring.errors
 import platformdirs
 
+from daemon import private
 from daemon.config import APP, ProviderConfig
 
 SERVICE = APP
@@ -103,7 +104,7 @@ def client_token(data_dir: Path | None = None) -> str:
     if path.exists():
         return path.read_text().strip()
     log.warning("no keyring backend: client token kept in %s (mode 0600)", path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private.directory(path.parent)
     token = _new_token()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -113,19 +114,3 @@ def client_token(data_dir: Path | None = None) -> str:
 
 def _new_token() -> str:
     return "dtr-" + secrets.token_urlsafe(24)
-
-
-class Redactor:
-    """Replaces every known key in a text with ``***``: upstream errors sometimes echo keys."""
-
-    __slots__ = ("_keys",)
-
-    def __init__(self, keys: list[str]) -> None:
-        # Longest first, so a key containing another is replaced whole.
-        self._keys = sorted((k for k in keys if len(k) >= 8), key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for key in self._keys:
-            if key in text:
-                text = text.replace(key, "***")
-        return text

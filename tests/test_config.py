@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from daemon.config import DEFAULT_CONFIG, ConfigError, Target, ensure_default, load, parse
+from daemon.config import DEFAULT_CONFIG, ConfigError, HealthSettings, Target, ensure_default, load, parse
 
 
 def test_default_config_is_written_once_and_parses(tmp_path: Path) -> None:
@@ -79,3 +80,23 @@ def test_alerts_settings() -> None:
     ).alerts
     assert (alerts.failovers, alerts.window_s, alerts.statsd) == (2, 30.0, ("localhost", 8125))
     assert alerts.webhook_url == "https://hooks.example/T1" and alerts.desktop is False
+
+
+def test_routing_health_sets_the_ejection_thresholds() -> None:
+    assert parse("").routing.health == HealthSettings()
+    s = parse(
+        "[routing.health]\nconsecutive_failures = 3\nfailure_rate_percent = 40\nmax_ejection_percent = 34\n"
+    )
+    assert s.routing.health == HealthSettings(3, 40.0, 10, 30.0, 10.0, 34.0)
+    for bad, fragment in (
+        ("max_ejection_percent = 120", "max_ejection_percent must be from 0 to 100"),
+        ("consecutive_failures = 0", "consecutive_failures must be at least 1"),
+        ("interval_s = -1", "interval_s must be at least 0"),
+        ("window = 30", "unknown setting 'window'"),
+    ):
+        with pytest.raises(ConfigError, match=fragment):
+            parse(f"[routing.health]\n{bad}\n")
+    # The commented defaults say the same as the code.
+    commented = DEFAULT_CONFIG.split("# [routing.health]")[1].split("\n\n")[0]
+    for f in dataclasses.fields(HealthSettings):
+        assert f"# {f.name} = {f.default:g}" in commented

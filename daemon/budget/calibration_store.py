@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from daemon import private
 from daemon.budget.calibration import Calibration, Sample
 from daemon.config import Target
 from daemon.tasks import spawn, stop_all
@@ -71,7 +72,7 @@ class CalibrationStore:
 
     def _connect(self) -> sqlite3.Connection:
         if self._db is None:
-            self._db = sqlite3.connect(self._path, isolation_level=None)
+            self._db = private.sqlite(self._path)
             self._db.execute("PRAGMA busy_timeout=5000")
         return self._db
 

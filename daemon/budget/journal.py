@@ -24,6 +24,7 @@ from pathlib import Path
 
 import orjson
 
+from daemon import private
 from daemon.budget.ledger import AttemptRow, Settlement, Write
 from daemon.ir import Usage
 
@@ -49,8 +50,8 @@ class DirectoryLock:
         self._fd = -1
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        private.directory(self.path.parent)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, private.FILE_MODE)
         try:
             import fcntl
         except ImportError:  # Windows: no advisory locks here; one daemon per user is the norm

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from daemon import private
 from daemon.ir import Usage
 from daemon.migrations import Migration, migrate
 
@@ -141,9 +142,8 @@ def _outcome(s: Settlement | None) -> tuple[object, ...]:
 
 class Ledger:
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
-        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.db = private.sqlite(path, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=5000")

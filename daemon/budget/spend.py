@@ -6,7 +6,9 @@ window. If it does not fit, clamp ``max_tokens`` to what the money left can
 pay for; if even a short answer does not fit, refuse with 402, or with
 ``on_exhausted = "cheapest"`` let the chain try the cheaper models in it.
 After: settle to the real cost from the provider's usage, or an estimate
-from what was relayed when the answer was cut short.
+from what was relayed when the answer was cut short or abandoned (at least
+the prompt: the provider took it). Only a call the provider refused is
+released at nothing.
 """
 
 from __future__ import annotations
@@ -141,7 +143,7 @@ class Spend:
         return failover_delta(self.prices, served, usage, primary, self.cache.cached(session, primary))
 
     def release(self, adm: Admission) -> None:
-        """The attempt failed before any answer: it cost nothing."""
+        """The provider refused the call (an HTTP error, no connection): it cost nothing."""
         self.accounts.settle(adm.reservation, 0.0, Usage(), "usage")
         if self.calibration is not None and adm.sized is not None:
             self.calibration.release(adm.sized)

@@ -11,6 +11,7 @@ number, so an agent can open or edit exactly there.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -21,6 +22,7 @@ from daemon.context.tokens import count
 _DAMPING = 0.85
 _ROUNDS = 20
 _TARGET_SHARE = 0.65  # a target bigger than this share of the budget is cut, to show what it uses
+_OVERLOAD = re.compile(r"^\s*@(?:\w+\.)?overload\b", re.MULTILINE)
 
 
 class TargetNotFound(LookupError):
@@ -63,7 +65,9 @@ def find(index: ProjectIndex, rel: str, symbol: str) -> Ref:
     if not named:
         known = ", ".join(d.qualname for d in defs[:20])
         raise TargetNotFound(f"no symbol {symbol!r} in {rel}; it defines: {known or 'nothing'}")
-    return Ref(rel, named[0])
+    # Python's @overload stubs come before the function that runs: that one is the target.
+    bodies = [i for i in named if not _OVERLOAD.search(defs[i].signature)]
+    return Ref(rel, (bodies or named)[0])
 
 
 def outline(index: ProjectIndex, rel: str) -> str:

@@ -19,9 +19,9 @@ from daemon.context import extract
 from daemon.context.index import ProjectIndex
 from daemon.context.projects import Projects
 from daemon.context.prune import Pruned, Shrink, fits_within, prune
+from daemon.context.tokens import count
 from daemon.formats.profile import Profile
 from daemon.ir import Request
-from daemon.ir.tokens import text_tokens
 from daemon.routing.adapt import MIN_OUTPUT, TooLong, adapt
 
 ALWAYS_FROM_TOKENS = 2000  # "always" leaves smaller files whole: their outline would save little
@@ -49,16 +49,16 @@ class Pruning:
             self.on_adapted(route, None, pruned.notes)
         return _noted(pruned)
 
-    def fit(self, req: Request, target: Target, profile: Profile, route: str) -> Request | None:
+    async def fit(self, req: Request, target: Target, profile: Profile, route: str) -> Request | None:
         """``req`` pruned and adapted to a target it was too long for; None if it still is not.
 
-        On the event loop, as the chain's fitting is: it reads the built index in memory
-        (outlines need no file reads or parsing), a few milliseconds a file."""
+        The pruning runs in a worker thread: it takes the index's lock and counts tokens."""
         if self.modes.get(route, "off") == "off" or not self.projects.ready():
             return None
         if profile.context_window is None:
             return None
-        pruned = prune(req, self._shrink(0), fits_within(profile.context_window - MIN_OUTPUT))
+        fits = fits_within(profile.context_window - MIN_OUTPUT)
+        pruned = await asyncio.to_thread(prune, req, self._shrink(0), fits)
         if not pruned.notes:
             return None
         try:
@@ -72,7 +72,7 @@ class Pruning:
     def _shrink(self, min_tokens: int) -> Shrink:
         def shrink(path: str, text: str) -> str | None:
             """Runs in a worker thread: the index is read under its lock."""
-            tokens = text_tokens(text)
+            tokens = count(text)
             if tokens < min_tokens:
                 return None
             found = self._owner(path)

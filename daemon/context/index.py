@@ -26,6 +26,7 @@ from pathlib import Path
 
 import orjson
 
+from daemon import private
 from daemon.context.files import Rules, WatchPlan, is_binary, is_minified
 from daemon.context.languages import EXTENSIONS
 from daemon.context.parse import Definition, FileSymbols, parse_source
@@ -236,9 +237,8 @@ class ProjectIndex:
                     for rel, e in self.files.items()
                 },
             }
-        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.cache_path.with_suffix(".tmp")
-        tmp.write_bytes(orjson.dumps(data))
+        private.write_bytes(tmp, orjson.dumps(data))
         os.replace(tmp, self.cache_path)
 
     def _load_cache(self) -> dict[str, IndexedFile]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import aiohttp
 
 from daemon.config import ProviderConfig
 from daemon.keys import Secret
 from daemon.providers.base import Provider
+from daemon.redaction import Redactor
 
 __all__ = ["Provider", "build"]
 
@@ -17,7 +16,7 @@ def build(
     config: ProviderConfig,
     key: Secret | None,
     session: aiohttp.ClientSession,
-    redact: Callable[[str], str],
+    redact: Redactor,
 ) -> Provider:
     # Imported here so that the IR-level users of Provider need no wire formats loaded.
     from daemon.providers.http import HttpProvider

@@ -2,14 +2,15 @@
 
 They differ only in URL, auth header and wire format; the request/stream
 plumbing is shared. Connection failures and timeouts become ``ApiError`` with a
-message naming the provider, never the key.
+message naming the provider; every error raised here has been through ``Redactor``
+(an upstream may echo a key anywhere in its error), so none carries a key.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -25,6 +26,11 @@ from daemon.ir import errors as causes
 from daemon.keys import Secret
 from daemon.providers import count, reasoning
 from daemon.providers.base import Provider
+from daemon.redaction import Redactor
+
+_ERROR_BODY = 64 * 1024
+_SHOWN = 500  # of a plain-text error body, in the message
+_KEY_ROOM = 1024  # longer than any key
 
 
 class HttpProvider(Provider):
@@ -33,7 +39,7 @@ class HttpProvider(Provider):
         config: ProviderConfig,
         key: Secret | None,
         session: aiohttp.ClientSession,
-        redact: Callable[[str], str],
+        redact: Redactor,
     ) -> None:
         super().__init__(config)
         self._key = key
@@ -96,7 +102,7 @@ class HttpProvider(Provider):
             raise self._transport_error(e) from None
         async with resp:
             if resp.status >= 400:
-                raise self._http_error(resp.status, await resp.read(), resp.headers)
+                raise self._http_error(resp.status, await _head(resp), resp.headers)
             chunks = resp.content.iter_any().__aiter__()
             idle: float | None = None
             try:
@@ -157,9 +163,9 @@ class HttpProvider(Provider):
     def _tag(self, err: ApiError, cause: str) -> ApiError:
         if err.cause is None:
             err.cause = cause
-        if not err.message.startswith(self.id):
-            err.message = self._redact(f"{self.id}: {err.message}")
-        return err
+        if not err.message.startswith(f"{self.id}: "):
+            err.message = f"{self.id}: {err.message}"
+        return self._redact.error(err)
 
     def _frame_json(self, fr: Frame) -> Any:
         if fr.data == "[DONE]":
@@ -175,11 +181,14 @@ class HttpProvider(Provider):
         try:
             body: Any = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            body = {"error": {"message": raw[:500].decode("utf-8", "replace")}}
+            # Redacted before the cut (with room for a key straddling it): a cut key would leave
+            # a piece no longer recognised.
+            text = raw[: _SHOWN + _KEY_ROOM].decode("utf-8", "replace")
+            body = {"error": {"message": self._redact.text(text)[:_SHOWN]}}
         err = self.format.decode_error(status, body, headers)
-        err.message = self._redact(f"{self.id}: {err.message}")
-        err.upstream = None  # the raw body may echo a key; the message already carries what matters
-        return err
+        err.message = f"{self.id}: {err.message}"
+        err.upstream = None  # the message and details carry what matters
+        return self._redact.error(err)
 
     def _transport_error(self, e: aiohttp.ClientError, streaming: bool = False) -> ApiError:
         if isinstance(e, aiohttp.ClientConnectorError):
@@ -195,7 +204,7 @@ class HttpProvider(Provider):
             why, cause = "the connection was reset", causes.CONNECTION_RESET
         else:
             why, cause = f"transport error ({type(e).__name__})", causes.CONNECTION_RESET
-        return ApiError(502, "server_error", self._redact(f"{self.id}: {why}"), cause=cause)
+        return self._redact.error(ApiError(502, "server_error", f"{self.id}: {why}", cause=cause))
 
     def _timeout(self, e: BaseException, limit_s: float, streaming: bool = False) -> ApiError:
         if isinstance(e, aiohttp.ConnectionTimeoutError):
@@ -204,7 +213,19 @@ class HttpProvider(Provider):
             what, cause = f"went silent for {limit_s:g}s mid-stream", causes.TIMEOUT_IDLE
         else:
             what, cause = f"sent no response within {limit_s:g}s", causes.TIMEOUT_FIRST_BYTE
-        return ApiError(504, "timeout", f"{self.id} {what}", cause=cause)
+        return self._redact.error(ApiError(504, "timeout", f"{self.id} {what}", cause=cause))
+
+
+async def _head(resp: aiohttp.ClientResponse) -> bytes:
+    """The first ``_ERROR_BODY`` bytes of an error answer: enough for any provider's error, and
+    a bound on what redaction reads (a proxy's error page can be megabytes)."""
+    raw = bytearray()
+    while len(raw) < _ERROR_BODY:
+        chunk = await resp.content.read(_ERROR_BODY - len(raw))
+        if not chunk:
+            break
+        raw += chunk
+    return bytes(raw)
 
 
 FORMAT_OF_KIND = {

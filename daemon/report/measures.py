@@ -26,6 +26,7 @@ from daemon.budget import windows
 from daemon.report.store import RequestRow
 
 WINDOWS = ("day", "week")
+MAX_DAYS = 3660  # ten years: a report of every day since year 1 is not one anyone reads
 SAMPLES = 1000
 
 
@@ -58,8 +59,15 @@ def window(spec: str, now: datetime, tz: tzinfo) -> Window:
         raise BadWindow(f"window must be day, week or YYYY-MM-DD..YYYY-MM-DD, not {spec!r}") from None
     if b < a:
         raise BadWindow(f"window {spec!r} ends before it starts")
-    start = datetime.combine(a, time(), tz)
-    return Window(spec, start, datetime.combine(b + timedelta(days=1), time(), tz))
+    if (b - a).days >= MAX_DAYS:
+        raise BadWindow(f"window {spec!r} is longer than {MAX_DAYS} days")
+    try:
+        start = datetime.combine(a, time(), tz)
+        end = datetime.combine(b + timedelta(days=1), time(), tz)
+        start.timestamp(), end.timestamp()  # the first and last days of the calendar have none
+    except (OverflowError, ValueError, OSError):
+        raise BadWindow(f"window {spec!r} is outside the dates a report can cover") from None
+    return Window(spec, start, end)
 
 
 def quantile(data: list[float], q: float) -> float:

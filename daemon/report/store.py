@@ -18,6 +18,8 @@ from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from daemon import private
+
 T = TypeVar("T")
 
 
@@ -113,7 +115,7 @@ class Store:
         self._db = await self.run(self._connect)
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        db = private.sqlite(self._path, check_same_thread=False)
         db.execute("PRAGMA busy_timeout=5000")
         return db
 

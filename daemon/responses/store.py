@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from daemon import private
 from daemon.config import ResponsesConfig
 from daemon.ir import Message
 from daemon.migrations import Migration, migrate
@@ -85,8 +86,7 @@ class ResponseStore:
         return await asyncio.get_running_loop().run_in_executor(self._pool, call)
 
     def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db = private.sqlite(self.path, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         migrate(db, MIGRATIONS, self.clock)
@@ -143,6 +143,8 @@ class ResponseStore:
     async def delete(self, resp_id: str, token: str) -> bool:
         def remove(db: sqlite3.Connection) -> bool:
             cur = db.execute("DELETE FROM responses WHERE id = ? AND owner = ?", (resp_id, owner_of(token)))
+            if cur.rowcount > 0:
+                private.forget(db)  # the text is gone from the file and the WAL, not only unlisted
             return cur.rowcount > 0
 
         return await self._run(remove)
@@ -154,6 +156,12 @@ class ResponseStore:
         return self.clock() - self.config.retention_days * 86400
 
     def _prune(self, db: sqlite3.Connection) -> None:
+        before = db.total_changes
+        self._drop_oldest(db)
+        if db.total_changes != before:
+            private.forget(db)
+
+    def _drop_oldest(self, db: sqlite3.Connection) -> None:
         db.execute("DELETE FROM responses WHERE created < ?", (self._oldest(),))
         limit = int(self.config.max_mb * 1024 * 1024)
         total = db.execute("SELECT COALESCE(SUM(bytes), 0) FROM responses").fetchone()[0]

@@ -64,7 +64,7 @@ class Pruner(Protocol):
         """Before the walk, for a route with ``prune = "always"``."""
         ...
 
-    def fit(self, req: Request, target: Target, profile: Profile, route: str) -> Request | None:
+    async def fit(self, req: Request, target: Target, profile: Profile, route: str) -> Request | None:
         """``req`` pruned and fitted to a target it was too long for; None if it still is not."""
         ...
 

@@ -11,7 +11,8 @@ health how it ended, once.
 Before a call, a target must have a key, fit the prompt in its context window,
 be callable by health (``routing.health``) and fit the budget. When no target
 of the chain is callable now, the walk waits for the soonest one if it is free
-within ``max_wait_s`` (never past the client's own deadline); otherwise it
+within ``max_wait_s`` (never past the client's own deadline), woken with the others
+waiting for it a few at a time (``Health.wake_at``); otherwise it
 tries the targets it has not called anyway, in chain order (Envoy's panic
 mode), and refuses only when they really failed now. A transient failure
 (rate limit, overload, 5xx, reset, broken stream) leaves the target in the
@@ -28,28 +29,18 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from daemon.config import Target
-from daemon.ir import (
-    ApiError,
-    ArgumentsDelta,
-    Request,
-    StreamEnd,
-    StreamEvent,
-    StreamStart,
-    TextDelta,
-    ThinkingDelta,
-    Usage,
-    UsageUpdate,
-    is_content,
-)
+from daemon.ir import ApiError, Request, StreamEnd, StreamEvent, is_content
 from daemon.ir.tokens import request_tokens
 from daemon.providers.base import Provider
 from daemon.routing import structured
 from daemon.routing.adapt import Pruner, TooLong, adapt, builtin_notes
 from daemon.routing.failures import TIMEOUT_FIRST_BYTE, Action, Failure, FailureKind, classify
 from daemon.routing.health import Health
+from daemon.routing.lease import Lease, Meter, settle_failed
 from daemon.routing.purse import Admitted, OverBudget, Purse
 from daemon.routing.routes import Resolved
 
+__all__ = ["WALK_STEPS", "Attempt", "Chain", "Lease", "Meter", "Outcome", "Walk", "all_failed"]
 MAX_TRIES = 3  # calls to one target within one request, a reset's immediate retry included
 BACKOFF_S = 0.1  # before another try of a target that just failed transiently; doubles per try
 # Failures worth another try of the same target later in the same request: the provider
@@ -116,72 +107,6 @@ class Walk(list[Attempt]):
         self.append(attempt)
         if self.on_step is not None:
             self.on_step(attempt)
-
-
-class Meter:
-    """What a stream has reported and relayed so far, to settle its cost however it ends."""
-
-    __slots__ = ("usage", "chars", "complete", "content")
-
-    def __init__(self) -> None:
-        self.usage = Usage()
-        self.chars = 0
-        self.complete = False
-        self.content = False
-
-    def feed(self, ev: StreamEvent) -> None:
-        match ev:
-            case TextDelta() | ThinkingDelta():
-                self.chars += len(ev.text)
-                self.content = True
-            case ArgumentsDelta():
-                self.chars += len(ev.fragment)
-                self.content = True
-            case StreamStart() if ev.usage is not None:
-                self.usage = self.usage.merge(ev.usage)
-            case UsageUpdate():
-                self.usage = self.usage.merge(ev.usage)
-            case StreamEnd():
-                self.usage = self.usage.merge(ev.usage)
-                self.complete = True
-
-
-@dataclass(slots=True)
-class Lease:
-    """The attempt that answers: its events so far (``held``), the rest to relay, and
-    ``finish``, which settles its cost and tells health how it ended, exactly once."""
-
-    target: Target
-    provider: Provider
-    attempts: list[Attempt]
-    request: Request  # as adapted for the target
-    held: list[StreamEvent]
-    rest: AsyncIterator[StreamEvent]
-    _health: Health
-    _spend: Purse | None
-    _admission: Admitted | None
-    cost_usd: float | None = None
-    _finished: bool = field(default=False)
-    # What was changed to fit the request to this target, for the client (x-detour-adapted).
-    adapted: list[str] = field(default_factory=list)
-
-    def finish(
-        self, usage: Usage, error: ApiError | None = None, *, complete: bool = True, relayed_chars: int = 0
-    ) -> float | None:
-        """``complete``: the stream reached its end. Not complete and no error: the client
-        went away, which says nothing of the target's health; the prompt was sent, so it is paid."""
-        if self._finished:
-            return self.cost_usd
-        self._finished = True
-        if error is not None:
-            self._health.failure(self.target, classify(error))
-        elif not complete:
-            self._health.release(self.target)
-        if self._spend is not None and self._admission is not None:
-            self.cost_usd = self._spend.settle(
-                self._admission, self.target, usage, complete=complete, relayed_chars=relayed_chars
-            )
-        return self.cost_usd
 
 
 @dataclass(slots=True)
@@ -264,14 +189,18 @@ class Chain:
         panic = False
         refused: OverBudget | None = None
         while True:
-            pick = self._pick(req, prompt, cands, attempts, panic)
+            pick = await self._pick(req, prompt, cands, attempts, panic)
             c = pick.candidate
             if c is None:
                 delay = None if pick.soonest is None else max(0.0, pick.soonest - self.health.now())
                 if delay is not None and delay <= wait_left:
-                    assert pick.soonest_target is not None
-                    await asyncio.sleep(delay)
-                    wait_left -= delay
+                    assert pick.soonest is not None and pick.soonest_target is not None
+                    # Woken a few at a time, not with every other request waiting for it (and
+                    # never past the waiting budget: by then the target is free).
+                    woken = self.health.wake_at(pick.soonest_target, pick.soonest) - self.health.now()
+                    slept = min(max(delay, woken), wait_left)
+                    await asyncio.sleep(slept)
+                    wait_left = max(0.0, wait_left - slept)
                     self._record(attempts, Attempt(pick.soonest_target, Outcome.WAITED, waited_s=delay))
                     continue
                 if pick.panickable and not panic:
@@ -303,14 +232,16 @@ class Chain:
             raise refused.error
         raise all_failed(resolved, attempts)
 
-    def _pick(self, req: Request, prompt: int, cands: list[_Candidate], attempts: Walk, panic: bool) -> _Pick:
+    async def _pick(
+        self, req: Request, prompt: int, cands: list[_Candidate], attempts: Walk, panic: bool
+    ) -> _Pick:
         """The first candidate in chain order that may be called now (claimed), else when one may."""
         now = self.health.now()
         pick = _Pick(None)
         for c in cands:
             if c.out:
                 continue
-            if c.request is None and not self._fit(req, prompt, c, attempts):
+            if c.request is None and not await self._fit(req, prompt, c, attempts):
                 continue
             if c.not_before > now:
                 self._later(pick, c.not_before, c.target)
@@ -337,7 +268,7 @@ class Chain:
         if pick.soonest is None or at < pick.soonest:
             pick.soonest, pick.soonest_target = at, target
 
-    def _fit(self, req: Request, prompt: int, c: _Candidate, attempts: Walk) -> bool:
+    async def _fit(self, req: Request, prompt: int, c: _Candidate, attempts: Walk) -> bool:
         """Fit the request to the candidate once; False (and out of the walk) if it cannot serve."""
         if not c.provider.usable:
             c.out = True
@@ -354,7 +285,7 @@ class Chain:
         try:
             c.request = adapt(planned, c.target, profile, c.counted)
         except TooLong as e:
-            pruned = self.pruning.fit(planned, c.target, profile, c.route) if self.pruning else None
+            pruned = await self.pruning.fit(planned, c.target, profile, c.route) if self.pruning else None
             if pruned is None:
                 c.out = True
                 self._skip(attempts, c.target, "context_too_long", str(e), FailureKind.CONTEXT_TOO_LONG)
@@ -391,9 +322,10 @@ class Chain:
             except ApiError as err:
                 await _close(events)
                 failure = classify(err, named=request.model == c.target.model)
-                self.health.failure(c.target, failure)
+                self.health.failure(c.target, failure, resolved.chain)
                 again = failure.action is Action.RETRY_SAME and c.tries == 1
-                self._settle_failed(admission, c.target, err, meter, keep=again)
+                if not again:  # a same-model retry keeps the reservation, or its answer goes unpaid
+                    settle_failed(self.spend, admission, c.target, err, meter)
                 latency = (time.perf_counter() - started) * 1000
                 self._record(
                     attempts,
@@ -418,22 +350,14 @@ class Chain:
                 raise
             if whole:
                 await _close(events)
-            self.health.success(c.target)  # it answered; a failure after this is told by finish
+            # How it ends (and so what health hears of it) is told once, by the lease's finish.
             latency = (time.perf_counter() - started) * 1000
             self._record(attempts, Attempt(c.target, Outcome.OK, latency_ms=latency))
             rest: AsyncIterator[StreamEvent] = _nothing() if whole else events
             return Lease(
-                c.target,
-                c.provider,
-                attempts,
-                request,
-                held,
-                rest,
-                self.health,
-                self.spend,
-                admission,
-                adapted=c.adapted,
-            )
+                c.target, c.provider, attempts, request, held, rest, self.health, self.spend, admission,
+                resolved.chain, adapted=c.adapted,
+            )  # fmt: skip
 
     async def _hold(
         self, events: AsyncIterator[StreamEvent], meter: Meter, whole: bool, first_byte_s: float
@@ -462,21 +386,6 @@ class Chain:
             if not meter.complete:
                 raise ApiError(502, "server_error", "the stream ended before its end", cause="stream_cut")
         return held
-
-    def _settle_failed(
-        self, admission: Admitted | None, target: Target, err: ApiError, meter: Meter, keep: bool
-    ) -> None:
-        """A failed attempt costs what the provider will bill: nothing before any answer, the
-        answer's usage for an answer refused as invalid JSON, an estimate for one cut short.
-        A same-model retry keeps the reservation: released, the retry's answer would go unpaid."""
-        if self.spend is None or admission is None or keep:
-            return
-        if isinstance(err, structured.InvalidJson):
-            self.spend.settle(admission, target, err.usage)
-        elif meter.content:
-            self.spend.settle(admission, target, meter.usage, complete=False, relayed_chars=meter.chars)
-        else:
-            self.spend.release(admission)
 
     def _worst_case(self, req: Request, target: Target) -> float:
         assert self.spend is not None

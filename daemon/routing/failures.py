@@ -7,8 +7,8 @@ decided action::
     ├── the provider cannot serve now -> fail over to the next model
     │   ├── rate_limited      429, Gemini RESOURCE_EXHAUSTED      cool down for retry-after (5 s if none)
     │   ├── overloaded        529, 503                            cool down for retry-after, if given
-    │   ├── server_error      500, 502, 504 and other 5xx          counts toward the circuit
-    │   ├── timeout           connect, first content, idle, total  counts toward the circuit
+    │   ├── server_error      500, 502 and other 5xx               counts toward the circuit
+    │   ├── timeout           504; connect, first content, idle    counts toward the circuit
     │   ├── connection        refused, reset                       reset: one same-model retry first
     │   ├── broken_stream     cut, malformed frame, in-band error  counts toward the circuit
     │   ├── invalid_json      the answer is not the JSON asked for  no cooldown; per route,
@@ -24,6 +24,9 @@ decided action::
     └── the client's own request is at fault -> stop, pass the upstream's message through
         ├── bad_request       400, 413, 422 and other 4xx
         └── content_policy    a safety refusal of the request
+
+The HTTP statuses named above mean the same class from every provider, whatever
+error type its body gives (one table, ``_OF_STATUS``).
 
 A failure *after* content reached the client cannot fail over: the stream ends
 with a well-formed error event instead (``server.relay``).
@@ -50,7 +53,8 @@ from daemon.ir.errors import (
 
 __all__ = [
     "CONNECT_REFUSED", "CONNECTION_RESET", "IN_BAND", "INVALID_JSON", "MALFORMED", "STREAM_CUT",
-    "TIMEOUT_CONNECT", "TIMEOUT_FIRST_BYTE", "TIMEOUT_IDLE", "Action", "Failure", "FailureKind", "classify",
+    "TIMEOUT_CONNECT", "TIMEOUT_FIRST_BYTE", "TIMEOUT_IDLE", "TAKEN", "Action", "Failure", "FailureKind",
+    "classify",
 ]  # fmt: skip
 
 
@@ -91,6 +95,17 @@ COUNTS_TOWARD_CIRCUIT = frozenset(
     {FailureKind.SERVER_ERROR, FailureKind.TIMEOUT, FailureKind.CONNECTION, FailureKind.BROKEN_STREAM,
      FailureKind.OVERLOADED}
 )  # fmt: skip
+
+
+# Failures after the provider took the prompt (it answered 200, or detour stopped waiting for
+# its first content): it may bill the prompt and what it generated, so the attempt is paid.
+TAKEN = frozenset({TIMEOUT_FIRST_BYTE, TIMEOUT_IDLE, STREAM_CUT, MALFORMED, IN_BAND})
+# One table for every provider's HTTP statuses that say "busy" or "unwell": what a format's
+# error type says (Anthropic's 503 comes as ``api_error``) does not change the class.
+_OF_STATUS = {
+    429: FailureKind.RATE_LIMITED, 503: FailureKind.OVERLOADED, 529: FailureKind.OVERLOADED,
+    500: FailureKind.SERVER_ERROR, 502: FailureKind.SERVER_ERROR, 504: FailureKind.TIMEOUT,
+}  # fmt: skip
 
 
 @dataclass(slots=True, frozen=True)
@@ -136,6 +151,8 @@ def _kind(err: ApiError, named: bool) -> FailureKind:
         return FailureKind.INVALID_JSON
     if _out_of_credit(err):
         return FailureKind.BILLING
+    if err.cause is None and err.status in _OF_STATUS and err.kind not in _DETOUR_OWN:
+        return _OF_STATUS[err.status]
     match err.kind:
         case "rate_limit":
             return FailureKind.RATE_LIMITED
@@ -161,6 +178,10 @@ def _kind(err: ApiError, named: bool) -> FailureKind:
             return FailureKind.SERVER_ERROR
         case _:
             assert_never(err.kind)
+
+
+# Another detour upstream of this one says so in its own words.
+_DETOUR_OWN = frozenset({"budget_exceeded", "all_providers_failed"})
 
 
 def _out_of_credit(err: ApiError) -> bool:

@@ -6,7 +6,12 @@ over at least ``min_requests`` requests, or ``consecutive`` failures in a row.
 One failure among successes never benches a model. An ejection lasts
 ``open_s`` times the number of ejections in a row (capped at ``max_open_s``);
 then the circuit goes half-open and lets one probe request through: success
-closes it, failure ejects it again for longer.
+closes it, failure ejects it again for longer. Health hears each attempt once,
+when it ends (``Lease.finish``), so a stream cut after content is one failure.
+Never more than ``max_ejection_percent`` of a chain's targets are ejected at
+once (one always may be): past that, a failing target stays in and the chain
+keeps it in its order, as Envoy does. The thresholds are ``[routing.health]``
+(``config.HealthSettings``).
 
 A cooldown is a different thing: the provider said how long to stay away (an
 explicit ``retry-after`` on a 429/529/503, a rejected key, an account out of
@@ -14,7 +19,9 @@ credit) and the target is left alone for exactly that long.
 
 ``check`` says whether a target may be called now and, if not, when it may be
 (``Skip.ready_at``), so the chain can wait for a target that is free soon or,
-when nothing is, try them anyway (panic mode) instead of refusing.
+when nothing is, try them anyway (panic mode) instead of refusing. Requests
+waiting for the same target are woken a few at a time (``wake_at``), spread
+over the first moments after it frees, not all at once.
 
 All state lives on the event loop thread; nothing here awaits, so the
 check-and-claim of the half-open probe is atomic.
@@ -22,14 +29,21 @@ check-and-claim of the half-open probe is atomic.
 
 from __future__ import annotations
 
+import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from daemon.config import Target
+from daemon.config import HealthSettings, Target
 from daemon.routing.failures import COUNTS_TOWARD_CIRCUIT, PROVIDER_WIDE, Failure, FailureKind
+
+# Waiters on one target are woken WAKE_BATCH per WAKE_STEP_S, each at a random point of its
+# step: 16 within the first 200 ms, more later at the same pace.
+WAKE_BATCH = 2
+WAKE_STEP_S = 0.025
+MAX_OPEN_S = 300.0
 
 
 class Circuit(StrEnum):
@@ -52,6 +66,9 @@ class TargetHealth:
     cooldown_final: bool = False  # waiting will not help within a request (a model that is gone)
     probing: bool = False
     last_failure: str = ""
+    # The free time waiters were last told (``wake_at``), and how many were told it.
+    waking_at: float = 0.0
+    waking: int = 0
 
 
 @dataclass(slots=True, frozen=True)
@@ -76,20 +93,51 @@ class Health:
         failure_rate: float = 0.5,
         consecutive: int = 5,
         open_s: float = 10.0,
-        max_open_s: float = 300.0,
+        max_open_s: float = MAX_OPEN_S,
+        max_ejection_percent: float = 50.0,
         clock: Callable[[], float] = time.monotonic,
         on_circuit: Callable[[Target, Circuit], None] | None = None,
     ) -> None:
         self.window_s, self.min_requests, self.failure_rate = window_s, min_requests, failure_rate
         self.consecutive, self.open_s, self.max_open_s = consecutive, open_s, max_open_s
+        self.max_ejection_percent = max_ejection_percent
         self._clock = clock
         self._on_circuit = on_circuit
         self._targets: dict[Target, TargetHealth] = {}
         # Provider id -> (until, label, why) for failures of every model behind its key.
         self._provider_until: dict[str, tuple[float, str, str]] = {}
 
+    @classmethod
+    def of(
+        cls,
+        settings: HealthSettings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        on_circuit: Callable[[Target, Circuit], None] | None = None,
+    ) -> Health:
+        health = cls(clock=clock, on_circuit=on_circuit)
+        health.apply(settings)
+        return health
+
+    def apply(self, s: HealthSettings) -> None:
+        """The thresholds of ``[routing.health]`` (at start and on reload; state is kept)."""
+        self.consecutive, self.min_requests = s.consecutive_failures, s.minimum_requests
+        self.failure_rate, self.window_s = s.failure_rate_percent / 100, s.interval_s
+        self.open_s, self.max_ejection_percent = s.base_ejection_s, s.max_ejection_percent
+
     def now(self) -> float:
         return self._clock()
+
+    def wake_at(self, target: Target, ready_at: float) -> float:
+        """When a request waiting for ``target`` (free at ``ready_at``) should look again: the
+        waiters of one free time are let go WAKE_BATCH per WAKE_STEP_S, with jitter, so a
+        cooled model is not hit by all of them in the same instant."""
+        h = self._get(target)
+        if h.waking_at != ready_at:
+            h.waking_at, h.waking = ready_at, 0
+        step = h.waking // WAKE_BATCH
+        h.waking += 1
+        return ready_at + (step + random.random()) * WAKE_STEP_S
 
     def _get(self, target: Target) -> TargetHealth:
         h = self._targets.get(target)
@@ -146,7 +194,8 @@ class Health:
         if h.circuit is not Circuit.CLOSED:
             self._set(target, h, Circuit.CLOSED)
 
-    def failure(self, target: Target, failure: Failure) -> None:
+    def failure(self, target: Target, failure: Failure, chain: Sequence[Target] = ()) -> None:
+        """``chain``: the targets of the chain the attempt was in, for ``max_ejection_percent``."""
         now = self._clock()
         h = self._get(target)
         h.probing = False
@@ -167,8 +216,20 @@ class Health:
             return
         h.consecutive += 1
         self._count(h, now, failed=True)
-        if h.circuit is Circuit.HALF_OPEN or (h.circuit is Circuit.CLOSED and self._unwell(h)):
+        if h.circuit is Circuit.HALF_OPEN or (
+            h.circuit is Circuit.CLOSED and self._unwell(h) and self._may_eject(target, chain)
+        ):
             self._eject(target, h, now)
+
+    def _may_eject(self, target: Target, chain: Sequence[Target]) -> bool:
+        """Envoy's rule: an ejection may not take the chain's ejected share past
+        ``max_ejection_percent``, unless none is ejected yet."""
+        peers = set(chain) | {target}
+        out = 0
+        for t in peers:
+            p = self._targets.get(t)
+            out += t != target and p is not None and p.circuit is not Circuit.CLOSED
+        return out == 0 or 100 * (out + 1) <= self.max_ejection_percent * len(peers)
 
     def _count(self, h: TargetHealth, now: float, *, failed: bool) -> None:
         h.outcomes.append((now, failed))

@@ -14,6 +14,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from daemon import private
+
 log = logging.getLogger(__name__)
 FILE = "paused.json"
 
@@ -55,7 +57,6 @@ class Paused:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
+    private.write_bytes(tmp, text.encode())
     os.replace(tmp, path)

@@ -2,7 +2,8 @@
 
 Before a call the chain has the attempt admitted (its worst case reserved, maybe with
 ``max_tokens`` clamped to what is left); after it, the admission is settled to what
-the provider billed, or released when nothing was answered.
+the provider billed (at least the prompt, once the provider took it), or released when
+the provider refused the call.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class Purse(Protocol):
         ...
 
     def release(self, adm: Any) -> None:
-        """The attempt failed before any answer: it cost nothing."""
+        """The provider refused the call (an HTTP error, no connection): it cost nothing."""
         ...
 
     def worst_case_usd(self, req: Request, target: Target, max_output: int | None) -> float:

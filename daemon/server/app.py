@@ -12,7 +12,7 @@ import aiohttp
 import platformdirs
 from aiohttp import web
 
-from daemon import keys
+from daemon import keys, private
 from daemon.budget.accounts import Accounts, Limits
 from daemon.budget.calibration import Calibration
 from daemon.budget.calibration_store import kept
@@ -22,6 +22,7 @@ from daemon.config import APP, Config, ProviderConfig
 from daemon.context.fit import Pruning
 from daemon.context.projects import Projects, ProjectSpec
 from daemon.providers import Provider, build
+from daemon.redaction import Redactor
 from daemon.responses.store import ResponseStore
 from daemon.routing.chain import Chain
 from daemon.routing.health import Health
@@ -47,6 +48,7 @@ CONFIG = web.AppKey("config", Config)
 DATA_DIR = web.AppKey("data_dir", Path)
 EVENT_LOG_DIR = web.AppKey("event_log_dir", Path)
 TELEMETRY = web.AppKey("telemetry", Telemetry)
+CLIENT_TOKEN = web.AppKey("client_token", str)
 
 
 def create_app(config: Config, token: str, data_dir: Path | None = None) -> web.Application:
@@ -62,6 +64,7 @@ def create_app(config: Config, token: str, data_dir: Path | None = None) -> web.
         app.add_routes(ollama.routes)
         log.warning(ollama.BANNER, "*" * 72, "*" * 72)
     app[CONFIG] = config
+    app[CLIENT_TOKEN] = token
     app[DATA_DIR] = data_dir or Path(platformdirs.user_data_dir(APP))
     app[EVENT_LOG_DIR] = data_dir / "events" if data_dir else Path(platformdirs.user_state_dir(APP))
     app.add_routes(routes)
@@ -70,6 +73,7 @@ def create_app(config: Config, token: str, data_dir: Path | None = None) -> web.
     app.add_routes(report.routes)
     app.add_routes(pausing.routes)
     app.add_routes(responses.routes)
+    app.cleanup_ctx.append(_private)
     app.cleanup_ctx.append(_accounts)
     app.cleanup_ctx.append(_responses)
     app.cleanup_ctx.append(_telemetry)
@@ -80,6 +84,22 @@ def create_app(config: Config, token: str, data_dir: Path | None = None) -> web.
     app.on_shutdown.append(_end_event_streams)
     app.on_response_prepare.append(guard.mark_started)
     return app
+
+
+async def _private(app: web.Application) -> AsyncIterator[None]:
+    """What an older version left readable by other users (0644 files, 0755 directories) is
+    made private before anything is served."""
+    dirs = [app[DATA_DIR], app[EVENT_LOG_DIR], _cache_dir(app)]
+    await asyncio.to_thread(private.tighten, *dirs)
+    yield
+
+
+def _cache_dir(app: web.Application) -> Path:
+    """The context index cache: beside the data of a daemon given its own data directory."""
+    data_dir = app[DATA_DIR]
+    if data_dir != Path(platformdirs.user_data_dir(APP)):
+        return data_dir / "cache"
+    return Path(platformdirs.user_cache_dir(APP)) / "context"
 
 
 async def _accounts(app: web.Application) -> AsyncIterator[None]:
@@ -139,12 +159,8 @@ async def _telemetry(app: web.Application) -> AsyncIterator[None]:
 
 async def _projects(app: web.Application) -> AsyncIterator[None]:
     """The indexed projects and their watchers; indexing runs in the background from here."""
-    data_dir = app[DATA_DIR]
-    cache = data_dir / "cache" if data_dir != Path(platformdirs.user_data_dir(APP)) else None
     specs = [ProjectSpec(p.root, p.exclude) for p in app[CONFIG].projects]
-    projects = app[context.PROJECTS] = Projects(
-        specs, cache or Path(platformdirs.user_cache_dir(APP)) / "context"
-    )
+    projects = app[context.PROJECTS] = Projects(specs, _cache_dir(app))
     projects.start()
     try:
         yield
@@ -162,7 +178,8 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     # Keyring reads block (D-Bus): off the event loop.
     found = await asyncio.to_thread(lambda: {pid: keys.get_key(p) for pid, p in config.providers.items()})
-    redact = keys.Redactor([k.value for k in found.values() if k is not None])
+    # Every secret detour holds: an upstream error may echo any of them, the client's token too.
+    redact = Redactor([*(k.value for k in found.values() if k is not None), app[CLIENT_TOKEN]])
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
     async with aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
         providers: dict[str, Provider] = {
@@ -180,7 +197,7 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
         spend = Spend(app[ACCOUNTS], prices, config.budget.on_exhausted, calibration=calibration)
         first_byte = {r.name: r.timeout_first_byte_s for r in config.routes if r.timeout_first_byte_s}
         telemetry = app[TELEMETRY]
-        health = Health(on_circuit=telemetry.circuit)
+        health = Health.of(config.routing.health, on_circuit=telemetry.circuit)
         returns = frozenset(r.name for r in config.routes if r.on_invalid_json == "return")
         paused = app[pausing.PAUSED] = Paused(app[DATA_DIR])
         await paused.load(set(providers))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import logging
+import re
 from urllib.parse import urlsplit
 
 import orjson
@@ -25,6 +26,9 @@ OPEN_PATHS = frozenset({"/health", "/"})
 MAX_BODY = 32 * 1024 * 1024  # Anthropic's own limit for Messages; agent histories exceed 1 MiB
 # The response a handler has already begun (a stream): an error after that cannot be a new response.
 STARTED = web.RequestKey("started", web.StreamResponse)
+_HOST = re.compile(
+    r"(?:\[(?P<v6>[0-9A-Fa-f:.]+(?:%[\w.~-]+)?)\]|(?P<name>[A-Za-z0-9._-]+))(?::(?P<port>[0-9]{1,5}))?"
+)
 
 
 async def mark_started(request: web.Request, response: web.StreamResponse) -> None:
@@ -91,9 +95,8 @@ def guard(allowed_hosts: frozenset[str] | None) -> Middleware:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        host = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
-        host = host.strip("[]")
-        if not (is_loopback(host) or (allowed_hosts is not None and host in allowed_hosts)):
+        host = host_name(request.host)
+        if host is None or not (is_loopback(host) or (allowed_hosts is not None and host in allowed_hosts)):
             raise ApiError(
                 403, "permission", f"Host {request.host!r} is not this machine; detour answers loopback only"
             )
@@ -103,6 +106,16 @@ def guard(allowed_hosts: frozenset[str] | None) -> Middleware:
         return await handler(request)
 
     return middleware
+
+
+def host_name(header: str) -> str | None:
+    """The host of a ``Host`` header (``name``, ``name:port``, ``[v6]:port``), lower-cased and
+    unbracketed; None unless the whole header is one host and at most a port, so that
+    ``127.0.0.1:8787.evil.example`` is not taken for loopback."""
+    m = _HOST.fullmatch(header)
+    if m is None or (m["port"] is not None and int(m["port"]) > 65535):
+        return None
+    return (m["v6"] or m["name"]).lower()
 
 
 def _is_web_origin(origin: str) -> bool:

@@ -17,6 +17,8 @@ import urllib.request
 from pathlib import Path
 from typing import IO, Any
 
+from daemon import private
+
 log = logging.getLogger(__name__)
 LOCK_NAME = "daemon.lock"  # detour.lock is the ledger's own
 
@@ -31,8 +33,7 @@ class InstanceLock:
         self._file: IO[str] | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        f = self.path.open("a+")
+        f = private.file(self.path).open("a+")
         if not _try_lock(f):
             holder = _read(f)
             f.close()

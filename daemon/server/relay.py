@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,7 @@ from aiohttp import web
 
 from daemon.config import Target
 from daemon.formats.base import WireFormat
-from daemon.ir import ApiError, Request, StreamAssembler
+from daemon.ir import ApiError, Request, StreamAssembler, invalid
 from daemon.providers import Provider, reasoning
 from daemon.routing.chain import Chain, Lease, Meter, Walk
 from daemon.routing.routes import Resolved, Routes
@@ -30,6 +31,8 @@ from daemon.server.drain import cuttable
 from daemon.server.guard import presented_token
 from daemon.server.sessions import Sessions
 from daemon.telemetry.trace import CLIENT_GONE, Telemetry, Trace
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(slots=True)
@@ -66,6 +69,9 @@ async def relay(
     stream: bool | None = None,
 ) -> web.StreamResponse:
     req = reasoning.from_client(fmt.decode_request(body, model=model, stream=stream))
+    if _CONTROL.search(req.model):
+        # It would reach an upstream's URL or headers, and the event log, as it is.
+        raise invalid(f"model name {req.model!r} contains control characters")
     session = gateway.sessions.resolve(
         request.headers.get("x-detour-session"), req.user, presented_token(request) or ""
     )
@@ -136,7 +142,12 @@ def _whole(
     assembler = StreamAssembler()
     for ev in lease.held:
         assembler.feed(ev)
-    resp = reasoning.to_client(assembler.response(), fmt.name, lease.provider.format_name)
+    try:
+        resp = reasoning.to_client(assembler.response(), fmt.name, lease.provider.format_name)
+    except BaseException:
+        # Not the target's doing: it is paid, and health hears nothing of it (a probe is freed).
+        lease.finish(assembler.usage, complete=False)
+        raise
     cost = lease.finish(resp.usage)
     headers = _headers(lease, session)
     if cost is not None:
@@ -159,17 +170,20 @@ async def _stream(
     meter = Meter()
     failed: ApiError | None = None
     status = CLIENT_GONE
+    for ev in lease.held:  # received, so paid, even if the client is gone before they go out
+        meter.feed(ev)
     try:
         async with contextlib.aclosing(lease.rest):  # type: ignore[type-var]
             headers = _headers(lease, trace.session)
             out = web.StreamResponse(
                 headers={**headers, "content-type": "text/event-stream", "cache-control": "no-cache"}
             )
-            await out.prepare(request)
+            try:
+                await out.prepare(request)
+            except ConnectionResetError:  # the client left while the answer was on its way
+                return out
             encoder = fmt.stream_encoder(req)
             theirs = lease.provider.format_name
-            for ev in lease.held:
-                meter.feed(ev)
             chunk = b"".join(
                 encoder.feed(reasoning.to_client_event(ev, fmt.name, theirs)) for ev in lease.held
             )
@@ -188,6 +202,7 @@ async def _stream(
                 failed = err
                 await out.write(encoder.error(err))
             await out.write_eof()
+            trace.last_byte()
             status = 200 if failed is None else failed.status
             return out
     finally:

@@ -84,6 +84,7 @@ class LiveConfig:
             applied.append("routes")
         if new.routing != old.routing:
             app[GATEWAY].chain.max_wait_s = new.routing.max_wait_s
+            app[GATEWAY].chain.health.apply(new.routing.health)
             applied.append("routing")
         if new.budget != old.budget:
             # Only what the edit changed: a limit set since with `detour budget set` stays.

@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from daemon import private
 from daemon.telemetry.schema import DroppedEvent, Event
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class EventLog:
         """Flush until cancelled; a final flush writes what is left."""
         try:
             # Inside the try: a daemon stopped before the folder exists still writes its last batch.
-            await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
+            await asyncio.to_thread(private.directory, self.path.parent)
             while True:
                 await asyncio.sleep(self.interval_s)
                 await self.flush()
@@ -78,8 +79,7 @@ class EventLog:
 
     def _append(self, batch: list[Any]) -> None:
         data = b"".join(orjson.dumps(ev) + b"\n" for ev in batch)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("ab") as f:
+        with private.file(self.path).open("ab") as f:
             f.write(data)
             size = f.tell()
         if size >= self.max_bytes:

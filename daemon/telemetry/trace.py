@@ -45,11 +45,16 @@ class Trace:
     started: float  # perf_counter
     ttft_ms: float | None = None
     finished: bool = False
+    ended: float | None = None  # perf_counter when the last byte went out (streams)
 
     def first_byte(self) -> None:
         """Content reached the client (streams): the first call sets the time to first token."""
         if self.ttft_ms is None:
             self.ttft_ms = (time.perf_counter() - self.started) * 1000
+
+    def last_byte(self) -> None:
+        """The answer's last byte went out: latency stops here, not after the bookkeeping."""
+        self.ended = time.perf_counter()
 
 
 BUDGET_EVERY_S = 0.5
@@ -174,7 +179,7 @@ class Telemetry:
             "tokens_in": usage.input_tokens,
             "tokens_out": usage.output_tokens,
             "cost_usd": round(cost_usd or 0.0, 8),
-            "latency_ms": round((time.perf_counter() - trace.started) * 1000, 3),
+            "latency_ms": round(((trace.ended or time.perf_counter()) - trace.started) * 1000, 3),
             "ttft_ms": None if trace.ttft_ms is None else round(trace.ttft_ms, 3),
         }
         if self.log_content and content is not None:

@@ -18,6 +18,7 @@ from daemon.config import Target, parse
 from daemon.ir import Message, Request, TextPart
 from daemon.keys import Secret
 from daemon.providers.http import HttpProvider
+from daemon.redaction import Redactor
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.base import HiddenPrompt
 
@@ -84,7 +85,8 @@ async def bench(tmp_path: Path) -> AsyncIterator[Bench]:
     try:
         async with aiohttp.ClientSession() as session:
             providers = {
-                pid: HttpProvider(p, Secret("k"), session, lambda s: s) for pid, p in config.providers.items()
+                pid: HttpProvider(p, Secret("k"), session, Redactor([]))
+                for pid, p in config.providers.items()
             }
             yield Bench(Calibration(accounts, Prices(config), providers), accounts, fake)
     finally:

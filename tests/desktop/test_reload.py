@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from daemon.config import load
+from daemon.server.inbound import GATEWAY
 from tests.daemon_harness import start_daemon
 from tests.wait import until
 
@@ -69,12 +70,14 @@ async def test_edit_changes_the_route_and_a_broken_edit_keeps_the_old(
         async with aiohttp.ClientSession(headers=d.auth()) as s:
             assert await _served_by(s, d.url) == "first"
             # The watcher has no "ready" to wait for: the edit is saved again until it takes.
-            await _until(
-                s, d.url, "second", save=(path, CONFIG.format(provider="second", daily=7.5, failovers=2))
-            )
+            health = "\n[routing.health]\nconsecutive_failures = 2\nmax_ejection_percent = 100\n"
+            edit = CONFIG.format(provider="second", daily=7.5, failovers=2) + health
+            await _until(s, d.url, "second", save=(path, edit))
             async with s.get(d.url + "/budget") as r:
                 assert (await r.json())["budgets"]["day"]["limit_usd"] == 7.5
-            assert "applied new routes, budget, alerts" in caplog.text
+            assert "applied new routes, routing, budget, alerts" in caplog.text
+            chain = d.runner.app[GATEWAY].chain
+            assert (chain.health.consecutive, chain.health.max_ejection_percent) == (2, 100)
             # Broken: a route naming a provider that is not configured (line 9 names the route).
             caplog.clear()
             path.write_text(CONFIG.format(provider="third", daily=9.0, failovers=2))

@@ -64,10 +64,15 @@ async def start_fakes(monkeypatch: pytest.MonkeyPatch) -> dict[str, FakeUpstream
 
 
 @contextlib.asynccontextmanager
-async def open_world(monkeypatch: pytest.MonkeyPatch, extra_config: str = "") -> AsyncIterator[World]:
-    """The three fakes and a daemon routed to them; ``extra_config`` is appended to its TOML."""
+async def open_world(
+    monkeypatch: pytest.MonkeyPatch,
+    extra_config: str = "",
+    config: Callable[[dict[str, FakeUpstream]], str] | None = None,
+) -> AsyncIterator[World]:
+    """The three fakes and a daemon routed to them by ``config`` (``world_config``'s routes if
+    not given); ``extra_config`` is appended to its TOML."""
     fakes = await start_fakes(monkeypatch)
-    daemon = await start_daemon(world_config(fakes) + extra_config)
+    daemon = await start_daemon((config or world_config)(fakes) + extra_config)
     try:
         yield World(daemon, fakes)
     finally:

@@ -13,6 +13,7 @@ case also crosses a translation on the way in and out.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -23,10 +24,10 @@ import pytest
 from daemon.config import Target
 from daemon.routing.health import Health
 from daemon.server.inbound import GATEWAY
-from tests.daemon_harness import Daemon, start_daemon
+from tests.daemon_harness import Daemon
 from tests.e2e import raw
 from tests.e2e.clients import Client
-from tests.e2e.conftest import MODEL, sdk_clients, start_fakes
+from tests.e2e.conftest import MODEL, open_world, sdk_clients
 from tests.fakes.base import FakeUpstream
 
 FORMATS = ("anthropic", "openai", "gemini")
@@ -116,16 +117,18 @@ class FaultWorld:
         return str(snap.get(str(t), {}).get("circuit", "closed"))
 
 
+@contextlib.asynccontextmanager
+async def fault_world(monkeypatch: pytest.MonkeyPatch, extra_config: str = "") -> AsyncIterator[FaultWorld]:
+    """The fault world; ``extra_config`` is appended to its TOML."""
+    async with open_world(monkeypatch, extra_config, config) as w, aiohttp.ClientSession() as http:
+        health = w.daemon.runner.app[GATEWAY].chain.health
+        yield FaultWorld(w.daemon, w.fakes, http, health, Clock(health))
+
+
 @pytest.fixture
 async def faults(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FaultWorld]:
-    fakes = await start_fakes(monkeypatch)
-    daemon = await start_daemon(config(fakes))
-    health = daemon.runner.app[GATEWAY].chain.health
-    async with aiohttp.ClientSession() as http:
-        yield FaultWorld(daemon, fakes, http, health, Clock(health))
-    await daemon.close()
-    for f in fakes.values():
-        await f.close()
+    async with fault_world(monkeypatch) as world:
+        yield world
 
 
 @pytest.fixture

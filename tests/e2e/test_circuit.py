@@ -7,8 +7,11 @@ import asyncio
 
 import pytest
 
-from tests.e2e.faults import CLIENT, FALLBACK, FORMATS, FaultWorld, faults, target
-from tests.fakes.base import Answer, Fault, Slow
+from tests.e2e.faults import CLIENT, FALLBACK, FORMATS, FaultWorld, fault_world, faults, target
+from tests.fakes.base import Answer, Fault, Slow, StreamFault
+
+# A frame index of each fake's stream after some content went out.
+AFTER = {"anthropic": 4, "openai": 2, "gemini": 1}
 
 __all__ = ["faults"]  # the fixture
 
@@ -60,3 +63,36 @@ async def test_a_failed_probe_reopens_the_circuit(faults: FaultWorld) -> None:
     out = await faults.ask("anthropic", "openai-first", False)
     assert out.attempts[0] == f"{target('openai')}:circuit_open"
     assert len(fake.received) == calls
+
+
+@pytest.mark.parametrize("primary", FORMATS)
+async def test_a_target_that_always_cuts_mid_stream_is_ejected_after_the_configured_failures(
+    monkeypatch: pytest.MonkeyPatch, primary: str
+) -> None:
+    """Each cut after content is one failure of the target (not a success and a failure):
+    ``[routing.health] consecutive_failures = 3`` ejects it at the third; probed later."""
+    extra = "\n[routing.health]\nconsecutive_failures = 3\nbase_ejection_s = 20\n"
+    async with fault_world(monkeypatch, extra) as world:
+        fake, fallback, client = world.fakes[primary], FALLBACK[primary], CLIENT[primary]
+        cut = Answer(
+            "Answer from the primary, in pieces.", chunks=6, fault=StreamFault(AFTER[primary], "cut")
+        )
+        fake.script.extend([cut] * 4)
+        for i in range(3):
+            assert world.state(primary) == "closed"
+            out = await world.ask(client, f"{primary}-first", True)
+            assert out.attempts == [f"{target(primary)}:ok"] and out.text and out.errors and not out.finished
+            assert world.health.snapshot()[target(primary)]["recent_requests"] == (i + 1) % 3
+        assert world.state(primary) == "open"
+        calls = len(fake.received)
+        out = await world.ask(client, f"{primary}-first", True)
+        assert out.attempts == [f"{target(primary)}:circuit_open", f"{target(fallback)}:ok"]
+        assert len(fake.received) == calls and out.finished
+        world.clock.advance(20.1)
+        out = await world.ask(client, f"{primary}-first", True)  # the probe: cut again
+        assert out.attempts == [f"{target(primary)}:ok"] and len(fake.received) == calls + 1
+        assert world.state(primary) == "open"
+        world.clock.advance(40.1)  # the second ejection lasts twice as long
+        out = await world.ask(client, f"{primary}-first", True)
+        assert out.attempts == [f"{target(primary)}:ok"] and out.finished
+        assert world.state(primary) == "closed"

@@ -10,6 +10,7 @@ real provider does, answering 400 in the provider's error shape otherwise.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import math
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 
 @dataclass
@@ -55,6 +57,8 @@ class Answer:
     # found these (url, title) pages. Rendered only by fakes whose provider has one (Anthropic,
     # Gemini), and only when the request offered it, as the real ones do.
     web_search: tuple[str, list[tuple[str, str]]] | None = None
+    # Set by the fake when it bills this answer: the bill, which a stream cut short revises.
+    bill: Bill | None = None
 
 
 def shaped(answer: Answer, forced_tool: str | None) -> Answer:
@@ -70,11 +74,18 @@ def shaped(answer: Answer, forced_tool: str | None) -> Answer:
 
 @dataclass
 class Fault:
-    """A scripted HTTP error answer instead of an answer."""
+    """A scripted HTTP error answer instead of an answer; ``text``: a plain-text body instead
+    of the format's JSON error (a proxy's or a load balancer's page)."""
 
     status: int = 500
     message: str = "injected failure"
     headers: dict[str, str] = field(default_factory=dict)
+    text: str | None = None
+
+
+class _TextFault(Exception):
+    def __init__(self, fault: Fault) -> None:
+        self.fault = fault
 
 
 @dataclass
@@ -119,11 +130,22 @@ class HiddenPrompt:
 
 @dataclass
 class Bill:
-    """What the fake billed for one answer, on the IR scale."""
+    """What the fake billed for one answer, on the IR scale.
+
+    The prompt is billed once the fake took it, whether or not anyone reads the answer
+    (a caller that gave up waiting for the first byte, or left mid-stream, still pays it);
+    an answer cut short bills the output it sent, at ``OUTPUT_CHARS_PER_TOKEN``."""
 
     model: str
     input_tokens: int
     output_tokens: int
+    complete: bool = True
+
+
+# Set on a request whose caller hung up during a slow first byte.
+ABANDONED = web.RequestKey("abandoned", bool)
+# How the fakes tokenize output they sent before a stream was cut short.
+OUTPUT_CHARS_PER_TOKEN = 3
 
 
 @dataclass
@@ -144,6 +166,11 @@ class FakeUpstream:
         # When set, every answer bills its prompt by this instead of ``Answer.input_tokens``.
         self.hidden: HiddenPrompt | None = None
         self.bills: list[Bill] = []
+        # When set, every error this fake sends (an HTTP error body, an in-band error) carries
+        # this secret in every string and as an extra field of every object: a provider that
+        # echoes the key it was sent, as some do in ``param`` or ``details``.
+        self.echo: str | None = None
+        self.in_flight = 0
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -154,23 +181,30 @@ class FakeUpstream:
         return self.script.popleft() if self.script else self.default
 
     async def take_reply(self, request: web.Request) -> Answer | Fault:
-        """The next scripted reply, after acting out transport faults (reset, slow first byte)."""
+        """The next scripted reply, after acting out transport faults (reset, slow first byte).
+
+        A caller that gave up during a slow first byte is marked ``abandoned`` on the request:
+        the answer is then billed its prompt alone (``send_frames``)."""
         reply = self.next_reply()
         if isinstance(reply, Slow):
-            await asyncio.sleep(reply.seconds)
+            if not await still_there(request, reply.seconds):
+                request[ABANDONED] = True
             return reply.then
         if isinstance(reply, Reset):
             assert request.transport is not None
             request.transport.abort()
             raise asyncio.CancelledError
+        if isinstance(reply, Fault) and reply.text is not None:
+            raise _TextFault(reply)
         return reply
 
     def billed(self, answer: Answer, prompt_chars: int, model: str) -> Answer:
         """``answer`` with the prompt tokens this fake bills for it, recorded in ``bills``."""
         if self.hidden is not None:
             answer = dataclasses.replace(answer, input_tokens=self.hidden.billed(prompt_chars))
-        self.bills.append(Bill(model, answer.input_tokens, answer.output_tokens))
-        return answer
+        bill = Bill(model, answer.input_tokens, answer.output_tokens)
+        self.bills.append(bill)
+        return dataclasses.replace(answer, bill=bill)
 
     def counted(self, prompt_chars: int) -> int:
         """What the count endpoint answers: exactly what the next answer will bill."""
@@ -186,32 +220,54 @@ class FakeUpstream:
     async def send_frames(
         self, request: web.Request, frames: list[bytes], answer: Answer
     ) -> web.StreamResponse:
-        """Write SSE frames one by one, acting out ``answer.fault`` on the way."""
+        """Write SSE frames one by one, acting out ``answer.fault`` on the way. A stream that
+        does not reach its end bills the prompt and the answer text sent so far."""
         resp = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache"})
-        await resp.prepare(request)
-        fault = answer.fault
-        for i, fr in enumerate(frames):
-            if fault is not None and i == fault.after_frames:
-                if fault.action == "cut":
-                    assert request.transport is not None
-                    request.transport.abort()
-                    return resp
-                if fault.action == "stall":
-                    await asyncio.sleep(fault.stall_s)
-                elif fault.action == "error":
-                    await resp.write(self.inband_error(fault.status))
-                    return resp
-                elif fault.action == "malformed":
-                    await resp.write(b"data: {this is not json\n\n")
-                    return resp
-            await resp.write(fr)
-        await resp.write_eof()
-        return resp
+        sent, done = 0, False
+        try:
+            if request.get(ABANDONED):
+                return resp
+            await resp.prepare(request)
+            fault = answer.fault
+            for i, fr in enumerate(frames):
+                if fault is not None and i == fault.after_frames:
+                    if fault.action == "cut":
+                        assert request.transport is not None
+                        request.transport.abort()
+                        return resp
+                    if fault.action == "stall" and not await still_there(request, fault.stall_s):
+                        return resp
+                    if fault.action == "error":
+                        error = self.inband_error(fault.status)
+                        await resp.write(error if self.echo is None else echoed_frame(error, self.echo))
+                        return resp
+                    if fault.action == "malformed":
+                        await resp.write(b"data: {this is not json\n\n")
+                        return resp
+                await resp.write(fr)
+                sent += text_chars(fr)
+            await resp.write_eof()
+            done = True
+            return resp
+        finally:
+            if not done and answer.bill is not None:
+                answer.bill.output_tokens = math.ceil(sent / OUTPUT_CHARS_PER_TOKEN)
+                answer.bill.complete = False
 
     async def record(self, request: web.Request) -> Any:
         body = await request.json()
         self.received.append(Received(request.path, dict(request.headers), body, dict(request.query)))
         return body
+
+    @web.middleware
+    async def _counted(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Counts the requests still being answered (``in_flight``): a bill is final once
+        the handler that wrote it has returned."""
+        self.in_flight += 1
+        try:
+            return await handler(request)
+        finally:
+            self.in_flight -= 1
 
     @property
     def last(self) -> Received:
@@ -222,7 +278,7 @@ class FakeUpstream:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> FakeUpstream:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._counted, self._errors])
         app.add_routes(self.routes())
         # A scripted stall must not hold up the test's teardown for aiohttp's default minute.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
@@ -234,9 +290,56 @@ class FakeUpstream:
         self.port = server.sockets[0].getsockname()[1]
         return self
 
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Plain-text faults, and ``echo`` put into every JSON error body."""
+        try:
+            resp: web.StreamResponse = await handler(request)
+        except _TextFault as e:
+            return web.Response(status=e.fault.status, text=e.fault.text, headers=e.fault.headers)
+        if self.echo is None or resp.status < 400 or not isinstance(resp, web.Response) or not resp.body:
+            return resp
+        assert isinstance(resp.body, bytes)
+        body = echoing(json.loads(resp.body), self.echo)
+        kept = {k: v for k, v in resp.headers.items() if k.lower() not in ("content-type", "content-length")}
+        return web.json_response(body, status=resp.status, headers=kept)
+
     async def close(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+async def still_there(request: web.Request, seconds: float) -> bool:
+    """Wait ``seconds``; False as soon as the caller has hung up."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + seconds
+    while (left := until - loop.time()) > 0:
+        if request.transport is None or request.transport.is_closing():
+            return False
+        await asyncio.sleep(min(left, 0.01))
+    return request.transport is not None and not request.transport.is_closing()
+
+
+def text_chars(frame: bytes) -> int:
+    """Characters of answer text in one SSE frame of any format (Anthropic ``text``, Chat
+    ``content``, Gemini parts' ``text``, Responses ``delta``)."""
+    total = 0
+    for line in frame.split(b"\n"):
+        if line.startswith(b"data:"):
+            with contextlib.suppress(ValueError):
+                total += _text_in(json.loads(line[5:]))
+    return total
+
+
+def _text_in(obj: Any) -> int:
+    if isinstance(obj, dict):
+        return sum(
+            len(v) if k in ("text", "content", "delta") and isinstance(v, str) else _text_in(v)
+            for k, v in obj.items()
+        )
+    if isinstance(obj, list):
+        return sum(_text_in(v) for v in obj)
+    return 0
 
 
 def split_text(text: str, n: int) -> list[str]:
@@ -244,3 +347,33 @@ def split_text(text: str, n: int) -> list[str]:
     n = max(1, min(n, len(text)))
     step = -(-len(text) // n)
     return [text[i : i + step] for i in range(0, len(text), step)] or [""]
+
+
+# Fields that say what an error is, kept as they are so it is still classified as one.
+_SHAPE = frozenset({"type", "status", "@type", "event"})
+
+
+def echoing(body: Any, secret: str) -> Any:
+    """``body`` with ``secret`` in every string and as a field (name and value) of every object."""
+    if isinstance(body, str):
+        return f"{body} {secret}"
+    if isinstance(body, list):
+        return [*(echoing(x, secret) for x in body), secret]
+    if isinstance(body, dict):
+        out = {k: v if k in _SHAPE else echoing(v, secret) for k, v in body.items()}
+        details = out.get("details", {"param": secret, secret: [secret]})
+        return {**out, "param": secret, "details": details, secret: [secret, {"details": secret}]}
+    return body
+
+
+def echoed_frame(raw: bytes, secret: str) -> bytes:
+    """An in-band error frame (SSE ``data:`` lines, or Gemini's bare JSON) with ``secret`` echoed."""
+    try:
+        return json.dumps(echoing(json.loads(raw), secret)).encode() + b"\n"
+    except ValueError:
+        pass
+    lines = raw.split(b"\n")
+    for i, line in enumerate(lines):
+        if line.startswith(b"data: "):
+            lines[i] = b"data: " + json.dumps(echoing(json.loads(line[6:]), secret)).encode()
+    return b"\n".join(lines)

@@ -10,6 +10,7 @@ from daemon.config import ProviderConfig
 from daemon.ir import Message, Request, TextPart, Tool, ToolCallPart, ToolResultPart
 from daemon.keys import Secret
 from daemon.providers.http import HttpProvider
+from daemon.redaction import Redactor
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.base import FakeUpstream, HiddenPrompt
 from tests.fakes.gemini import FakeGemini
@@ -53,7 +54,7 @@ async def test_the_count_is_what_is_then_billed(kind: str) -> None:
     config = ProviderConfig(id="p", kind=kind, base_url=base)
     try:
         async with aiohttp.ClientSession() as session:
-            provider = HttpProvider(config, Secret("k"), session, lambda s: s)
+            provider = HttpProvider(config, Secret("k"), session, Redactor([]))
             req = conversation(MODELS[kind])
             counted = await provider.count_tokens(req, MODELS[kind])
             resp = await whole(provider, req, MODELS[kind])
@@ -69,7 +70,7 @@ async def test_an_openai_compatible_provider_is_never_asked() -> None:
     config = ProviderConfig(id="p", kind="openai-compatible", base_url=fake.url + "/v1")
     try:
         async with aiohttp.ClientSession() as session:
-            provider = HttpProvider(config, Secret("k"), session, lambda s: s)
+            provider = HttpProvider(config, Secret("k"), session, Redactor([]))
             assert await provider.count_tokens(conversation("deepseek-chat"), "deepseek-chat") is None
     finally:
         await fake.close()
@@ -81,7 +82,7 @@ async def test_a_failing_count_endpoint_gives_no_count() -> None:
     config = ProviderConfig(id="p", kind="anthropic", base_url=fake.url)
     try:
         async with aiohttp.ClientSession() as session:
-            wrong_key = HttpProvider(config, Secret("wrong"), session, lambda s: s)
+            wrong_key = HttpProvider(config, Secret("wrong"), session, Redactor([]))
             assert (
                 await wrong_key.count_tokens(conversation("claude-sonnet-4-5"), "claude-sonnet-4-5") is None
             )

@@ -84,3 +84,13 @@ async def test_report_command_reads_the_ledger_when_no_daemon_runs(
     assert "read from the ledger directly" in out
     assert "<svg" in page.read_text()
     assert main(["report", "--config", str(tmp_path / "config.toml"), "--window", "fortnight"]) == 2
+
+
+@pytest.mark.parametrize("window", ["0001-01-01..9999-12-31", "9999-12-31..9999-12-31", "9999-12-31"])
+def test_impossible_windows_are_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], window: str
+) -> None:
+    (tmp_path / "config.toml").write_text("")
+    assert main(["report", "--config", str(tmp_path / "config.toml"), "--window", window]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and window in err

@@ -175,8 +175,9 @@ async def test_every_figure_matches_the_script(monkeypatch: pytest.MonkeyPatch) 
     assert totals["extra_usd"] == pytest.approx(recovered * delta, abs=1e-9)
     assert totals["cost_per_recovery_usd"] == pytest.approx(delta, abs=1e-9)
     assert totals["served_usd"] == pytest.approx(served_usd, abs=1e-9)
-    # Failures before an answer were released unpaid; the prose the primary answered was paid.
-    paid_for_nothing = len(INVALID_JSON) * usd(PRIMARY_PRICE)
+    # Failures before an answer were released unpaid; the prose the primary answered was paid,
+    # and so was each prompt the primary took and left unanswered past the first-byte limit.
+    paid_for_nothing = len(INVALID_JSON) * usd(PRIMARY_PRICE) + len(TIMEOUTS) * 12 * PRIMARY_PRICE[0] / 1e6
     assert totals["failed_attempts_usd"] == pytest.approx(paid_for_nothing, abs=1e-9)
 
     (route,) = report["routes"]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import pytest
 
-from daemon.config import ModelConfig, ProviderConfig, Target
+from daemon.config import HealthSettings, ModelConfig, ProviderConfig, Target
 from daemon.ir import (
     ApiError,
     Message,
@@ -22,11 +23,12 @@ from daemon.ir import (
     StreamStart,
     TextDelta,
     TextPart,
+    Usage,
 )
 from daemon.providers.base import Provider
 from daemon.routing import failures as f
-from daemon.routing.chain import Chain, Lease
-from daemon.routing.health import Health
+from daemon.routing.chain import Chain, Lease, Meter
+from daemon.routing.health import WAKE_BATCH, WAKE_STEP_S, Health
 from daemon.routing.routes import Resolved
 
 Script = list[ApiError | str]
@@ -255,7 +257,10 @@ async def test_a_fallback_cooling_down_briefly_is_waited_for() -> None:
     chain.health.failure(Target("b", "m"), f.classify(ApiError(429, "rate_limit", "x", retry_after_s=0.3)))
     resp, lease = await complete(chain, REQ, resolved)
     assert resp.parts == [TextPart("from b")]
-    assert _attempts(lease) == ["a/m:timeout_first_byte", "b/m:cooldown", "b/m:waited_0.3s", "b/m:ok"]
+    first, cooling, waited, served = _attempts(lease)
+    assert (first, cooling, served) == ("a/m:timeout_first_byte", "b/m:cooldown", "b/m:ok")
+    # What was left of the 0.3 s when the walk got there (less on a loaded machine).
+    assert waited in ("b/m:waited_0.3s", "b/m:waited_0.2s", "b/m:waited_0.1s")
 
 
 async def test_everything_out_for_long_is_tried_anyway_in_chain_order() -> None:
@@ -294,3 +299,102 @@ async def test_a_whole_answer_cut_after_content_still_fails_over() -> None:
     resp, lease = await complete(chain, REQ, resolved)
     assert resp.parts == [TextPart("from b")]
     assert _attempts(lease) == ["a/m:stream_cut", "b/m:ok"]
+
+
+class Heard(Health):
+    """A real Health that also keeps what it was told, per target."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.heard: list[tuple[str, str]] = []
+
+    def success(self, target: Target) -> None:
+        self.heard.append((target.provider, "success"))
+        super().success(target)
+
+    def failure(self, target: Target, failure: f.Failure, chain: Sequence[Target] = ()) -> None:
+        self.heard.append((target.provider, str(failure.kind)))
+        super().failure(target, failure, chain)
+
+    def release(self, target: Target) -> None:
+        self.heard.append((target.provider, "release"))
+        super().release(target)
+
+
+async def relayed(lease: Lease) -> None:
+    """What the relay does with a streaming lease: relay the rest, then finish it once."""
+    meter, failed = Meter(), None
+    for ev in lease.held:
+        meter.feed(ev)
+    try:
+        async for ev in lease.rest:
+            meter.feed(ev)
+    except ApiError as err:
+        failed = err
+    lease.finish(meter.usage, failed, complete=meter.complete, relayed_chars=meter.chars)
+    lease.finish(meter.usage, failed, complete=meter.complete)  # a second finish is no second verdict
+
+
+async def test_lease_finish_tells_health_of_each_attempt_once() -> None:
+    cut = ApiError(502, "server_error", "cut", cause=f.STREAM_CUT)
+    health = Heard()
+    a = Scripted("a", [cut, "fine", cut], after_content=True)
+    chain, resolved = chain_of(a, Scripted("b", []), health=health)
+    for _ in range(3):  # cut after content, a stream that ends well, cut again
+        await relayed(await chain.open(REQ, resolved))
+    assert health.heard == [("a", "broken_stream"), ("a", "success"), ("a", "broken_stream")]
+    health.heard.clear()
+    await complete(chain, REQ, resolved)  # a whole answer: one success, at its end
+    assert health.heard == [("a", "success")]
+    health.heard.clear()
+    lease = await chain.open(REQ, resolved)
+    lease.finish(Usage(), complete=False)  # the client went away: no verdict on the target
+    assert health.heard == [("a", "release")]
+    health.heard.clear()
+    before = Scripted("c", [ApiError(500, "server_error", "boom")])
+    chain, resolved = chain_of(before, Scripted("d", []), health=health)
+    await relayed(await chain.open(REQ, resolved))  # a failure in the walk, then a good answer
+    assert health.heard == [("c", "server_error"), ("d", "success")]
+
+
+async def test_a_target_that_always_cuts_mid_stream_is_ejected_then_probed() -> None:
+    clock = [0.0]
+    health = Health.of(HealthSettings(consecutive_failures=3, base_ejection_s=10), clock=lambda: clock[0])
+    cut = ApiError(502, "server_error", "cut", cause=f.STREAM_CUT)
+    a = Scripted("a", [cut] * 4, after_content=True)
+    chain, resolved = chain_of(a, Scripted("b", []), health=health)
+    for _ in range(3):
+        lease = await chain.open(REQ, resolved)
+        assert lease.target.provider == "a"  # content went out first: no failover, the cut is a's
+        await relayed(lease)
+    lease = await chain.open(REQ, resolved)
+    assert _attempts(lease) == ["a/m:circuit_open", "b/m:ok"] and a.calls == 3
+    await relayed(lease)
+    clock[0] += 10
+    lease = await chain.open(REQ, resolved)  # the probe
+    assert lease.target.provider == "a" and a.calls == 4
+    await relayed(lease)  # cut again: ejected for longer
+    clock[0] += 10
+    assert _attempts(await chain.open(REQ, resolved)) == ["a/m:circuit_open", "b/m:ok"]
+    clock[0] += 10
+    lease = await chain.open(REQ, resolved)  # a's script is spent: the probe answers whole
+    await relayed(lease)
+    assert a.calls == 5 and health.snapshot()["a/m"]["circuit"] == "closed"
+
+
+async def test_requests_waiting_for_one_cooling_model_are_let_go_a_few_at_a_time() -> None:
+    woken: list[float] = []
+
+    class Recorded(Health):
+        def wake_at(self, target: Target, ready_at: float) -> float:
+            at = super().wake_at(target, ready_at)
+            woken.append(at - ready_at)
+            return at
+
+    b = Scripted("b", [])
+    chain, resolved = chain_of(b, health=Recorded(), wait_s=10)
+    chain.health.failure(Target("b", "m"), f.classify(ApiError(429, "rate_limit", "x", retry_after_s=0.2)))
+    leases = await asyncio.gather(*(complete(chain, REQ, resolved) for _ in range(12)))
+    assert b.calls == 12 and all(_attempts(lease)[-1] == "b/m:ok" for _, lease in leases)
+    # Each waiter was given its own moment: WAKE_BATCH per WAKE_STEP_S, in the order they came.
+    assert sorted(int(w // WAKE_STEP_S) for w in woken) == [i // WAKE_BATCH for i in range(12)]

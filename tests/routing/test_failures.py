@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from daemon.formats.registry import FORMATS
 from daemon.formats.retry import retry_after
 from daemon.ir import ApiError
 from daemon.routing import failures as f
@@ -99,3 +100,23 @@ def test_every_format_reads_the_hint_into_the_cooldown() -> None:
         {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "34.4s"}]}}  # fmt: skip
     got = gemini_stream.decode_error(429, body, {"retry-after": "2"})
     assert classify(got).cooldown_s == 34.4
+
+
+@pytest.mark.parametrize(
+    ("fmt", "body"),
+    [
+        ("anthropic", {"type": "error", "error": {"type": "api_error", "message": "Service unavailable"}}),
+        ("anthropic", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+        (
+            "openai_chat",
+            {"error": {"message": "The server is overloaded", "type": "server_error", "code": None}},
+        ),
+        ("gemini", {"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}),
+    ],
+)
+def test_a_503_is_overloaded_from_every_provider(fmt: str, body: dict[str, object]) -> None:
+    """One table for every provider's statuses, whatever error type its body gives."""
+    failure = classify(FORMATS[fmt].decode_error(503, body, {}))
+    assert (failure.kind, failure.label) == (FailureKind.OVERLOADED, "503")
+    gateway = classify(FORMATS[fmt].decode_error(502, {"error": {"message": "bad gateway"}}, {}))
+    assert gateway.kind is FailureKind.SERVER_ERROR

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from daemon.config import Target
+from daemon.config import HealthSettings, Target
 from daemon.ir import ApiError
 from daemon.routing.failures import classify
-from daemon.routing.health import Circuit, Health
+from daemon.routing.health import WAKE_BATCH, WAKE_STEP_S, Circuit, Health
 
 T = Target("p", "m")
 BOOM = classify(ApiError(500, "server_error", "boom"))
@@ -112,3 +112,59 @@ def test_rate_limits_do_not_trip_the_circuit() -> None:
         h.failure(T, classify(ApiError(429, "rate_limit", "x", retry_after_s=0.001)))
     clock.now += 1
     assert h.claim(T) is None
+
+
+def test_never_more_than_max_ejection_percent_of_a_chain_is_ejected() -> None:
+    chain = tuple(Target("p", m) for m in "abcd")
+    h = Health(consecutive=1, max_ejection_percent=50, clock=Clock())
+    for t in chain:
+        h.failure(t, BOOM, chain)
+    # Two of four ejected; the other two keep failing but stay in the chain's order.
+    assert [h.claim(t) is None for t in chain] == [False, False, True, True]
+    assert h.snapshot()["p/c"]["circuit"] == "closed"
+
+
+def test_one_target_may_always_be_ejected_whatever_the_percent() -> None:
+    a, b = Target("p", "a"), Target("p", "b")
+    h = Health(consecutive=1, max_ejection_percent=10, clock=Clock())
+    h.failure(a, BOOM, (a, b))
+    h.failure(b, BOOM, (a, b))
+    assert h.claim(a) is not None and h.claim(b) is None
+
+
+def test_a_freed_share_lets_the_next_failing_target_be_ejected() -> None:
+    clock = Clock()
+    a, b = Target("p", "a"), Target("p", "b")
+    h = Health(consecutive=2, open_s=5, max_ejection_percent=50, clock=clock)
+    for _ in range(2):
+        h.failure(a, BOOM, (a, b))
+        h.failure(b, BOOM, (a, b))
+    assert h.claim(b) is None  # a is out: b may not be too
+    clock.now += 5
+    assert h.claim(a) is None  # a's probe...
+    h.success(a)  # ...closes it
+    h.failure(b, BOOM, (a, b))  # b still over its threshold: now it goes
+    assert h.claim(b) is not None
+
+
+def test_settings_from_the_config_set_the_thresholds() -> None:
+    h = Health.of(HealthSettings(consecutive_failures=2, base_ejection_s=7), clock=Clock())
+    h.failure(T, BOOM)
+    assert h.claim(T) is None
+    h.failure(T, BOOM)
+    skip = h.claim(T)
+    assert skip is not None and skip.ready_at == h.now() + 7
+    h.apply(HealthSettings(failure_rate_percent=25, minimum_requests=4, consecutive_failures=9))
+    assert (h.failure_rate, h.min_requests, h.consecutive) == (0.25, 4, 9)
+
+
+def test_waiters_on_one_target_are_woken_a_few_at_a_time() -> None:
+    h = Health(clock=Clock())
+    free = h.now() + 3
+    wakes = [h.wake_at(T, free) - free for _ in range(20)]
+    assert all(w >= 0 for w in wakes)
+    steps = [int(w // WAKE_STEP_S) for w in wakes]
+    assert steps == [i // WAKE_BATCH for i in range(20)]  # WAKE_BATCH per step, in arrival order
+    assert sum(w < 0.2 for w in wakes) == 0.2 / WAKE_STEP_S * WAKE_BATCH  # 16 in the first 200 ms
+    # A new free time starts the count again.
+    assert h.wake_at(T, free + 10) - (free + 10) < WAKE_STEP_S

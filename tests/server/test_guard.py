@@ -186,3 +186,52 @@ async def test_response_headers(sim_daemon: Daemon) -> None:
         assert r.headers["x-detour-attempts"] == "sim/sim-model:ok"
         assert r.headers["x-detour-session"] == "s1"
         assert r.headers["x-detour-cost-usd"] == "0.000000"
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1:{port}.evil.example",
+        "127.0.0.1.evil.example:{port}",
+        "127.0.0.1:99999",
+        "127.0.0.1:{port}:1",
+        "[::1]x",
+    ],
+)
+async def test_the_whole_host_is_compared(sim_daemon: Daemon, host: str) -> None:
+    status, body = await post(sim_daemon, OPENAI, json=GOOD[OPENAI], Host=host.format(port=sim_daemon.port))
+    assert status == 403, body
+    assert error_type(OPENAI, body) == "permission_error"
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1:{port}", "localhost:{port}", "LocalHost", "[::1]:{port}", "127.0.0.1"]
+)
+async def test_loopback_hosts_pass(sim_daemon: Daemon, host: str) -> None:
+    status, body = await post(sim_daemon, OPENAI, json=GOOD[OPENAI], Host=host.format(port=sim_daemon.port))
+    assert status == 200, body
+
+
+RESPONSES = "/v1/responses"
+
+
+@pytest.mark.parametrize(
+    "model", ["default\r\nX-Injected 1", "default\n", "def\x00ault", "default\x7f", "a\u2028b"]
+)
+@pytest.mark.parametrize("path", [OPENAI, ANTHROPIC, RESPONSES, GEMINI])
+async def test_a_model_name_with_control_characters_is_a_400(
+    sim_daemon: Daemon, path: str, model: str
+) -> None:
+    if path == GEMINI:
+        from urllib.parse import quote
+
+        status, body = await post(
+            sim_daemon, f"/v1beta/models/{quote(model)}:generateContent", json=GOOD[GEMINI]
+        )
+    else:
+        good = GOOD[OPENAI] if path == RESPONSES else GOOD[path]
+        body_in = {"model": model, "input": "hi"} if path == RESPONSES else {**good, "model": model}
+        status, body = await post(sim_daemon, path, json=body_in)
+    assert status == 400, body
+    assert error_type(path, body) in ("invalid_request_error", "INVALID_ARGUMENT")
+    assert "control characters" in str(body)

@@ -7,8 +7,7 @@ the client's own shape, and the daemon's log must stay free of errors.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -18,36 +17,16 @@ from hypothesis import HealthCheck, given, settings
 
 from tests.daemon_harness import Daemon
 from tests.e2e.conftest import World, open_world
+from tests.server.conftest import Collect
 from tests.server.odd_bodies import Endpoint, odd_requests
 
 NO_LIMITS = {"session_usd": None, "daily_usd": None, "weekly_usd": None}
-
-
-class Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.levelno >= logging.ERROR or record.exc_info:
-            self.records.append(record)
 
 
 @pytest.fixture
 async def world(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
     async with open_world(monkeypatch) as w:
         yield w
-
-
-@pytest.fixture
-def daemon_log() -> Iterator[Collect]:
-    handler = Collect()
-    root = logging.getLogger()
-    root.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        root.removeHandler(handler)
 
 
 def _no_json_answer(status: int, text: str) -> bool:
