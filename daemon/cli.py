@@ -24,10 +24,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import platformdirs
 
 from daemon import keys, private
-from daemon.budget import control as budget
+from daemon.budget import command as budget
+from daemon.budget.accounts import SCOPE_WORDS
 from daemon.budget.journal import LedgerBusy
 from daemon.config import APP, Config, ConfigError, ServerConfig, default_path, ensure_default, load
 from daemon.server.instance import AlreadyRunning
+from daemon.tasks import spawn, stop_all
 
 if TYPE_CHECKING:
     from daemon.server.instance import InstanceLock
@@ -90,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     bshow.set_defaults(func=_budget_show)
     bset = bsub.add_parser("set", help="set limits in USD (0 blocks all spend; 'none' removes a limit)")
     bset.add_argument("--config")
-    for flag in ("weekly", "daily", "session"):
+    for flag in reversed(SCOPE_WORDS.values()):
         bset.add_argument(f"--{flag}", type=_usd, metavar="USD", default=argparse.SUPPRESS)
     bset.set_defaults(func=_budget_set)
 
@@ -220,16 +222,15 @@ async def _serve_forever(config: Config, token: str, lock: InstanceLock) -> None
     for s in list(runner.sites):
         await s.stop()
     # A second signal while draining stops waiting.
-    drained = asyncio.create_task(app[DRAIN].finish(config.server.drain_s), name="detour-drain")
+    drained = spawn(app[DRAIN].finish(config.server.drain_s), name="detour-drain")
     stop.clear()
-    again = asyncio.create_task(stop.wait(), name="detour-second-signal")
+    again = spawn(stop.wait(), name="detour-second-signal")
     await asyncio.wait({drained, again}, return_when=asyncio.FIRST_COMPLETED)
     if not drained.done():
         log.warning("second signal: cutting the requests in flight now")
-        drained.cancel()
-        await asyncio.gather(drained, return_exceptions=True)
+        await stop_all([drained])
         await app[DRAIN].finish(0)
-    again.cancel()
+    await stop_all([again])
     await runner.cleanup()  # closes the event streams, then flushes and closes the ledger
     log.info("detour stopped")
 
@@ -317,7 +318,7 @@ def _usd(text: str) -> float | None:
 
 
 def _budget_set(args: argparse.Namespace) -> int:
-    given = {k: getattr(args, k) for k in ("weekly", "daily", "session") if hasattr(args, k)}
+    given = {k: getattr(args, k) for k in reversed(SCOPE_WORDS.values()) if hasattr(args, k)}
     if not given:
         raise UsageError("give at least one of --weekly, --daily, --session (USD, or 'none')")
     config = _config(args.config)

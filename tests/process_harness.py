@@ -11,6 +11,8 @@ from pathlib import Path
 
 import aiohttp
 
+from tests.wait import until
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -46,16 +48,23 @@ async def start(tmp: Path, config: str, extra_env: dict[str, str]) -> Process:
             sys.executable, "-m", "daemon.cli", "serve", "--config", str(cfg), "--port", str(port),
             "--log-level", "DEBUG", env=env, stdout=out, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
+
+    async def healthy() -> bool:
+        if proc.returncode is not None:
+            raise AssertionError("daemon exited:\n" + log.read_text())
+        try:
+            async with s.get(f"http://127.0.0.1:{port}/health") as r:
+                return r.status == 200
+        except aiohttp.ClientError:
+            return False
+
     async with aiohttp.ClientSession() as s:
-        for _ in range(200):
-            try:
-                async with s.get(f"http://127.0.0.1:{port}/health") as r:
-                    if r.status == 200:
-                        return Process(proc, port, log)
-            except aiohttp.ClientError:
-                await asyncio.sleep(0.05)
-    proc.kill()
-    raise AssertionError("daemon did not start:\n" + log.read_text())
+        try:
+            await until(healthy, "served /health", every_s=0.05)
+        except AssertionError:
+            proc.kill()
+            raise AssertionError("daemon did not start:\n" + log.read_text()) from None
+    return Process(proc, port, log)
 
 
 async def stop(p: Process) -> str:

@@ -16,6 +16,7 @@ from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.base import Answer, Fault
 from tests.fakes.openai_chat import FakeOpenAI
 from tests.process_harness import client_token, free_port, start, stop
+from tests.wait import until
 
 KEYRING_KEY = "sk-ant-api03-KEYRINGSECRET-zzzzzzzzzzzzzzzz"
 ENV_KEY = "sk-proj-ENVSECRET-yyyyyyyyyyyyyyyyyyyy"
@@ -100,28 +101,26 @@ async def test_fresh_start_writes_config_and_serves_simulated(tmp_path: Path) ->
     reply = ""
     async with aiohttp.ClientSession() as s:
         # The daemon makes the client token on its first start: ask for it once it serves.
-        for _ in range(200):
+
+        async def serving() -> bool:
             try:
                 async with s.get(f"http://127.0.0.1:{port}/health") as r:
-                    break
+                    return r.status == 200
             except aiohttp.ClientError:
-                await asyncio.sleep(0.05)
+                return False
+
+        await until(serving, "served /health", every_s=0.05)
         token = (await client_token(tmp_path)).strip()
-        for _ in range(200):
-            try:
-                body = {
-                    "model": "claude-sonnet-4-5",
-                    "max_tokens": 50,
-                    "messages": [{"role": "user", "content": "hi"}],
-                }
-                async with s.post(
-                    f"http://127.0.0.1:{port}/v1/messages", json=body, headers={"x-api-key": token}
-                ) as r:
-                    reply = await r.text()
-                    assert r.headers["x-detour-provider"] == "sim"
-                break
-            except aiohttp.ClientError:
-                await asyncio.sleep(0.05)
+        body = {
+            "model": "claude-sonnet-4-5",
+            "max_tokens": 50,
+            "messages": [{"role": "user", "content": "hi"}],
+        }
+        async with s.post(
+            f"http://127.0.0.1:{port}/v1/messages", json=body, headers={"x-api-key": token}
+        ) as r:
+            reply = await r.text()
+            assert r.headers["x-detour-provider"] == "sim"
     proc.terminate()
     await proc.wait()
     text = log.read_text()

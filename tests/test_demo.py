@@ -12,6 +12,7 @@ import pytest
 
 from daemon.config import parse
 from daemon.demo import DEMO_CONFIG, Demo
+from tests.wait import until
 
 
 def test_the_demo_config_scripts_faults_on_a_priced_chain() -> None:
@@ -27,15 +28,13 @@ async def test_the_demo_serves_traffic_and_spends(tmp_path: Path) -> None:
     url = await asyncio.to_thread(demo.start)
     try:
         headers = {"Authorization": f"Bearer {demo.token}"}
-        spent = 0.0
         async with aiohttp.ClientSession(headers=headers) as http:
-            for _ in range(100):
+
+            async def spent() -> float:
                 async with http.get(url + "/budget") as r:
-                    spent = (await r.json())["budgets"]["day"]["spent_usd"]
-                if spent > 0:
-                    break
-                await asyncio.sleep(0.1)
-        assert spent > 0
+                    return float((await r.json())["budgets"]["day"]["spent_usd"])
+
+            await until(spent, "spent anything", every_s=0.1)
     finally:
         await asyncio.to_thread(demo.stop)
 

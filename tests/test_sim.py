@@ -71,5 +71,8 @@ async def test_asked_for_json_it_answers_json_that_holds() -> None:
         [Message("user", [TextPart("Ada")])],
         response_format=ResponseFormat("json_schema", schema=schema),
     )
-    resp = structured.check(req, await whole(SIM, req, "sim-model"))
-    assert json.loads(resp.output_json or "") == {"name": "Ada", "age": 1, "role": "a"}
+    assembler = StreamAssembler()
+    async for ev in structured.guard(req, SIM.stream(req, "sim-model")):  # raises InvalidJson if not
+        assembler.feed(ev)
+    (text,) = assembler.response().parts
+    assert isinstance(text, TextPart) and json.loads(text.text) == {"name": "Ada", "age": 1, "role": "a"}

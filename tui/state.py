@@ -228,7 +228,7 @@ class Dashboard:
     def _attempt(self, e: AttemptEvent) -> None:
         row = self.requests.get(e["id"])
         if row is not None:
-            step = f"{e['target']}:{e['outcome']}"
+            step = f"{e['target']}:{e['step']}"
             # Not row.target: an attempt event says where the walk has been, not where it waits now.
             row.attempts = f"{row.attempts},{step}" if row.attempts else step
         target = self.targets.get(e["target"])

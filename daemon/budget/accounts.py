@@ -21,16 +21,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 from daemon.budget import windows
 from daemon.budget.journal import ROTATE_BYTES, DirectoryLock, Journal, read
 from daemon.budget.ledger import AttemptRow, Ledger, Settlement, Write
 from daemon.ir import ApiError, Usage
+from daemon.tasks import spawn
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-SCOPES = ("session", "day", "week")
+# The personal budget scopes, each with the word that names its limit: the config's and
+# PUT /budget's ``daily_usd``, ``detour budget set --daily``, "the daily budget".
+SCOPE_WORDS: Final = {"session": "session", "day": "daily", "week": "weekly"}
+SCOPES = tuple(SCOPE_WORDS)
+# The config's and PUT /budget's limit fields -> the scope each sets.
+LIMIT_FIELDS: Final = {f"{word}_usd": scope for scope, word in SCOPE_WORDS.items()}
 # Float noise must never be what lets a request through.
 EPSILON = 1e-9
 # How long ledger writes gather before going to SQLite together (the journal has them already).
@@ -96,12 +102,12 @@ class _Totals:
 
 def exceeded(scope: str, spent: float, limit: float, resets_at: datetime | None) -> ApiError:
     when = f"; it resets at {resets_at.isoformat(timespec='minutes')}" if resets_at else ""
-    what = {"session": "session", "day": "daily", "week": "weekly"}[scope]
+    what = SCOPE_WORDS[scope]
     return ApiError(
         402,
         "budget_exceeded",
         f"the {what} budget is spent: ${spent:.4f} of ${limit:.2f}{when}. "
-        f"Raise it with `detour budget set --{'daily' if scope == 'day' else what} USD`"
+        f"Raise it with `detour budget set --{what} USD`"
         + (" or start a new session" if scope == "session" else ""),
         details={
             "scope": scope,
@@ -191,7 +197,7 @@ class Accounts:
         if self._batch_written is None:
             self._batch_written = asyncio.get_running_loop().create_future()
         if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_batches(), name="detour-ledger-writer")
+            self._writer = spawn(self._write_batches(), name="detour-ledger-writer")
         return self._batch_written
 
     async def _write_batches(self) -> None:

@@ -22,6 +22,7 @@ import orjson
 from daemon import private
 from daemon.budget.calibration import Calibration, Sample
 from daemon.config import Target
+from daemon.tasks import spawn, stop_all
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -117,12 +118,11 @@ async def kept(path: Path, calibration: Calibration) -> AsyncIterator[None]:
             except sqlite3.Error as e:  # learned again from the next answers; not worth a crash
                 log.error("calibration could not be saved: %s", e)
 
-    saver = asyncio.create_task(save_now_and_then(), name="detour-calibration-saver")
+    saver = spawn(save_now_and_then(), name="detour-calibration-saver")
     try:
         yield
     finally:
-        saver.cancel()
-        await asyncio.gather(saver, return_exceptions=True)
+        await stop_all([saver])
         try:
             await store.save(calibration)
         finally:

@@ -22,9 +22,10 @@ from pathlib import Path
 
 from daemon import private
 from daemon.ir import Usage
+from daemon.migrations import Migration, migrate
 
 # Ordered and append-only: a migration once released is never edited.
-MIGRATIONS: list[tuple[str, str]] = [
+MIGRATIONS: list[Migration] = [
     (
         "attempts",
         """
@@ -151,28 +152,7 @@ class Ledger:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=5000")
-        self._migrate()
-
-    def _migrate(self) -> None:
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS migrations"
-            " (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL)"
-        )
-        done = {row[0] for row in self.db.execute("SELECT name FROM migrations")}
-        for name, sql in MIGRATIONS:
-            if name in done:
-                continue
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in filter(str.strip, sql.split(";")):
-                    self.db.execute(statement)
-                self.db.execute(
-                    "INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, self._clock())
-                )
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
+        migrate(self.db, MIGRATIONS, clock)
 
     def close(self) -> None:
         self.db.close()

@@ -23,6 +23,7 @@ from daemon.context.index import ProjectIndex
 from daemon.context.pool import ParsePool
 from daemon.context.tokens import count
 from daemon.context.watch import watch
+from daemon.tasks import spawn, stop_all
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +108,7 @@ class Projects:
 
     async def close(self) -> None:
         await asyncio.to_thread(self.pool.close)  # parses in flight end at once
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await stop_all(self._tasks)
         self._tasks.clear()
 
     async def get(self, root: str | Path | None) -> ProjectIndex:
@@ -211,7 +210,7 @@ class Projects:
             return found
         ready: asyncio.Future[ProjectIndex] = asyncio.get_running_loop().create_future()
         self._ready[root] = ready
-        task = asyncio.create_task(self._run(root, ready), name=f"detour-index-{root}")
+        task = spawn(self._run(root, ready), name=f"detour-index-{root}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return ready

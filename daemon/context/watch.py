@@ -20,6 +20,7 @@ from pathlib import Path
 import watchfiles
 
 from daemon.context.index import ProjectIndex
+from daemon.tasks import spawn, stop_all
 
 log = logging.getLogger(__name__)
 DEBOUNCE_MS = 30  # saves show up in the next query well within a second
@@ -53,7 +54,7 @@ def _start(index: ProjectIndex, out: asyncio.Queue[set[tuple[watchfiles.Change, 
     stop = asyncio.Event()
     plan = index.plan
     tasks = [
-        asyncio.create_task(_feed(paths, recursive, stop, out), name=f"detour-watch-{index.root}")
+        spawn(_feed(paths, recursive, stop, out), name=f"detour-watch-{index.root}")
         for paths, recursive in ((plan.recursive, True), (plan.flat, False))
         if paths
     ]
@@ -63,9 +64,7 @@ def _start(index: ProjectIndex, out: asyncio.Queue[set[tuple[watchfiles.Change, 
 async def _stop(feeds: Feeds) -> None:
     stop, tasks = feeds
     stop.set()
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await stop_all(tasks)
 
 
 async def _feed(

@@ -17,7 +17,7 @@ from typing import Final
 
 from daemon.formats.anthropic_outbound import encode_request
 from daemon.formats.anthropic_request import decode_request
-from daemon.formats.anthropic_response import decode_error, decode_response, encode_error, encode_response
+from daemon.formats.anthropic_response import decode_error, encode_error, encode_response
 from daemon.formats.anthropic_stream import error_frame, stream_decoder, stream_encoder
 
 name: Final = "anthropic"
@@ -27,7 +27,6 @@ __all__ = [
     "API_VERSION",
     "decode_error",
     "decode_request",
-    "decode_response",
     "encode_error",
     "encode_request",
     "encode_response",

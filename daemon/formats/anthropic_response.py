@@ -14,7 +14,6 @@ from typing import Any, Final, assert_never
 import orjson
 
 from daemon.formats import ids
-from daemon.formats.anthropic_search import PendingSearch, is_search_use
 from daemon.formats.anthropic_search import blocks as search_blocks
 from daemon.formats.fields import json_object
 from daemon.formats.retry import retry_after
@@ -147,43 +146,6 @@ def redacted(data: str) -> ThinkingPart:
     return ThinkingPart("", opaque=Opaque(ORIGIN, data), redacted=data)
 
 
-def _upstream(message: str) -> ApiError:
-    return ApiError(502, "server_error", f"anthropic answer: {message}")
-
-
-def decode_content(blocks: Any, names: Mapping[str, str]) -> list[AssistantPart]:
-    if not isinstance(blocks, list):
-        raise _upstream("content is not a list")
-    parts: list[AssistantPart] = []
-    search = PendingSearch()
-    for i, b in enumerate(blocks):
-        if not isinstance(b, dict):
-            raise _upstream(f"content[{i}] is not an object")
-        if is_search_use(b):
-            search.start(b)
-            continue
-        match b.get("type"):
-            case "text":
-                parts.append(TextPart(str(b.get("text", ""))))
-            case "thinking":
-                parts.append(ThinkingPart(str(b.get("thinking", "")), opaque=signed(b.get("signature"))))
-            case "redacted_thinking":
-                parts.append(redacted(str(b.get("data", ""))))
-            case "tool_use":
-                name = str(b.get("name", ""))
-                value = b.get("input")
-                args = arguments_text(value) if isinstance(value, dict) else "{}"
-                parts.append(ToolCallPart(str(b.get("id", "")), names.get(name, name), args))
-            case "web_search_tool_result":
-                if (part := search.finish(b)) is not None:
-                    parts.append(part)
-            case _:
-                # Other server-tool blocks and future types: detour enables no other server
-                # tool, and nothing in them is for the client to act on.
-                continue
-    return parts
-
-
 def encode_part(part: AssistantPart) -> list[dict[str, Any]]:
     match part:
         case TextPart():
@@ -208,25 +170,6 @@ def encode_part(part: AssistantPart) -> list[dict[str, Any]]:
             return search_blocks(part)
         case _:
             assert_never(part)
-
-
-def decode_response(body: Any, req: Request) -> Response:
-    if not isinstance(body, dict):
-        raise _upstream("the body is not a JSON object")
-    if body.get("type") == "error":
-        raise stream_error(body)  # relays have been seen to answer 200 with an error body
-    raw = body.get("stop_reason")
-    usage = body.get("usage")
-    seq = body.get("stop_sequence")
-    return Response(
-        id=str(body.get("id", "")),
-        model=str(body.get("model", "")),
-        parts=decode_content(body.get("content"), original_names(req)),
-        finish=decode_finish(raw),
-        raw_finish=raw if isinstance(raw, str) else None,
-        usage=decode_usage(usage if isinstance(usage, dict) else {}),
-        stop_sequence=seq if isinstance(seq, str) else None,
-    )
 
 
 def encode_response(resp: Response, req: Request) -> dict[str, Any]:

@@ -45,7 +45,6 @@ from daemon.formats.gemini_stream import (
     ORIGIN,
     PLACEHOLDER_SIGNATURES,
     decode_error,
-    decode_response,
     encode_error,
     encode_response,
     error_frame,
@@ -58,7 +57,6 @@ from daemon.formats.profile import Profile
 __all__ = [
     "decode_error",
     "decode_request",
-    "decode_response",
     "encode_error",
     "encode_request",
     "encode_response",

@@ -322,14 +322,6 @@ def stream_decoder(req: ir.Request) -> StreamDecoder:
     return StreamDecoder(req)
 
 
-def decode_response(body: Any, req: ir.Request) -> ir.Response:
-    reader = _Reader(req)
-    assembler = ir.StreamAssembler()
-    for ev in reader.feed(body) + reader.finish(cut_is_error=False):
-        assembler.feed(ev)
-    return assembler.response()
-
-
 # -- IR answers -> a Gemini client ---------------------------------------------------------------
 
 

@@ -28,29 +28,22 @@ import orjson
 
 from daemon.formats.fields import as_array, as_object, as_str, json_type, opt_bool, opt_int, opt_num, opt_str
 from daemon.formats.gemini_schema import sanitize
-from daemon.formats.ids import for_openai, synthesize
+from daemon.formats.ids import for_openai
 from daemon.formats.media import image_of_url
 from daemon.formats.openai_chat_stream import (
     chat_id,
     decode_error,
-    decode_usage,
     encode_error,
     encode_usage,
     error_frame,
-    finish_of,
     stream_decoder,
     stream_encoder,
-    stream_error,
-    text_of,
-    tool_names,
     wire_finish,
     wire_name,
 )
 from daemon.formats.profile import Profile
 from daemon.formats.schema_dialects import openai_name
 from daemon.ir import (
-    ApiError,
-    AssistantPart,
     Effort,
     ImagePart,
     Message,
@@ -72,7 +65,7 @@ from daemon.ir import (
 name: Final = "openai_chat"
 
 __all__ = [
-    "decode_error", "decode_request", "decode_response", "encode_error", "encode_request",
+    "decode_error", "decode_request", "encode_error", "encode_request",
     "encode_response", "error_frame", "name", "stream_decoder", "stream_encoder",
 ]  # fmt: skip
 
@@ -573,54 +566,6 @@ def _mentions_json(messages: list[dict[str, Any]]) -> bool:
 
 
 # --- whole answers --------------------------------------------------------------------------
-
-
-def _answer_calls(raw: Any, names: dict[str, str], seed: str) -> list[ToolCallPart]:
-    calls: list[ToolCallPart] = []
-    for k, item in enumerate(raw if isinstance(raw, list) else []):
-        call = item if isinstance(item, dict) else {}
-        fn = call.get("function") or call.get("custom") or {}
-        fn_name, args = fn.get("name"), fn.get("arguments", fn.get("input"))
-        if not isinstance(fn_name, str) or not fn_name:
-            raise ApiError(502, "server_error", f"the answer's tool_calls[{k}] has no function name")
-        call_id = call.get("id") if isinstance(call.get("id"), str) and call.get("id") else None
-        calls.append(
-            ToolCallPart(
-                call_id or synthesize(seed, k),
-                names.get(fn_name, fn_name),
-                args if isinstance(args, str) and args else "{}",
-            )
-        )
-    return calls
-
-
-def decode_response(body: Any, req: Request) -> Response:
-    if not isinstance(body, dict):
-        raise ApiError(502, "server_error", "the OpenAI answer is not a JSON object")
-    if body.get("error") is not None:
-        raise stream_error(body)
-    choices = body.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise ApiError(502, "server_error", "the OpenAI answer has no choices")
-    choice = choices[0]
-    message: dict[str, Any] = choice["message"] if isinstance(choice.get("message"), dict) else {}
-    parts: list[AssistantPart] = []
-    reasoning = text_of(message.get("reasoning_content") or message.get("reasoning"))
-    content, refusal = text_of(message.get("content")), text_of(message.get("refusal"))
-    for part in (ThinkingPart(reasoning), TextPart(content), TextPart(refusal)):
-        if part.text:
-            parts.append(part)
-    resp_id = str(body.get("id") or "")
-    calls = _answer_calls(message.get("tool_calls"), tool_names(req), resp_id or "chat")
-    raw = choice.get("finish_reason")
-    return Response(
-        id=resp_id,
-        model=str(body.get("model") or req.model),
-        parts=[*parts, *calls],
-        finish=finish_of(raw, tool_calls=bool(calls), refusal=bool(refusal)),
-        raw_finish=raw if isinstance(raw, str) else None,
-        usage=decode_usage(body.get("usage")),
-    )
 
 
 def encode_response(resp: Response, req: Request) -> dict[str, Any]:

@@ -24,14 +24,11 @@ from typing import Any, Final
 from daemon.formats.fields import as_array, as_object, as_str, json_type, opt_bool, opt_int, opt_num, opt_str
 from daemon.formats.gemini_schema import sanitize
 from daemon.formats.openai_chat import effort_of_budget, reasoning_of
-from daemon.formats.openai_responses_items import NAME, decode_input, encode_items, flat_name, pack
+from daemon.formats.openai_responses_items import NAME, decode_input, encode_items, flat_name
 from daemon.formats.openai_responses_stream import (
     decode_error,
-    decode_usage,
     encode_error,
     error_frame,
-    failure,
-    finish_of,
     response_id,
     response_object,
     response_output,
@@ -42,17 +39,11 @@ from daemon.formats.openai_responses_stream import (
 from daemon.formats.profile import Profile
 from daemon.formats.schema_dialects import openai_name
 from daemon.ir import (
-    ApiError,
-    AssistantPart,
-    Opaque,
     Reasoning,
     Request,
     Response,
     ResponseFormat,
-    TextPart,
-    ThinkingPart,
     Tool,
-    ToolCallPart,
     ToolChoice,
     invalid,
 )
@@ -60,7 +51,7 @@ from daemon.ir import (
 name: Final = NAME
 
 __all__ = [
-    "builtin_tools", "decode_error", "decode_request", "decode_response", "encode_error", "encode_request",
+    "builtin_tools", "decode_error", "decode_request", "encode_error", "encode_request",
     "encode_response", "error_frame", "name", "stream_decoder", "stream_encoder",
 ]  # fmt: skip
 
@@ -163,6 +154,7 @@ def decode_request(body: Any, *, model: str | None = None, stream: bool | None =
     system, messages = decode_input(body.get("input"), opt_str(body.get("instructions"), "instructions"))
     tools = _tools(body.get("tools"))
     parallel = opt_bool(body.get("parallel_tool_calls"), "parallel_tool_calls")
+    builtins = builtin_tools(body)
     return Request(
         model=model or as_str(body.get("model"), "model"),
         messages=messages,
@@ -177,7 +169,8 @@ def decode_request(body: Any, *, model: str | None = None, stream: bool | None =
         response_format=_text_format(body.get("text")),
         user=opt_str(body.get("safety_identifier") or body.get("user"), "user"),
         source_format=name,
-        web_search=any(kind in WEB_SEARCH for kind in builtin_tools(body)),
+        web_search=any(kind in WEB_SEARCH for kind in builtins),
+        builtin_tools=builtins,
     )
 
 
@@ -257,56 +250,6 @@ def encode_request(req: Request, model: str, profile: Profile) -> dict[str, Any]
 
 
 # --- whole answers --------------------------------------------------------------------------
-
-
-def _output_parts(output: Any) -> tuple[list[AssistantPart], bool]:
-    parts: list[AssistantPart] = []
-    refusal = False
-    for item in output if isinstance(output, list) else []:
-        if not isinstance(item, dict):
-            continue
-        match item.get("type"):
-            case "message":
-                for c in item.get("content") or []:
-                    if isinstance(c, dict) and (text := c.get("text") or c.get("refusal")):
-                        refusal |= c.get("type") == "refusal"
-                        parts.append(TextPart(str(text)))
-            case "reasoning":
-                summary = [s.get("text") for s in item.get("summary") or [] if isinstance(s, dict)]
-                enc = item.get("encrypted_content")
-                opaque = Opaque(NAME, pack(str(item.get("id") or ""), str(enc))) if enc else None
-                parts.append(
-                    ThinkingPart("\n\n".join(t for t in summary if isinstance(t, str)), opaque=opaque)
-                )
-            case "function_call":
-                fn_name = item.get("name")
-                if not isinstance(fn_name, str) or not fn_name:
-                    raise ApiError(
-                        502, "server_error", "the Responses answer has a function_call without a name"
-                    )
-                ns = item.get("namespace")
-                call_id = str(item.get("call_id") or item.get("id") or "")
-                args = item.get("arguments")
-                full = flat_name(ns, fn_name) if isinstance(ns, str) and ns else fn_name
-                parts.append(ToolCallPart(call_id, full, args if isinstance(args, str) and args else "{}"))
-    return parts, refusal
-
-
-def decode_response(body: Any, req: Request) -> Response:
-    if not isinstance(body, dict):
-        raise ApiError(502, "server_error", "the Responses answer is not a JSON object")
-    if body.get("status") == "failed" or body.get("error"):
-        raise failure(body)
-    parts, refusal = _output_parts(body.get("output"))
-    calls = any(isinstance(p, ToolCallPart) for p in parts)
-    return Response(
-        id=str(body.get("id") or ""),
-        model=str(body.get("model") or req.model),
-        parts=parts,
-        finish=finish_of(body, calls, refusal),
-        raw_finish=str(body.get("status") or ""),
-        usage=decode_usage(body.get("usage")),
-    )
 
 
 def encode_response(resp: Response, req: Request) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from daemon.formats.openai_chat_stream import decode_error, encode_error, stream
 from daemon.formats.openai_responses_items import (
     NAME,
     call_state_item,
+    flat_name,
     new_id,
     pack,
     reasoning_item,
@@ -466,6 +467,8 @@ class ResponsesStreamDecoder:
                 name = item.get("name")
                 if not isinstance(name, str) or not name:
                     raise _malformed("a function_call item without a name")
+                if isinstance(ns := item.get("namespace"), str) and ns:
+                    name = flat_name(ns, name)  # a tool the request sent in a namespace
                 self._calls = True
                 call_id = str(item.get("call_id") or item_id)
                 self._start(item_id, ToolCallPart(call_id, name, ""), out)

@@ -38,7 +38,6 @@ from daemon.ir.stream import (
     ThinkingDelta,
     UsageUpdate,
     is_content,
-    replay,
 )
 
 __all__ = [
@@ -81,5 +80,4 @@ __all__ = [
     "WebSource",
     "invalid",
     "is_content",
-    "replay",
 ]

@@ -213,6 +213,9 @@ class Request:
     # The client offered a built-in web search (Responses ``web_search``): a target with its own
     # search tool runs it (Anthropic's server tool, Gemini's Google Search grounding).
     web_search: bool = False
+    # The types of the client's built-in tools (Responses ``web_search``, ``file_search``, ...):
+    # what became of each at the target that served it is said in ``x-detour-adapted``.
+    builtin_tools: list[str] = field(default_factory=list)
     # What routing changed to fit a target that the client should hear of (x-detour-adapted).
     adapted: list[str] = field(default_factory=list)
     # Set by routing from the route's setting; Anthropic encoders place breakpoints by it.

@@ -55,6 +55,3 @@ class Response:
     raw_finish: str | None = None
     usage: Usage = field(default_factory=Usage)
     stop_sequence: str | None = None
-    # The answer's text that should be JSON, when the request asked for JSON: set once
-    # checked (``routing.structured``), with a forced tool's arguments unwrapped into it.
-    output_json: str | None = None

@@ -260,24 +260,3 @@ def _fresh(part: AssistantPart) -> AssistantPart:
             return ToolCallPart(part.id, part.name, part.arguments, opaque=part.opaque)
         case WebSearchPart():
             return part  # arrives whole and gets no deltas
-
-
-def replay(resp: Response) -> list[StreamEvent]:
-    """A whole answer as the stream that would have carried it (one delta a part)."""
-    events: list[StreamEvent] = [StreamStart(resp.id, resp.model)]
-    for i, part in enumerate(resp.parts):
-        match part:
-            case TextPart():
-                events += [PartStart(i, TextPart("", opaque=part.opaque)), TextDelta(i, part.text)]
-            case ThinkingPart() if part.redacted is not None:
-                events.append(PartStart(i, part))
-            case WebSearchPart():
-                events.append(PartStart(i, part))
-            case ThinkingPart():
-                events += [PartStart(i, ThinkingPart("", opaque=part.opaque)), ThinkingDelta(i, part.text)]
-            case ToolCallPart():
-                events += [PartStart(i, ToolCallPart(part.id, part.name, "", opaque=part.opaque))]
-                events.append(ArgumentsDelta(i, part.arguments))
-        events.append(PartEnd(i))
-    events.append(StreamEnd(resp.finish, resp.raw_finish, resp.usage, resp.stop_sequence))
-    return events

@@ -21,11 +21,10 @@ So each ``Opaque`` names its issuer (``provider``) and the format it travels in
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from daemon.ir import (
     WRAP,
-    AssistantPart,
     Message,
     Opaque,
     Part,
@@ -86,13 +85,6 @@ def for_provider(req: Request, provider_id: str, format_name: str) -> Request:
         return None
 
     return _map_request(req, convert)
-
-
-def from_provider_parts(parts: Iterable[AssistantPart], provider_id: str) -> None:
-    """Tag freshly decoded parts (owned by us, so changed in place) with their issuer."""
-    for part in parts:
-        if part.opaque is not None:
-            part.opaque = Opaque(part.opaque.format, part.opaque.blob, provider_id)
 
 
 def from_provider_event(ev: StreamEvent, provider_id: str) -> StreamEvent:

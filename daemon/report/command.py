@@ -10,7 +10,7 @@ from typing import Any
 
 import platformdirs
 
-from daemon.budget.control import _daemon as call_daemon
+from daemon.budget.command import _daemon as call_daemon
 from daemon.config import APP, Config
 from daemon.report import html as html_page
 from daemon.report import measures, query

@@ -162,7 +162,7 @@ class Prober:
         self._publish(row, failure.label if failure is not None else "ok", error)
         return row
 
-    def _publish(self, row: RequestRow, outcome: str, error: ApiError | None) -> None:
+    def _publish(self, row: RequestRow, step: str, error: ApiError | None) -> None:
         event: AttemptEvent = {
             "ts": row.ts,
             "type": "attempt",
@@ -170,7 +170,8 @@ class Prober:
             "id": row.id,
             "route": row.route,
             "target": row.primary_target or "",
-            "outcome": outcome,
+            "outcome": "ok" if error is None else "failed",
+            "step": step,
             "failure": row.primary_failure,
             "latency_ms": row.latency_ms,
             "called": True,

@@ -64,9 +64,9 @@ class ReportRecorder:
             state.primary = ev["target"]
             if not ev["called"]:
                 # Passed over without a call (cooling down, circuit open, no key, over budget).
-                state.failure = f"{ev['outcome']} (skipped)"
+                state.failure = f"{ev['step']} (skipped)"
             elif ev["outcome"] != "ok":
-                state.failure = ev["failure"] or ev["outcome"]
+                state.failure = ev["failure"] or ev["step"]
 
     def _response(self, ev: ResponseEvent) -> None:
         state = self._open.pop(ev["id"], None) or _Open()

@@ -24,12 +24,13 @@ from typing import Any, TypeVar
 from daemon import private
 from daemon.config import ResponsesConfig
 from daemon.ir import Message
+from daemon.migrations import Migration, migrate
 from daemon.responses.codec import messages_from_json, messages_to_json
 
 T = TypeVar("T")
 
 # Ordered and append-only: a migration once released is never edited.
-MIGRATIONS: list[tuple[str, str]] = [
+MIGRATIONS: list[Migration] = [
     (
         "responses",
         """
@@ -88,19 +89,7 @@ class ResponseStore:
         db = private.sqlite(self.path, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS migrations"
-            " (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL)"
-        )
-        done = {row[0] for row in db.execute("SELECT name FROM migrations")}
-        for name, sql in MIGRATIONS:
-            if name in done:
-                continue
-            db.execute("BEGIN IMMEDIATE")
-            for statement in filter(str.strip, sql.split(";")):
-                db.execute(statement)
-            db.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, self.clock()))
-            db.execute("COMMIT")
+        migrate(db, MIGRATIONS, self.clock)
         return db
 
     async def open(self) -> None:

@@ -20,6 +20,9 @@ once per target by the chain.
 A JSON answer is asked for the way each target can give it by ``routing.structured``,
 which the chain applies first.
 
+A client's built-in tools (Responses ``web_search``, ``file_search``) are each format
+encoder's to map or leave out; ``builtin_notes`` says what became of them at a target.
+
 Wire-level renames (``max_completion_tokens``, Anthropic's single sampling
 parameter, thinking without signed history) are each format encoder's job.
 Every change is logged at debug level with the target it was made for.
@@ -29,8 +32,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import Final, Protocol
 
 from daemon.config import Target
+from daemon.formats.openai_responses import WEB_SEARCH
 from daemon.formats.profile import Profile
 from daemon.ir import Request
 from daemon.ir.tokens import request_tokens
@@ -41,8 +46,40 @@ MIN_OUTPUT = 256  # below this an answer is useless: skip the model rather than 
 _SAMPLING = ("temperature", "top_p", "top_k")
 
 
+# The formats whose providers run a Responses web_search themselves, and as what.
+SEARCHES: Final = {
+    "anthropic": "Anthropic's web search tool",
+    "gemini": "Google Search grounding",
+    "openai_responses": "OpenAI's web_search",
+}
+
+
 class TooLong(Exception):
     pass
+
+
+class Pruner(Protocol):
+    """A route's ``prune`` setting (``context.fit``, a layer above): whole-file tool results
+    shrunk to their pruned form, where ``adapt`` alone finds the request too long."""
+
+    async def always(self, req: Request, route: str) -> Request:
+        """Before the walk, for a route with ``prune = "always"``."""
+        ...
+
+    async def fit(self, req: Request, target: Target, profile: Profile, route: str) -> Request | None:
+        """``req`` pruned and fitted to a target it was too long for; None if it still is not."""
+        ...
+
+
+def builtin_notes(req: Request, served_format: str) -> list[str]:
+    """What became of the client's built-in tools at a target of ``served_format``."""
+    notes: list[str] = []
+    for kind in dict.fromkeys(req.builtin_tools):
+        if kind in WEB_SEARCH and served_format in SEARCHES:
+            notes.append(f"{kind} ran as {SEARCHES[served_format]}")
+        else:
+            notes.append(f"removed built-in tool {kind}")
+    return notes
 
 
 def adapt(req: Request, target: Target, profile: Profile, prompt: int | None = None) -> Request:

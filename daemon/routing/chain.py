@@ -26,25 +26,22 @@ import contextlib
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable, Container, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 
 from daemon.config import Target
 from daemon.ir import ApiError, Request, StreamEnd, StreamEvent, is_content
 from daemon.ir.tokens import request_tokens
 from daemon.providers.base import Provider
 from daemon.routing import structured
-from daemon.routing.adapt import TooLong, adapt
+from daemon.routing.adapt import Pruner, TooLong, adapt, builtin_notes
 from daemon.routing.failures import TIMEOUT_FIRST_BYTE, Action, Failure, FailureKind, classify
 from daemon.routing.health import Health
 from daemon.routing.lease import Lease, Meter, settle_failed
-from daemon.routing.purse import Admitted, OverBudget, Pruner, Purse
+from daemon.routing.purse import Admitted, OverBudget, Purse
 from daemon.routing.routes import Resolved
 
-__all__ = ["WALK_MARKS", "Attempt", "Chain", "Lease", "Meter", "all_failed"]
-
-# Attempts that record a step of the walk, not a call or a skip: a wait for a target, and
-# a call made though every target was out.
-WALK_MARKS = ("waited_", "panic")
+__all__ = ["WALK_STEPS", "Attempt", "Chain", "Lease", "Meter", "Outcome", "Walk", "all_failed"]
 MAX_TRIES = 3  # calls to one target within one request, a reset's immediate retry included
 BACKOFF_S = 0.1  # before another try of a target that just failed transiently; doubles per try
 # Failures worth another try of the same target later in the same request: the provider
@@ -55,17 +52,62 @@ _TRANSIENT = frozenset(
 )  # fmt: skip
 
 
+class Outcome(StrEnum):
+    """How one step of the walk ended (the ``outcome`` label of ``detour_attempts``)."""
+
+    OK = "ok"  # called, and it answers
+    FAILED = "failed"  # called, and it failed: ``label`` is its HTTP status or failure class
+    SKIPPED = "skipped"  # not called: ``label`` says why (cooldown, no_key, budget, ...)
+    WAITED = "waited"  # the walk waited ``waited_s`` for the target to be free
+    PANIC = "panic"  # every target was out: the walk calls them anyway
+
+
+# Steps of the walk that are neither a call nor a skip.
+WALK_STEPS = frozenset({Outcome.WAITED, Outcome.PANIC})
+
+
 @dataclass(slots=True)
 class Attempt:
     target: Target
-    outcome: str  # "ok", an HTTP status, a failure class, why it was skipped, or a wait
+    outcome: Outcome
+    label: str = ""  # FAILED: the HTTP status or failure class; SKIPPED: why
     kind: FailureKind | None = None
     latency_ms: float = 0.0
     message: str = ""
-    called: bool = True  # False when skipped (or waited for) without a network call
+    waited_s: float = 0.0  # WAITED: how long
+
+    @property
+    def called(self) -> bool:
+        """A network call was made (it answered or failed)."""
+        return self.outcome is Outcome.OK or self.outcome is Outcome.FAILED
+
+    @property
+    def step(self) -> str:
+        """What ``x-detour-attempts`` shows for it: ``ok``, ``429``, ``cooldown``, ``waited_1.3s``."""
+        match self.outcome:
+            case Outcome.FAILED | Outcome.SKIPPED:
+                return self.label
+            case Outcome.WAITED:
+                return f"waited_{self.waited_s:.1f}s"
+            case _:
+                return self.outcome.value
 
     def __str__(self) -> str:
-        return f"{self.target}:{self.outcome}"
+        return f"{self.target}:{self.step}"
+
+
+class Walk(list[Attempt]):
+    """One request's walk: its steps in order, each told to ``on_step`` (the relay's
+    telemetry for this request) as it is taken. The lease keeps it."""
+
+    def __init__(self, on_step: Callable[[Attempt], None] | None = None) -> None:
+        super().__init__()
+        self.on_step = on_step
+
+    def record(self, attempt: Attempt) -> None:
+        self.append(attempt)
+        if self.on_step is not None:
+            self.on_step(attempt)
 
 
 @dataclass(slots=True)
@@ -76,6 +118,7 @@ class _Candidate:
     provider: Provider
     order: int
     request: Request | None = None  # fitted to the target, once the walk first reaches it
+    adapted: list[str] = field(default_factory=list)  # what fitting it changed, said to the client
     counted: int = 0
     tries: int = 0
     not_before: float = 0.0  # backoff after a transient failure, on the health clock
@@ -98,7 +141,6 @@ class Chain:
     providers: dict[str, Provider]
     health: Health
     spend: Purse | None = None
-    on_attempt: Callable[[Attempt], None] | None = None
     # Provider ids the user paused: skipped by every route until resumed.
     paused: Container[str] = frozenset()
     pruning: Pruner | None = None  # for a route's prune setting: whole-file tool results shrunk to fit
@@ -113,10 +155,12 @@ class Chain:
         *,
         whole: bool = False,
         deadline_s: float | None = None,
+        walk: Walk | None = None,
     ) -> Lease:
         """The first target that answers, its events held up to the first content (``whole``:
-        to the end). ``deadline_s``: seconds the client will wait in all, if it said."""
-        attempts: list[Attempt] = []
+        to the end). ``deadline_s``: seconds the client will wait in all, if it said.
+        ``walk``: where the steps are recorded, for a caller that follows them."""
+        attempts = Walk() if walk is None else walk
         with _attempts_shown(attempts):
             return await self._open(req, resolved, session, whole, deadline_s, attempts)
 
@@ -127,7 +171,7 @@ class Chain:
         session: str,
         whole: bool,
         deadline_s: float | None,
-        attempts: list[Attempt],
+        attempts: Walk,
     ) -> Lease:
         settings = resolved.settings
         if req.prompt_cache != settings.prompt_cache:  # Anthropic encoders place breakpoints by it
@@ -157,7 +201,7 @@ class Chain:
                     slept = min(max(delay, woken), wait_left)
                     await asyncio.sleep(slept)
                     wait_left = max(0.0, wait_left - slept)
-                    self._record(attempts, Attempt(pick.soonest_target, f"waited_{delay:.1f}s", called=False))
+                    self._record(attempts, Attempt(pick.soonest_target, Outcome.WAITED, waited_s=delay))
                     continue
                 if pick.panickable and not panic:
                     panic = True
@@ -189,7 +233,7 @@ class Chain:
         raise all_failed(resolved, attempts)
 
     async def _pick(
-        self, req: Request, prompt: int, cands: list[_Candidate], attempts: list[Attempt], panic: bool
+        self, req: Request, prompt: int, cands: list[_Candidate], attempts: Walk, panic: bool
     ) -> _Pick:
         """The first candidate in chain order that may be called now (claimed), else when one may."""
         now = self.health.now()
@@ -205,9 +249,7 @@ class Chain:
             skip = self.health.claim(c.target, panic=panic and c.tries == 0)
             if skip is None:
                 if panic and c.tries == 0:
-                    self._record(
-                        attempts, Attempt(c.target, "panic", called=False, message="every model was out")
-                    )
+                    self._record(attempts, Attempt(c.target, Outcome.PANIC, message="every model was out"))
                 pick.candidate = c
                 return pick
             if not c.skip_shown:
@@ -226,7 +268,7 @@ class Chain:
         if pick.soonest is None or at < pick.soonest:
             pick.soonest, pick.soonest_target = at, target
 
-    async def _fit(self, req: Request, prompt: int, c: _Candidate, attempts: list[Attempt]) -> bool:
+    async def _fit(self, req: Request, prompt: int, c: _Candidate, attempts: Walk) -> bool:
         """Fit the request to the candidate once; False (and out of the walk) if it cannot serve."""
         if not c.provider.usable:
             c.out = True
@@ -253,6 +295,7 @@ class Chain:
                 self._skip(attempts, c.target, "context_too_long", str(e), FailureKind.CONTEXT_TOO_LONG)
                 return False
             c.request, c.counted = pruned, request_tokens(pruned)
+        c.adapted = [*c.request.adapted, *builtin_notes(req, c.provider.format_name)]
         return True
 
     async def _admit(self, c: _Candidate, resolved: Resolved, session: str) -> Admitted:
@@ -268,7 +311,7 @@ class Chain:
         admission: Admitted | None,
         resolved: Resolved,
         whole: bool,
-        attempts: list[Attempt],
+        attempts: Walk,
     ) -> Lease | None:
         """Call the candidate (again at once after a reset); a Lease, or None to walk on."""
         request = admission.request if admission is not None else c.request
@@ -288,7 +331,10 @@ class Chain:
                 if not again:  # a same-model retry keeps the reservation, or its answer goes unpaid
                     settle_failed(self.spend, admission, c.target, err, meter)
                 latency = (time.perf_counter() - started) * 1000
-                self._record(attempts, Attempt(c.target, failure.label, failure.kind, latency, err.message))
+                self._record(
+                    attempts,
+                    Attempt(c.target, Outcome.FAILED, failure.label, failure.kind, latency, err.message),
+                )
                 if failure.action is Action.STOP or self._returns(resolved, failure):
                     raise
                 if again:
@@ -309,11 +355,12 @@ class Chain:
             if whole:
                 await _close(events)
             # How it ends (and so what health hears of it) is told once, by the lease's finish.
-            self._record(attempts, Attempt(c.target, "ok", None, (time.perf_counter() - started) * 1000))
+            latency = (time.perf_counter() - started) * 1000
+            self._record(attempts, Attempt(c.target, Outcome.OK, latency_ms=latency))
             rest: AsyncIterator[StreamEvent] = _nothing() if whole else events
             return Lease(
                 c.target, c.provider, attempts, request, held, rest, self.health, self.spend, admission,
-                resolved.chain, resolved.settings.max_ejection_percent,
+                resolved.chain, resolved.settings.max_ejection_percent, adapted=c.adapted,
             )  # fmt: skip
 
     async def _hold(
@@ -356,19 +403,17 @@ class Chain:
         return failure.kind is FailureKind.INVALID_JSON and resolved.settings.on_invalid_json == "return"
 
     def _skip(
-        self, attempts: list[Attempt], target: Target, label: str, why: str, kind: FailureKind | None = None
+        self, attempts: Walk, target: Target, label: str, why: str, kind: FailureKind | None = None
     ) -> None:
-        self._record(attempts, Attempt(target, label, kind, 0.0, why, called=False))
+        self._record(attempts, Attempt(target, Outcome.SKIPPED, label, kind, 0.0, why))
 
-    def _record(self, attempts: list[Attempt], attempt: Attempt) -> None:
-        attempts.append(attempt)
-        if self.on_attempt is not None:
-            self.on_attempt(attempt)
+    def _record(self, attempts: Walk, attempt: Attempt) -> None:
+        attempts.record(attempt)
 
 
 def all_failed(resolved: Resolved, attempts: list[Attempt]) -> ApiError:
-    tried = [a for a in attempts if not a.outcome.startswith(WALK_MARKS)]
-    lines = "; ".join(f"{a.target}: {a.outcome}" + (f" ({a.message})" if a.message else "") for a in tried)
+    tried = [a for a in attempts if a.outcome not in WALK_STEPS]
+    lines = "; ".join(f"{a.target}: {a.step}" + (f" ({a.message})" if a.message else "") for a in tried)
     return ApiError(
         503,
         "all_providers_failed",
@@ -378,7 +423,7 @@ def all_failed(resolved: Resolved, attempts: list[Attempt]) -> ApiError:
                 {
                     "provider": a.target.provider,
                     "model": a.target.model,
-                    "outcome": a.outcome,
+                    "outcome": a.step,
                     "message": a.message,
                 }
                 for a in attempts

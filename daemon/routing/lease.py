@@ -88,6 +88,8 @@ class Lease:
     _max_ejection_percent: float | None = None  # the route's own
     cost_usd: float | None = None
     _finished: bool = field(default=False)
+    # What was changed to fit the request to this target, for the client (x-detour-adapted).
+    adapted: list[str] = field(default_factory=list)
 
     def finish(
         self, usage: Usage, error: ApiError | None = None, *, complete: bool = True, relayed_chars: int = 0

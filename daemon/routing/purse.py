@@ -1,5 +1,4 @@
-"""What the chain asks of the layers above routing: the budget (``budget.spend``) and
-pruned context (``context.fit``).
+"""What the chain asks of the budget (``budget.spend``), the layer above routing.
 
 Before a call the chain has the attempt admitted (its worst case reserved, maybe with
 ``max_tokens`` clamped to what is left); after it, the admission is settled to what
@@ -12,7 +11,6 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from daemon.config import Target
-from daemon.formats.profile import Profile
 from daemon.ir import ApiError, Request, Usage
 
 
@@ -53,16 +51,4 @@ class Purse(Protocol):
 
     def worst_case_usd(self, req: Request, target: Target, max_output: int | None) -> float:
         """What the attempt could cost at most (inf where the price is unknown)."""
-        ...
-
-
-class Pruner(Protocol):
-    """A route's ``prune`` setting: whole-file tool results shrunk to their pruned form."""
-
-    async def always(self, req: Request, route: str) -> Request:
-        """Before the walk, for a route with ``prune = "always"``."""
-        ...
-
-    async def fit(self, req: Request, target: Target, profile: Profile, route: str) -> Request | None:
-        """``req`` pruned and fitted to a target it was too long for; None if it still is not."""
         ...

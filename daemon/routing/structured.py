@@ -9,8 +9,8 @@ Elsewhere (Anthropic's JSON-object mode and older models, OpenAI-compatible serv
 which mostly lack ``json_schema``) the schema becomes the parameters of a forced tool,
 whose arguments are unwrapped back into plain text on the way out, streamed or not.
 
-Checking (``check`` on a whole answer, ``guard`` around a stream, both called by
-``routing.chain``): the answer's text is parsed and validated against the schema the
+Checking (``guard`` around the stream, called by ``routing.chain``; every answer is
+read as a stream): the answer's text is parsed and validated against the schema the
 client gave (jsonschema, one compiled validator per distinct schema, with the fast
 check of ``schema_check`` in front for answers that are valid). An answer that
 does not hold fails the attempt as ``invalid_json`` (``routing.failures``), with its
@@ -43,10 +43,8 @@ from daemon.ir import (
     PartEnd,
     PartStart,
     Request,
-    Response,
     ResponseFormat,
     SignatureDelta,
-    StreamAssembler,
     StreamEnd,
     StreamEvent,
     TextDelta,
@@ -56,7 +54,6 @@ from daemon.ir import (
     ToolChoice,
     Usage,
     invalid,
-    replay,
 )
 from daemon.routing.failures import INVALID_JSON
 from daemon.routing.schema_check import Check, compile_check
@@ -189,23 +186,6 @@ def verdict(rf: ResponseFormat, text: str) -> str | None:
         return None
     why = validator(rf.schema).error(value)
     return None if why is None else f"does not match the schema {why}"
-
-
-def check(req: Request, resp: Response) -> Response:
-    """A whole answer through the same check as a stream (``guard``): the forced tool
-    unwrapped into text, ``InvalidJson`` raised if it does not hold."""
-    rf = req.response_format
-    if rf is None or not rf.wants_json:
-        return resp
-    answer = _StreamAnswer(rf)
-    assembler = StreamAssembler()
-    for ev in replay(resp):
-        for out in answer.feed(ev):
-            assembler.feed(out)
-    checked = assembler.response()
-    if checked.finish not in _UNCHECKED and not any(isinstance(p, ToolCallPart) for p in checked.parts):
-        checked.output_json = "".join(p.text for p in checked.parts if isinstance(p, TextPart))
-    return checked
 
 
 def guard(req: Request, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:

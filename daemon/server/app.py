@@ -27,12 +27,13 @@ from daemon.responses.store import ResponseStore
 from daemon.routing.chain import Chain
 from daemon.routing.pause import Paused
 from daemon.routing.routes import Routes
-from daemon.server import context, control, guard, observe, ollama, reload, report, responses, team
+from daemon.server import context, guard, observe, ollama, pausing, reload, report, responses, team
 from daemon.server.drain import DRAIN, Drain
 from daemon.server.inbound import ACCOUNTS, GATEWAY, routes
 from daemon.server.observe import BUS, METRICS, NOTIFIER, RECORDER
 from daemon.server.relay import Gateway
 from daemon.server.sessions import Sessions
+from daemon.tasks import spawn, stop_all
 from daemon.telemetry.alerts import Alerts
 from daemon.telemetry.bus import Bus
 from daemon.telemetry.eventlog import EventLog
@@ -69,9 +70,8 @@ def create_app(config: Config, token: str, data_dir: Path | None = None) -> web.
     app.add_routes(observe.routes)
     app.add_routes(context.routes)
     app.add_routes(report.routes)
-    app.add_routes(control.routes)
+    app.add_routes(pausing.routes)
     app.add_routes(responses.routes)
-    app.on_response_prepare.append(responses.add_adapted_header)
     app.cleanup_ctx.append(_private)
     app.cleanup_ctx.append(_accounts)
     app.cleanup_ctx.append(_responses)
@@ -146,17 +146,15 @@ async def _telemetry(app: web.Application) -> AsyncIterator[None]:
     await notifier.open()
     async with aiohttp.ClientSession() as session:
         tasks = [
-            asyncio.create_task(event_log.run(), name="detour-event-log"),
-            asyncio.create_task(notifier.run(session), name="detour-alert-delivery"),
+            spawn(event_log.run(), name="detour-event-log"),
+            spawn(notifier.run(session), name="detour-alert-delivery"),
         ]
         try:
             yield
         finally:
             bus.close()
             alerts.close()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await stop_all(tasks)
             notifier.close()
 
 
@@ -200,15 +198,14 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
         spend = Spend(app[ACCOUNTS], prices, config.budget.on_exhausted, calibration=calibration)
         telemetry = app[TELEMETRY]
         health = team.health(app, config.routing.health, on_circuit=telemetry.circuit)
-        paused = app[control.PAUSED] = Paused(app[DATA_DIR])
+        paused = app[pausing.PAUSED] = Paused(app[DATA_DIR])
         await paused.load(set(providers))
         chain = Chain(
             providers,
             health,
             spend,
-            telemetry.attempt,
             paused=paused,
-            pruning=Pruning(app[context.PROJECTS], telemetry.adapted),
+            pruning=Pruning(app[context.PROJECTS]),
         )
         telemetry.failover_delta = spend.failover_delta
         telemetry.cache_saved = spend.prices.cache_saved

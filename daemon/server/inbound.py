@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from daemon.budget.accounts import Accounts
+from daemon.budget.accounts import LIMIT_FIELDS, Accounts
 from daemon.formats.fields import check_depth, json_type
 from daemon.formats.registry import FORMATS
 from daemon.ir import invalid
@@ -115,7 +115,7 @@ async def budget_show(request: web.Request) -> web.StreamResponse:
 @routes.put("/budget")
 async def budget_set(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
-    names = {"session_usd": "session", "daily_usd": "day", "weekly_usd": "week"}
+    names = LIMIT_FIELDS
     unknown = set(body) - set(names)
     if unknown:
         raise invalid(f"unknown budget field {sorted(unknown)[0]!r}; known: {', '.join(names)}")

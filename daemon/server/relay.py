@@ -13,6 +13,7 @@ ended, which settles its cost and tells health.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,7 @@ from daemon.config import Target
 from daemon.formats.base import WireFormat
 from daemon.ir import ApiError, Request, StreamAssembler, invalid
 from daemon.providers import Provider, reasoning
-from daemon.routing.chain import Chain, Lease, Meter
+from daemon.routing.chain import Chain, Lease, Meter, Walk
 from daemon.routing.routes import Resolved, Routes
 from daemon.server.coalesce import next_event
 from daemon.server.drain import cuttable
@@ -89,22 +90,26 @@ async def relay(
         primary=resolved.chain[0] if resolved.chain else None,
         content=body,
     )
+    walk = Walk(functools.partial(tel.attempt, trace))
     try:
         lease = await gateway.chain.open(
-            req, resolved, session, whole=not req.stream, deadline_s=client_deadline(request)
+            req, resolved, session, whole=not req.stream, deadline_s=client_deadline(request), walk=walk
         )
+        if lease.adapted:
+            tel.adapted(trace, lease.target, lease.adapted)
         if req.stream:
             return await _stream(request, gateway, fmt, req, lease, trace)
         return _whole(gateway, fmt, req, lease, session, trace)
     except ApiError as err:
-        tel.finish(trace, target=None, error=err)
+        tel.finish(trace, walk, target=None, error=err)
         raise
     except Exception:
-        tel.finish(trace, target=None, error=ApiError(500, "server_error", "detour hit an internal error"))
+        error = ApiError(500, "server_error", "detour hit an internal error")
+        tel.finish(trace, walk, target=None, error=error)
         raise
     finally:
         # Cancelled (the client went away): the request still ends in the events (no-op if it did).
-        tel.finish(trace, target=None, status=CLIENT_GONE)
+        tel.finish(trace, walk, target=None, status=CLIENT_GONE)
 
 
 def client_deadline(request: web.Request) -> float | None:
@@ -129,8 +134,8 @@ def _headers(lease: Lease, session: str) -> dict[str, str]:
         "x-detour-attempts": ",".join(str(a) for a in lease.attempts),
         "x-detour-session": session,
     }
-    if lease.request.adapted:
-        headers["x-detour-adapted"] = "; ".join(lease.request.adapted)
+    if lease.adapted:
+        headers["x-detour-adapted"] = "; ".join(lease.adapted)
     return headers
 
 
@@ -152,7 +157,9 @@ def _whole(
     if cost is not None:
         headers["x-detour-cost-usd"] = f"{cost:.6f}"
     answer = fmt.encode_response(resp, req)
-    gateway.telemetry.finish(trace, target=lease.target, usage=resp.usage, cost_usd=cost, content=answer)
+    gateway.telemetry.finish(
+        trace, lease.attempts, target=lease.target, usage=resp.usage, cost_usd=cost, content=answer
+    )
     return web.Response(body=orjson.dumps(answer), content_type="application/json", headers=headers)
 
 
@@ -222,5 +229,11 @@ async def _stream(
         # However it ended (finished, cut, client gone), the attempt is paid for exactly once.
         cost = lease.finish(meter.usage, failed, complete=meter.complete, relayed_chars=meter.chars)
         gateway.telemetry.finish(
-            trace, target=lease.target, usage=meter.usage, cost_usd=cost, error=failed, status=status
+            trace,
+            lease.attempts,
+            target=lease.target,
+            usage=meter.usage,
+            cost_usd=cost,
+            error=failed,
+            status=status,
         )

@@ -18,18 +18,19 @@ from pathlib import Path
 import watchfiles
 from aiohttp import web
 
+from daemon.budget.accounts import LIMIT_FIELDS
 from daemon.config import Config, ConfigError, load
 from daemon.context.projects import ProjectSpec
 from daemon.routing.routes import Routes
 from daemon.server.context import PROJECTS
 from daemon.server.inbound import ACCOUNTS, GATEWAY
 from daemon.server.observe import NOTIFIER, RECORDER
+from daemon.tasks import spawn, stop_all
 from daemon.telemetry.alerts import Alerts
 
 log = logging.getLogger(__name__)
 ALERTS = web.AppKey("alerts", Alerts)
 DEBOUNCE_MS = 200  # editors write a file in several steps
-BUDGET_SCOPES = {"session_usd": "session", "daily_usd": "day", "weekly_usd": "week"}
 
 
 class LiveConfig:
@@ -79,7 +80,7 @@ class LiveConfig:
             # Only what the edit changed: a limit set since with `detour budget set` stays.
             limits = {
                 scope: getattr(new.budget, key)
-                for key, scope in BUDGET_SCOPES.items()
+                for key, scope in LIMIT_FIELDS.items()
                 if getattr(new.budget, key) != getattr(old.budget, key)
             }
             await app[ACCOUNTS].set_limits(**limits)
@@ -116,13 +117,12 @@ async def watch_config(app: web.Application, config: Config) -> AsyncIterator[No
         yield
         return
     stop = asyncio.Event()
-    task = asyncio.create_task(_watch(live, path, stop), name="detour-config-watch")
+    task = spawn(_watch(live, path, stop), name="detour-config-watch")
     try:
         yield
     finally:
         stop.set()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await stop_all([task])
 
 
 async def _watch(live: LiveConfig, path: Path, stop: asyncio.Event) -> None:

@@ -7,7 +7,6 @@ daemon's whole life.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -23,6 +22,7 @@ from daemon.report.recorder import ReportRecorder
 from daemon.report.store import Store
 from daemon.server.inbound import ACCOUNTS, GATEWAY
 from daemon.server.observe import BUS
+from daemon.tasks import spawn, stop_all
 
 STORE = web.AppKey("report_store", Store)
 REPORT_RECORDER = web.AppKey("report_recorder", ReportRecorder)
@@ -39,19 +39,17 @@ async def report_context(app: web.Application) -> AsyncIterator[None]:
     await store.open()
     recorder = app[REPORT_RECORDER] = ReportRecorder(store)
     app[BUS].listen(recorder)
-    tasks = [asyncio.create_task(recorder.run(), name="detour-report-writer")]
+    tasks = [spawn(recorder.run(), name="detour-report-writer")]
     targets = [(r.name, t) for r in config.routes for t in r.chain]
     providers = app[GATEWAY].chain.providers
     prober = Prober(config.probe, targets, providers, Prices(config), store, app[BUS], app[ACCOUNTS].tz)
     app[PROBER] = prober
     if config.probe.enabled:
-        tasks.append(asyncio.create_task(prober.run(), name="detour-probes"))
+        tasks.append(spawn(prober.run(), name="detour-probes"))
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await stop_all(tasks)
         await store.close()
 
 

@@ -11,14 +11,14 @@ Built-in tools: ``web_search`` goes to a target as its own search tool where it
 has one (``Request.web_search``, read by the encoders), and the searches it ran
 come back as ``web_search_call`` items (``ir.WebSearchPart``); every other built-in,
 and web search at a target without one, is removed. Either way the answer says
-what became of them in ``x-detour-adapted`` and an ``adapted`` event.
+what became of them in ``x-detour-adapted`` and an ``adapted`` event
+(``routing.adapt.builtin_notes``, written by the relay).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -42,13 +42,9 @@ from daemon.ir.tokens import request_tokens
 from daemon.responses.store import ResponseStore, Stored
 from daemon.server.guard import presented_token
 from daemon.server.inbound import GATEWAY, json_body
-from daemon.server.observe import BUS
 from daemon.server.relay import relay
-from daemon.telemetry.schema import AdaptedEvent
 
 STORE = web.AppKey("responses_store", ResponseStore)
-# The request's built-in tools, for the x-detour-adapted header once the target is known.
-BUILTINS = web.RequestKey("detour_builtins", list[str])
 routes = web.RouteTableDef()
 
 
@@ -123,9 +119,6 @@ class _Stateful:
     def error_frame(self, err: ApiError) -> bytes:
         return fmt.error_frame(err)
 
-    def decode_response(self, body: Any, req: Request) -> Response:
-        return fmt.decode_response(body, req)
-
     def encode_response(self, resp: Response, req: Request) -> dict[str, Any]:
         resp.id = self.resp_id
         out = fmt.encode_response(resp, req)
@@ -163,51 +156,11 @@ async def _history(store: ResponseStore, body: dict[str, Any], token: str) -> li
     return stored.conversation
 
 
-# The formats whose providers run a Responses web_search themselves, and as what.
-SEARCHES: Final = {
-    "anthropic": "Anthropic's web search tool",
-    "gemini": "Google Search grounding",
-    "openai_responses": "OpenAI's web_search",
-}
-
-
-def adapted(builtins: list[str], served_format: str | None) -> list[str]:
-    """What became of the client's built-in tools at the target that served it."""
-    changes: list[str] = []
-    for kind in dict.fromkeys(builtins):
-        if kind in fmt.WEB_SEARCH and served_format in SEARCHES:
-            changes.append(f"{kind} ran as {SEARCHES[served_format]}")
-        else:
-            changes.append(f"removed built-in tool {kind}")
-    return changes
-
-
-async def add_adapted_header(request: web.Request, response: web.StreamResponse) -> None:
-    """``app.on_response_prepare``: once the target is known, before a stream's first byte."""
-    builtins = request.get(BUILTINS)
-    provider = response.headers.get("x-detour-provider")
-    if not builtins or provider is None:
-        return  # an error answer: nothing was served, so nothing was changed for a target
-    providers = request.app[GATEWAY].chain.providers
-    served = providers[provider].format_name if provider in providers else None
-    changes = adapted(builtins, served)
-    pruned = response.headers.get("x-detour-adapted")  # whole-file tool results pruned by the chain
-    response.headers["x-detour-adapted"] = "; ".join([pruned, *changes] if pruned else changes)
-    event: AdaptedEvent = {
-        "ts": time.time(), "type": "adapted", "session": response.headers.get("x-detour-session", ""),
-        "changes": changes,
-    }  # fmt: skip
-    if BUS in request.app:
-        request.app[BUS].publish(event)
-
-
 @routes.post("/v1/responses")
 async def create(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
     store = request.app[STORE]
     token = presented_token(request) or ""
-    if builtins := fmt.builtin_tools(body):
-        request[BUILTINS] = builtins
     state = _Stateful(await _history(store, body, token))
     out = await relay(request, request.app[GATEWAY], state, body)
     if body.get("store") is not False and state.request is not None and state.answer is not None:

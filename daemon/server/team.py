@@ -28,6 +28,7 @@ from daemon.routing.health import Health
 from daemon.server.inbound import ACCOUNTS
 from daemon.server.observe import BUS, TEAM_STATUS
 from daemon.server.report import STORE
+from daemon.tasks import spawn, stop_all
 from daemon.team import database, report
 from daemon.team.budget import TeamBudget
 from daemon.team.health import HealthShare, SharedHealth
@@ -66,12 +67,11 @@ async def uploads_context(app: web.Application) -> AsyncIterator[None]:
         return
     team = app[TEAM]
     uploader = app[UPLOADER] = report.Uploader(app[STORE], team.connected, team.daemon, team.settings.member)
-    task = asyncio.create_task(uploader.run(), name="detour-team-report")
+    task = spawn(uploader.run(), name="detour-team-report")
     try:
         yield
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await stop_all([task])
         try:
             await uploader.upload()
         except database.DOWN:
@@ -138,16 +138,14 @@ async def team_context(app: web.Application) -> AsyncIterator[None]:
     app[TEAM_STATUS] = status
     accounts.shared = team
     log.info("team mode: member %s, database %s", settings.member, app[TEAM_WHERE])
-    tasks = [asyncio.create_task(team.run(), name="detour-team")]
+    tasks = [spawn(team.run(), name="detour-team")]
     if settings.share_health:
         share = app[HEALTH_SHARE] = HealthShare(dsn, team.daemon, team.connected)
-        tasks.append(asyncio.create_task(share.listen(), name="detour-team-health-listen"))
-        tasks.append(asyncio.create_task(share.speak(), name="detour-team-health-speak"))
+        tasks.append(spawn(share.listen(), name="detour-team-health-listen"))
+        tasks.append(spawn(share.speak(), name="detour-team-health-speak"))
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await stop_all(tasks)
         accounts.shared = None
         await team.close()

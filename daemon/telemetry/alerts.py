@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
+from daemon.budget.accounts import SCOPE_WORDS
 from daemon.config import AlertsConfig
 from daemon.telemetry.bus import Bus
 from daemon.telemetry.schema import AlertEvent, AttemptEvent, BudgetEvent, Event, FailoverEvent
@@ -132,7 +133,7 @@ class Alerts:
                 key, why = (
                     ("key_rejected", provider, ""),
                     (
-                        f"{provider} rejected its API key ({ev['outcome']}); its models are skipped until "
+                        f"{provider} rejected its API key ({ev['step']}); its models are skipped until "
                         f"it is fixed: `detour keys set {provider}`"
                     ),
                 )
@@ -140,7 +141,7 @@ class Alerts:
                 key, why = (
                     ("out_of_credit", provider, ""),
                     (
-                        f"{provider} says the account is out of credit or quota ({ev['outcome']}); "
+                        f"{provider} says the account is out of credit or quota ({ev['step']}); "
                         "its models are skipped for an hour, or until it answers again"
                     ),
                 )
@@ -148,7 +149,7 @@ class Alerts:
                 key, why = (
                     ("model_gone", ev["target"], ""),
                     (
-                        f"{provider} does not serve {model} ({ev['outcome']}: retired, renamed or not open "
+                        f"{provider} does not serve {model} ({ev['step']}: retired, renamed or not open "
                         "to this key); it is skipped for ten minutes: fix the route's chain in the config"
                     ),
                 )
@@ -160,7 +161,7 @@ class Alerts:
     def _budget(self, ev: BudgetEvent) -> None:
         limit, spent, scope = ev["limit"], ev["spent"], ev["scope"]
         session = ev["session"] if scope == "session" else ""
-        what = {"session": "session", "day": "daily", "week": "weekly"}[scope]
+        what = SCOPE_WORDS[scope]
         for level, condition in BUDGET_LEVELS:
             key = (condition, scope, session)
             firing = self._firing.get(key)

@@ -19,6 +19,9 @@ EVENT_TYPES: tuple[EventType, ...] = (
 )  # fmt: skip
 
 
+Outcome = Literal["ok", "failed", "skipped", "waited", "panic"]
+
+
 class Event(TypedDict):
     ts: float
     type: EventType
@@ -42,7 +45,9 @@ class AttemptEvent(Event):
     id: str
     route: str
     target: str  # provider/model
-    outcome: str  # "ok", an HTTP status, a failure class, or the skip reason
+    outcome: Outcome  # how the step ended (routing.chain.Outcome)
+    step: str  # as x-detour-attempts shows it: "ok", an HTTP status, a failure class, the skip reason
+    waited_s: NotRequired[float]  # outcome "waited": how long the walk waited for the target
     failure: str | None  # the failure class (rate_limited, overloaded, ...) or None
     latency_ms: float
     called: bool  # False when skipped without a network call
@@ -109,13 +114,14 @@ class CircuitEvent(Event):
 
 
 class AdaptedEvent(Event):
-    """A request was changed to fit what the targets can do (a built-in tool removed, whole-file
-    tool results pruned for a smaller context window)."""
+    """The request was changed to fit the target that serves it (a built-in tool removed or
+    run as the target's own, whole-file tool results pruned for a smaller context window):
+    what ``x-detour-adapted`` says, once the target answers."""
 
     changes: list[str]
-    id: NotRequired[str]  # pruning: the request, its route, and the target it was pruned for
-    route: NotRequired[str]
-    target: NotRequired[str | None]  # None: pruned for every target (prune = "always")
+    id: str
+    route: str
+    target: str
 
 
 class TeamEvent(Event):

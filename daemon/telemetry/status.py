@@ -80,7 +80,7 @@ class Recorder:
     def _attempt(self, ev: AttemptEvent) -> None:
         flight = self.inflight.get(ev["id"])
         if flight is not None:
-            step = f"{ev['target']}:{ev['outcome']}"
+            step = f"{ev['target']}:{ev['step']}"
             flight["attempts"] = f"{flight['attempts']},{step}" if flight["attempts"] else step
             # Known only once an attempt ends: the model that answered, streaming now.
             flight["target"] = ev["target"] if ev["outcome"] == "ok" else None

@@ -1,10 +1,10 @@
 """What the request path tells telemetry: one ``Trace`` per request, turned into events.
 
 The relay opens a trace once the request is routed and finishes it when the
-answer is done (for a stream, when the stream ends). The chain reports each
-attempt through ``Chain.on_attempt``; the trace of the request it belongs to
-is found through a context variable, so the chain needs no telemetry of its
-own. Building an event is building a dict: no encoding, no I/O.
+answer is done (for a stream, when the stream ends), handing it to each call:
+the chain's ``Walk`` tells ``attempt`` of each step as it is taken, and
+``finish`` reads the whole walk. Building an event is building a dict: no
+encoding, no I/O.
 """
 
 from __future__ import annotations
@@ -12,14 +12,13 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Callable, Iterable
-from contextvars import ContextVar
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 from daemon.budget.accounts import SCOPES, Accounts
 from daemon.config import Target
 from daemon.ir import ApiError, Usage
-from daemon.routing.chain import WALK_MARKS, Attempt
+from daemon.routing.chain import WALK_STEPS, Attempt, Outcome
 from daemon.routing.health import Circuit
 from daemon.telemetry.bus import Bus
 from daemon.telemetry.schema import (
@@ -33,7 +32,6 @@ from daemon.telemetry.schema import (
 )
 
 CLIENT_GONE = 499  # the client went away before the answer was done (nginx's convention)
-_current: ContextVar[Trace | None] = ContextVar("detour_trace", default=None)
 _ids = itertools.count(1)
 _PREFIX = os.urandom(3).hex()
 
@@ -45,7 +43,6 @@ class Trace:
     session: str
     primary: Target | None  # the chain's first model: what a failover is priced against
     started: float  # perf_counter
-    attempts: list[Attempt] = field(default_factory=list)
     ttft_ms: float | None = None
     finished: bool = False
     ended: float | None = None  # perf_counter when the last byte went out (streams)
@@ -89,7 +86,6 @@ class Telemetry:
         content: object = None,
     ) -> Trace:
         trace = Trace(f"{_PREFIX}-{next(_ids)}", route, session, primary, time.perf_counter())
-        _current.set(trace)
         event: RequestEvent = {
             "ts": time.time(),
             "type": "request",
@@ -105,36 +101,35 @@ class Telemetry:
         self.bus.publish(event)
         return trace
 
-    def attempt(self, attempt: Attempt) -> None:
-        """``Chain.on_attempt``: one step of the walk of the current request."""
-        trace = _current.get()
-        if trace is not None:
-            trace.attempts.append(attempt)
+    def attempt(self, trace: Trace, attempt: Attempt) -> None:
+        """One step of the walk of ``trace``'s request (``Walk(on_step=...)``), as it is taken."""
         event: AttemptEvent = {
             "ts": time.time(),
             "type": "attempt",
-            "session": trace.session if trace else "",
-            "id": trace.id if trace else "",
-            "route": trace.route if trace else "",
+            "session": trace.session,
+            "id": trace.id,
+            "route": trace.route,
             "target": str(attempt.target),
-            "outcome": attempt.outcome,
+            "outcome": attempt.outcome.value,
+            "step": attempt.step,
             "failure": str(attempt.kind) if attempt.kind is not None else None,
             "latency_ms": round(attempt.latency_ms, 3),
             "called": attempt.called,
             "message": attempt.message,
         }
+        if attempt.outcome is Outcome.WAITED:
+            event["waited_s"] = round(attempt.waited_s, 3)
         self.bus.publish(event)
 
-    def adapted(self, route: str, target: Target | None, changes: list[str]) -> None:
-        """``Pruning(on_adapted=...)``: the current request was changed to fit a target."""
-        trace = _current.get()
+    def adapted(self, trace: Trace, target: Target, changes: list[str]) -> None:
+        """``trace``'s request was changed to fit ``target``, the one that serves it."""
         event: AdaptedEvent = {
             "ts": time.time(),
             "type": "adapted",
-            "session": trace.session if trace else "",
-            "id": trace.id if trace else "",
-            "route": route,
-            "target": str(target) if target is not None else None,
+            "session": trace.session,
+            "id": trace.id,
+            "route": trace.route,
+            "target": str(target),
             "changes": changes,
         }
         self.bus.publish(event)
@@ -154,6 +149,7 @@ class Telemetry:
     def finish(
         self,
         trace: Trace,
+        attempts: Sequence[Attempt],
         *,
         target: Target | None,
         usage: Usage | None = None,
@@ -166,11 +162,9 @@ class Telemetry:
         if trace.finished:
             return
         trace.finished = True
-        if _current.get() is trace:
-            _current.set(None)
         usage = usage or Usage()
         now = time.time()
-        for event in self._failovers(trace, target, usage, cost_usd, now):
+        for event in self._failovers(trace, attempts, target, usage, cost_usd, now):
             self.bus.publish(event)
         if status is None:
             status = error.status if error is not None else 200
@@ -183,7 +177,7 @@ class Telemetry:
             "target": str(target) if target is not None else None,
             "status": status,
             "error": error.kind if error is not None else ("client_gone" if status == CLIENT_GONE else None),
-            "attempts": ",".join(str(a) for a in trace.attempts),
+            "attempts": ",".join(str(a) for a in attempts),
             "tokens_in": usage.input_tokens,
             "tokens_out": usage.output_tokens,
             "cost_usd": round(cost_usd or 0.0, 8),
@@ -204,17 +198,23 @@ class Telemetry:
             self._budgets(trace.session, now, (str(error.details.get("scope")),), exhausted=True)
 
     def _failovers(
-        self, trace: Trace, served: Target | None, usage: Usage, cost_usd: float | None, now: float
+        self,
+        trace: Trace,
+        walk: Sequence[Attempt],
+        served: Target | None,
+        usage: Usage,
+        cost_usd: float | None,
+        now: float,
     ) -> list[FailoverEvent]:
         """One event per hop of the walk to another model (a same-model retry is no failover,
         nor a walk that ended on the primary after waiting for it or trying it again)."""
         if served is not None and served == trace.primary:
             return []
-        attempts = [a for a in trace.attempts if not a.outcome.startswith(WALK_MARKS)]
+        attempts = [a for a in walk if a.outcome not in WALK_STEPS]
         hops = [
             (a, attempts[i + 1])
             for i, a in enumerate(attempts[:-1])
-            if a.outcome != "ok" and attempts[i + 1].target != a.target
+            if a.outcome is not Outcome.OK and attempts[i + 1].target != a.target
         ]
         if not hops:
             return []
@@ -229,7 +229,7 @@ class Telemetry:
                 "route": trace.route,
                 "from": str(a.target),
                 "to": str(nxt.target),
-                "reason": str(a.kind) if a.kind is not None else a.outcome,
+                "reason": str(a.kind) if a.kind is not None else a.step,
                 "cost_delta_usd": delta,
             }
             for a, nxt in hops

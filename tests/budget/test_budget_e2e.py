@@ -18,6 +18,7 @@ import pytest
 from tests.daemon_harness import Daemon
 from tests.e2e.conftest import MODEL, ROUTE, open_world
 from tests.fakes.base import Answer, FakeUpstream, Fault, StreamFault
+from tests.wait import until
 
 PRICE_PROVIDER = {"anthropic": "anthropic", "openai": "openai", "gemini": "google"}
 
@@ -31,17 +32,18 @@ class Budgeted:
         """The ledger's ``rows`` once all are in SQLite and settled (they are written in
         batches off the event loop, a moment after the client has its answer)."""
         assert self.daemon.data_dir is not None
-        for _ in range(100):
-            db = sqlite3.connect(self.daemon.data_dir / "detour.db")
+        path = self.daemon.data_dir / "detour.db"
+
+        def settled() -> list[sqlite3.Row] | None:
+            db = sqlite3.connect(path)
             db.row_factory = sqlite3.Row
             try:
                 found = db.execute("SELECT * FROM attempts ORDER BY id").fetchall()
             finally:
                 db.close()
-            if len(found) == rows and all(r["state"] != "reserved" for r in found):
-                return found
-            await asyncio.sleep(0.02)
-        raise AssertionError("reservations were never settled")
+            return found if len(found) == rows and all(r["state"] != "reserved" for r in found) else None
+
+        return await until(settled, "settled every reservation")  # type: ignore[no-any-return]
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.base import Answer, Received, Slow
 from tests.process_harness import client_token, start, stop
+from tests.wait import until
 
 KEY = "sk-ant-api03-CRASHTEST-aaaaaaaaaaaaaaaa"
 CONFIG = """
@@ -75,11 +76,7 @@ async def test_kill_nine_with_twenty_in_flight(tmp_path: Path, upstream: FakeAnt
         assert await asyncio.gather(*(ask() for _ in range(5))) == [200] * 5
         upstream.script.extend(Slow(60.0) for _ in range(20))
         in_flight = [asyncio.ensure_future(ask()) for _ in range(20)]
-        for _ in range(500):
-            if len(attempts(upstream)) == 25:
-                break
-            await asyncio.sleep(0.01)
-        assert len(attempts(upstream)) == 25  # every attempt reached the upstream
+        await until(lambda: len(attempts(upstream)) == 25, "had every attempt reach the upstream")
         p.proc.send_signal(signal.SIGKILL)
         await p.proc.wait()
         for task in in_flight:

@@ -18,6 +18,7 @@ import pytest
 from tests.fakes.base import Answer, Slow, StreamFault
 from tests.fakes.openai_chat import FakeOpenAI
 from tests.process_harness import Process, client_token, start, stop
+from tests.wait import until
 
 KEY = "sk-proj-LIFECYCLE-yyyyyyyyyyyyyyyyyyyy"
 
@@ -69,9 +70,15 @@ async def _detour(tmp: Path, *args: str, timeout: float = 20) -> tuple[int, str]
     return proc.returncode, out.decode()
 
 
-async def _ask(s: aiohttp.ClientSession, url: str, route: str, stream: bool) -> tuple[int, str]:
+async def _ask(
+    s: aiohttp.ClientSession, url: str, route: str, stream: bool, answering: list[str] | None = None
+) -> tuple[int, str]:
+    """``answering`` hears the route once the answer has begun (the relay answers a stream
+    only once it has content)."""
     body = {"model": route, "messages": [{"role": "user", "content": "hi"}], "stream": stream}
     async with s.post(url + "/v1/chat/completions", json=body) as r:
+        if answering is not None:
+            answering.append(route)
         return r.status, await r.text()
 
 
@@ -96,17 +103,16 @@ async def test_sigterm_drains_twenty_requests_then_exits_0(tmp_path: Path) -> No
         token = (await client_token(tmp_path)).strip()
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as s:
             stuck_plain = [asyncio.create_task(_ask(s, p.url, "stuck", False)) for _ in range(5)]
-            while len(stuck.received) < 5:  # they took the Slow(60) replies
-                await asyncio.sleep(0.02)
+            await until(lambda: len(stuck.received) == 5, "took the Slow(60) replies")
+            answering: list[str] = []
             calls = stuck_plain + [
-                asyncio.create_task(_ask(s, p.url, route, stream))
+                asyncio.create_task(_ask(s, p.url, route, stream, answering if stream else None))
                 for route in ("quick", "stuck")
                 for stream in (False, True)
                 for _ in range(5 if (route, stream) != ("stuck", False) else 0)
             ]
-            while len(quick.received) < 10 or len(stuck.received) < 10:
-                await asyncio.sleep(0.02)
-            await asyncio.sleep(0.2)  # the stalled streams have sent their first frames
+            await until(lambda: len(quick.received) == 10 and len(stuck.received) == 10, "reached both")
+            await until(lambda: answering.count("stuck") == 5, "began the stalled streams")
             p.proc.send_signal(signal.SIGTERM)
             results = await asyncio.wait_for(asyncio.gather(*calls), 15)
             code = await asyncio.wait_for(p.proc.wait(), 15)

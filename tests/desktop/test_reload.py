@@ -3,7 +3,6 @@ refused with its line and fix, and the old config keeps serving."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from daemon.config import load
 from daemon.server.inbound import GATEWAY
 from tests.daemon_harness import start_daemon
+from tests.wait import until
 
 CONFIG = """
 [providers.first]
@@ -41,11 +41,21 @@ async def _served_by(s: aiohttp.ClientSession, url: str) -> str:
         return r.headers["x-detour-provider"]
 
 
-async def _until(s: aiohttp.ClientSession, url: str, provider: str, timeout: float = 10) -> float:
+async def _until(
+    s: aiohttp.ClientSession, url: str, provider: str, save: tuple[Path, str] | None = None
+) -> float:
+    """Until ``provider`` serves; ``save``: the edit, written again each second until it takes."""
     started = time.monotonic()
-    while await _served_by(s, url) != provider:
-        assert time.monotonic() - started < timeout, f"the edit did not take: still not {provider}"
-        await asyncio.sleep(0.05)
+    saved = 0.0
+
+    async def served() -> bool:
+        nonlocal saved
+        if save is not None and time.monotonic() - saved > 1.0:
+            save[0].write_text(save[1])
+            saved = time.monotonic()
+        return await _served_by(s, url) == provider
+
+    await until(served, f"took the edit: still not {provider}", every_s=0.05)
     return time.monotonic() - started
 
 
@@ -59,10 +69,10 @@ async def test_edit_changes_the_route_and_a_broken_edit_keeps_the_old(
     try:
         async with aiohttp.ClientSession(headers=d.auth()) as s:
             assert await _served_by(s, d.url) == "first"
-            await asyncio.sleep(0.3)  # the watcher is up
+            # The watcher has no "ready" to wait for: the edit is saved again until it takes.
             health = "\n[routing.health]\nconsecutive_failures = 2\nmax_ejection_percent = 100\n"
-            path.write_text(CONFIG.format(provider="second", daily=7.5, failovers=2) + health)
-            await _until(s, d.url, "second")
+            edit = CONFIG.format(provider="second", daily=7.5, failovers=2) + health
+            await _until(s, d.url, "second", save=(path, edit))
             async with s.get(d.url + "/budget") as r:
                 assert (await r.json())["budgets"]["day"]["limit_usd"] == 7.5
             assert "applied new routes, routing, budget, alerts" in caplog.text
@@ -71,10 +81,7 @@ async def test_edit_changes_the_route_and_a_broken_edit_keeps_the_old(
             # Broken: a route naming a provider that is not configured (line 9 names the route).
             caplog.clear()
             path.write_text(CONFIG.format(provider="third", daily=9.0, failovers=2))
-            for _ in range(100):
-                if "NOT applied" in caplog.text:
-                    break
-                await asyncio.sleep(0.05)
+            await until(lambda: "NOT applied" in caplog.text, "refused the edit")
             assert (
                 f"{path}:9: route 'coder': provider 'third' is not configured; add [providers.third]"
                 in caplog.text
@@ -83,10 +90,7 @@ async def test_edit_changes_the_route_and_a_broken_edit_keeps_the_old(
             caplog.clear()
             broken = CONFIG.format(provider="first", daily=9.0, failovers=2) + "[[routes\n"
             path.write_text(broken)
-            for _ in range(100):
-                if "NOT applied" in caplog.text:
-                    break
-                await asyncio.sleep(0.05)
+            await until(lambda: "NOT applied" in caplog.text, "refused the broken file")
             assert f"{path}:{len(broken.splitlines())}: not valid TOML" in caplog.text
             assert await _served_by(s, d.url) == "second"
             async with s.get(d.url + "/budget") as r:

@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 from tests.daemon_harness import Daemon, start_daemon
+from tests.wait import until
 from tui.tray.icon import draw
 from tui.tray.look import State, look
 from tui.tray.menu import Actions, DaemonLink, Entry, entries, launch
@@ -101,11 +102,8 @@ def _stand_in(bindir: Path, name: str, record: Path) -> None:
 
 
 async def _eventually(path: Path) -> str:
-    for _ in range(200):
-        if path.exists() and path.stat().st_size:
-            return path.read_text()
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{path} was not written")
+    await until(lambda: path.exists() and path.stat().st_size, f"wrote {path}")
+    return path.read_text()
 
 
 def _find(items: tuple[Entry, ...], label: str) -> Entry:
@@ -247,16 +245,9 @@ async def test_alerts_show_from_the_tray_while_it_watches(tmp_path: Path) -> Non
             await _ask(s, d, "one")  # no tray yet: the daemon notifies
             assert "flaky1" in await _eventually(shown)
             tray.start()
-            for _ in range(200):
-                if notifier.trays == 1:
-                    break
-                await asyncio.sleep(0.02)
-            assert notifier.trays == 1
+            await until(lambda: notifier.trays == 1, "showed the tray")
             await _ask(s, d, "two")
-            for _ in range(200):
-                if got:
-                    break
-                await asyncio.sleep(0.02)
+            await until(lambda: got, "notified")
             assert got and got[0].startswith("detour: ") and "flaky2" in got[0]
             await asyncio.sleep(0.3)
             assert "flaky2" not in shown.read_text()  # the tray showed it, the daemon did not

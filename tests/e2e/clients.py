@@ -16,6 +16,8 @@ import openai
 from google import genai
 from google.genai import types as gtypes
 
+from tests.wait import HANG_S
+
 WEATHER_TOOL = {
     "name": "get_weather",
     "description": "Current weather for a city",
@@ -48,7 +50,7 @@ class OpenAIClient:
     name = "openai"
 
     def __init__(self, url: str, token: str) -> None:
-        self.sdk = openai.AsyncOpenAI(base_url=url + "/v1", api_key=token, max_retries=0)
+        self.sdk = openai.AsyncOpenAI(base_url=url + "/v1", api_key=token, max_retries=0, timeout=HANG_S)
 
     async def close(self) -> None:
         await self.sdk.close()
@@ -104,7 +106,7 @@ class AnthropicClient:
     name = "anthropic"
 
     def __init__(self, url: str, token: str) -> None:
-        self.sdk = anthropic.AsyncAnthropic(base_url=url, api_key=token, max_retries=0)
+        self.sdk = anthropic.AsyncAnthropic(base_url=url, api_key=token, max_retries=0, timeout=HANG_S)
 
     async def close(self) -> None:
         await self.sdk.close()

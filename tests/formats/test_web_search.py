@@ -21,12 +21,13 @@ from daemon.ir import (
     TextPart,
     WebSearchPart,
     WebSource,
-    replay,
 )
 from daemon.providers import reasoning
 from daemon.providers.profiles import profile_of
 from daemon.responses.codec import part_from_json, part_to_json
 from tests.formats.anthropic.samples import assemble
+from tests.formats.whole import decode as decode_whole
+from tests.formats.whole import events as whole_events
 
 USE = {
     "type": "server_tool_use",
@@ -105,7 +106,7 @@ def _anthropic_frames() -> list[tuple[str, dict[str, Any]]]:
 
 
 def test_anthropic_answer_decodes_to_one_search_with_its_blocks_as_payload() -> None:
-    parts = anthropic.decode_response(MESSAGE, _request()).parts
+    parts = decode_whole(anthropic, MESSAGE, _request()).parts
     assert parts[1:] == [TextPart("High tide 14:05.")]
     search = parts[0]
     assert isinstance(search, WebSearchPart)
@@ -122,24 +123,24 @@ def test_anthropic_answer_decodes_to_one_search_with_its_blocks_as_payload() -> 
 def test_anthropic_stream_decodes_the_same_as_the_whole_answer() -> None:
     dec = anthropic.stream_decoder(_request())
     events = [ev for name, data in _anthropic_frames() for ev in dec.feed(name, data)] + dec.close()
-    search = anthropic.decode_response(MESSAGE, _request()).parts[0]
+    search = decode_whole(anthropic, MESSAGE, _request()).parts[0]
     assert [ev for ev in events if isinstance(ev, PartStart | PartEnd)] == [
         PartStart(0, search),
         PartEnd(0),
         PartStart(1, TextPart("")),
         PartEnd(1),
     ]
-    assert assemble(events).parts == anthropic.decode_response(MESSAGE, _request()).parts
+    assert assemble(events).parts == decode_whole(anthropic, MESSAGE, _request()).parts
 
 
 def test_a_failed_anthropic_search() -> None:
     error = {**RESULT, "content": {"type": "web_search_tool_result_error", "error_code": "max_uses_exceeded"}}
-    search = anthropic.decode_response({**MESSAGE, "content": [USE, error]}, _request()).parts[0]
+    search = decode_whole(anthropic, {**MESSAGE, "content": [USE, error]}, _request()).parts[0]
     assert isinstance(search, WebSearchPart) and (search.status, search.sources) == ("failed", [])
 
 
 def test_anthropic_client_gets_the_blocks_back_whole_and_streamed() -> None:
-    resp = anthropic.decode_response(MESSAGE, _request())
+    resp = decode_whole(anthropic, MESSAGE, _request())
     assert anthropic.encode_response(resp, _request())["content"] == [
         USE,
         RESULT,
@@ -147,7 +148,7 @@ def test_anthropic_client_gets_the_blocks_back_whole_and_streamed() -> None:
     ]
     enc = anthropic.stream_encoder(_request())
     parser = SSEParser()
-    frames = [orjson.loads(f.data) for f in parser.feed(b"".join(enc.feed(ev) for ev in replay(resp)))]
+    frames = [orjson.loads(f.data) for f in parser.feed(b"".join(enc.feed(ev) for ev in whole_events(resp)))]
     starts = [(f["index"], f["content_block"]["type"]) for f in frames if f["type"] == "content_block_start"]
     assert starts == [(0, "server_tool_use"), (1, "web_search_tool_result"), (2, "text")]
     deltas = {f["index"]: f["delta"] for f in frames if f["type"] == "content_block_delta"}
@@ -169,7 +170,7 @@ def _history(search: WebSearchPart) -> Request:
 
 
 def test_anthropic_gets_its_own_blocks_back_verbatim_and_nobody_elses() -> None:
-    search = anthropic.decode_response(MESSAGE, _request()).parts[0]
+    search = decode_whole(anthropic, MESSAGE, _request()).parts[0]
     assert isinstance(search, WebSearchPart)
     search.opaque = Opaque("anthropic", search.opaque.blob if search.opaque else "", "up-a")
     profile = profile_of("anthropic", "claude-sonnet-4-5")
@@ -212,7 +213,7 @@ GROUNDED = {"responseId": "g1", "modelVersion": "gemini-2.5-flash", "candidates"
 
 
 def test_gemini_grounding_decodes_to_searches_whole_and_streamed() -> None:
-    parts = gemini.decode_response(GROUNDED, _request(web_search=True)).parts
+    parts = decode_whole(gemini, GROUNDED, _request(web_search=True)).parts
     assert parts[0] == TextPart("High tide 14:05.")
     first, second = parts[1:]
     assert isinstance(first, WebSearchPart) and isinstance(second, WebSearchPart)
@@ -237,7 +238,7 @@ def test_responses_client_gets_a_web_search_call_item() -> None:
         "type": "search", "query": "tides Brest",
         "sources": [{"type": "url", "url": "https://a.example/t"}, {"type": "url", "url": "https://b.example/m"}]}}  # fmt: skip
     enc = openai_responses.stream_encoder(_request())
-    payload = b"".join(enc.feed(ev) for ev in replay(Response("r", "m", [search, TextPart("ok")])))
+    payload = b"".join(enc.feed(ev) for ev in whole_events(Response("r", "m", [search, TextPart("ok")])))
     events = [orjson.loads(f.data) for f in SSEParser().feed(payload)]
     kinds = [e["type"] for e in events]
     assert kinds[2:7] == ["response.output_item.added", "response.web_search_call.in_progress",
@@ -248,15 +249,15 @@ def test_responses_client_gets_a_web_search_call_item() -> None:
 
 
 def test_stored_state_keeps_the_payload() -> None:
-    search = anthropic.decode_response(MESSAGE, _request()).parts[0]
+    search = decode_whole(anthropic, MESSAGE, _request()).parts[0]
     assert part_from_json(orjson.loads(orjson.dumps(part_to_json(search)))) == search
 
 
 def test_responses_items_carry_the_payload_back() -> None:
     """A client that keeps its own history (``store: false``) echoes the search and the
     reasoning item that carries its payload; Anthropic gets its blocks from them."""
-    search = anthropic.decode_response(MESSAGE, _request()).parts[0]
-    reasoning.from_provider_parts([search], "up-a")
+    search = decode_whole(anthropic, MESSAGE, _request()).parts[0]
+    search = reasoning.from_provider_event(PartStart(0, search), "up-a").part
     resp = reasoning.to_client(Response("r", "m", [search, TextPart("ok")]), "openai_responses", "anthropic")
     output = openai_responses.encode_response(resp, _request())["output"]
     assert [o["type"] for o in output] == ["web_search_call", "reasoning", "message"]

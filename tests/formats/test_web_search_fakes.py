@@ -18,6 +18,7 @@ from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.base import Answer, FakeUpstream
 from tests.fakes.gemini import FakeGemini
 from tests.formats.anthropic.samples import assemble
+from tests.formats.whole import decode as decode_whole
 
 PAGES = [("https://a.example/t", "Tides"), ("https://b.example/m", "Moon")]
 ANSWER = Answer(text="High tide 14:05.", web_search=("tides Brest", PAGES))
@@ -38,7 +39,7 @@ async def _ask(fake: FakeUpstream, fmt: str, req: Request) -> tuple[int, Respons
     if r.status != 200:
         return r.status, raw
     if not req.stream:
-        return 200, codec.decode_response(orjson.loads(raw), req)
+        return 200, decode_whole(codec, orjson.loads(raw), req)
     dec = codec.stream_decoder(req)
     frames = SSEParser().feed(raw)
     return 200, assemble([ev for f in frames for ev in dec.feed(f.event, orjson.loads(f.data))] + dec.close())

@@ -23,6 +23,7 @@ from tests.report.test_report_e2e import (
     usd,
     watch,
 )
+from tests.wait import until
 
 CAP = 0.001
 PROBE = f"[probe]\nenabled = false\nevery_s = 3600\ncap_usd_per_day = {CAP}\n"
@@ -37,8 +38,9 @@ async def test_probes_stop_at_their_cap_and_stay_out_of_budgets(monkeypatch: pyt
         d = w.daemon
         prober = d.runner.app[PROBER]
         seen: list[dict[str, Any]] = []
-        watcher = asyncio.create_task(watch(http, d, seen))
-        await asyncio.sleep(0.05)
+        ready = asyncio.Event()
+        watcher = asyncio.create_task(watch(http, d, seen, ready))
+        await ready.wait()
         rounds = [await prober.round() for _ in range(20)]
         assert rounds[-1] == 0  # the cap reached: nothing more is sent
         sent = sum(rounds)
@@ -60,7 +62,12 @@ async def test_probes_stop_at_their_cap_and_stay_out_of_budgets(monkeypatch: pyt
         async with http.get(f"{d.url}/status", headers=d.auth()) as r:
             status = await r.json()
         report = await get_report(http, d)
-        await asyncio.sleep(0.3)
+        await until(
+            lambda: (
+                sum(bool(e.get("probe")) for e in seen) == sent and any(e["type"] == "response" for e in seen)
+            ),
+            "streamed every probe's event and the request's response",
+        )
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
@@ -91,8 +98,5 @@ async def test_probes_stop_at_their_cap_and_stay_out_of_budgets(monkeypatch: pyt
 async def test_probes_run_on_their_schedule_when_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
     enabled = PROBE.replace("enabled = false", "enabled = true")
     async with mix_world(monkeypatch, enabled) as w:
-        for _ in range(100):
-            if w.prim.received and w.fb.received:
-                break
-            await asyncio.sleep(0.02)
+        await until(lambda: w.prim.received and w.fb.received, "probed both targets at start")
         assert len(w.prim.received) == len(w.fb.received) == 1  # the first round, at start

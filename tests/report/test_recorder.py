@@ -12,10 +12,12 @@ from daemon.report.recorder import ReportRecorder
 from daemon.report.store import RequestRow, Store, read_rows
 
 
-def attempt(rid: str, target: str, outcome: str, failure: str | None, called: bool = True, **kw: Any) -> Any:
+def attempt(rid: str, target: str, step: str, failure: str | None, called: bool = True, **kw: Any) -> Any:
+    outcome = "ok" if step == "ok" else "failed" if called else "skipped"
     return {
         "ts": 1.0, "type": "attempt", "session": "s", "id": rid, "route": "coder", "target": target,
-        "outcome": outcome, "failure": failure, "latency_ms": 5.0, "called": called, "message": "", **kw,
+        "outcome": outcome, "step": step, "failure": failure, "latency_ms": 5.0, "called": called, "message": "",
+        **kw,
     }  # fmt: skip
 
 

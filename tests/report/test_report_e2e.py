@@ -20,6 +20,7 @@ from daemon.report.measures import quantile
 from tests.daemon_harness import Daemon, start_daemon
 from tests.fakes.base import Answer, Fault, Slow
 from tests.fakes.openai_chat import FakeOpenAI
+from tests.wait import until
 
 KEY = "sk-proj-REPORTTEST-0123456789"
 # USD per million tokens (in, out); the fakes answer 12 in, 7 out.
@@ -109,8 +110,11 @@ async def send(http: aiohttp.ClientSession, d: Daemon, i: int) -> int:
         return r.status
 
 
-async def watch(http: aiohttp.ClientSession, d: Daemon, seen: list[dict[str, Any]]) -> None:
+async def watch(
+    http: aiohttp.ClientSession, d: Daemon, seen: list[dict[str, Any]], ready: asyncio.Event
+) -> None:
     async with http.get(f"{d.url}/events", headers=d.auth()) as r:
+        ready.set()  # the daemon subscribed before it answered: every later event comes
         async for line in r.content:
             if line.startswith(b"data: "):
                 seen.append(json.loads(line[6:]))
@@ -126,13 +130,15 @@ async def get_report(http: aiohttp.ClientSession, d: Daemon, window: str = "day"
 async def run_mix(w: Mix) -> tuple[list[int], list[dict[str, Any]], dict[str, Any]]:
     seen: list[dict[str, Any]] = []
     async with aiohttp.ClientSession() as http:
-        watcher = asyncio.create_task(watch(http, w.daemon, seen))
-        await asyncio.sleep(0.05)
+        ready = asyncio.Event()
+        watcher = asyncio.create_task(watch(http, w.daemon, seen, ready))
+        await ready.wait()
         statuses = []
         for i in range(N):
             script(w, i)
             statuses.append(await send(http, w.daemon, i))
-        await asyncio.sleep(0.3)  # the event stream batches
+        responses = lambda: sum(e["type"] == "response" for e in seen) == N  # noqa: E731
+        await until(responses, "streamed every request's response event")
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher

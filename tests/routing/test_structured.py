@@ -19,6 +19,8 @@ from daemon.routing.failures import FailureKind, classify
 from tests.fakes import anthropic as fake_anthropic
 from tests.fakes import gemini as fake_gemini
 from tests.fakes import openai_chat as fake_openai
+from tests.formats.whole import decode as decode_whole
+from tests.formats.whole import events as whole_events
 
 # Nested objects, an array of objects, an enum, $ref/$defs, a nullable field, and dashes in names.
 SCHEMA: dict[str, Any] = {
@@ -234,7 +236,7 @@ def gemini_body(text: str) -> dict[str, Any]:
 
 
 def test_gemini_answer_keys_are_mapped_back() -> None:
-    resp = gemini.decode_response(gemini_body(json.dumps(WIRE_VALUE)), request(schema_format()))
+    resp = decode_whole(gemini, gemini_body(json.dumps(WIRE_VALUE)), request(schema_format()))
     text = "".join(p.text for p in resp.parts if isinstance(p, ir.TextPart))
     assert json.loads(text) == VALUE
 
@@ -333,9 +335,17 @@ def answer(*parts: ir.AssistantPart, finish: ir.FinishReason = "end") -> ir.Resp
     return ir.Response("r", "m", list(parts), finish=finish, usage=ir.Usage(10, 5))
 
 
-def test_check_passes_valid_json_and_records_it() -> None:
-    resp = structured.check(request(schema_format()), answer(ir.TextPart(json.dumps(VALUE))))
-    assert resp.output_json == json.dumps(VALUE)
+async def checked(req: ir.Request, resp: ir.Response) -> ir.Response:
+    """A whole answer through ``guard``, as its stream, and assembled again."""
+    assembler = ir.StreamAssembler()
+    async for ev in structured.guard(req, events_of(*whole_events(resp))):
+        assembler.feed(ev)
+    return assembler.response()
+
+
+async def test_check_passes_valid_json() -> None:
+    resp = await checked(request(schema_format()), answer(ir.TextPart(json.dumps(VALUE))))
+    assert resp.parts == [ir.TextPart(json.dumps(VALUE))] and resp.finish == "end"
 
 
 @pytest.mark.parametrize(
@@ -348,27 +358,27 @@ def test_check_passes_valid_json_and_records_it() -> None:
         ("", "an empty answer"),
     ],
 )
-def test_check_fails_the_attempt_as_invalid_json(text: str, why: str) -> None:
+async def test_check_fails_the_attempt_as_invalid_json(text: str, why: str) -> None:
     with pytest.raises(structured.InvalidJson, match=why.replace("[", r"\[").replace("$", r"\$")) as caught:
-        structured.check(request(schema_format()), answer(ir.TextPart(text)))
+        await checked(request(schema_format()), answer(ir.TextPart(text)))
     failure = classify(caught.value)
     assert (failure.kind, failure.label) == (FailureKind.INVALID_JSON, "invalid_json")
     assert caught.value.usage == ir.Usage(10, 5)
 
 
-def test_check_unwraps_the_forced_tool() -> None:
+async def test_check_unwraps_the_forced_tool() -> None:
     planned = structured.plan(request(schema_format()), profile_of("anthropic", "claude-3-5-haiku-latest"))
     call = ir.ToolCallPart("toolu_1", structured.TOOL_NAME, json.dumps(VALUE))
-    resp = structured.check(planned, answer(ir.TextPart("Here:"), call, finish="tool_use"))
+    resp = await checked(planned, answer(ir.TextPart("Here:"), call, finish="tool_use"))
     assert resp.parts == [ir.TextPart(json.dumps(VALUE))]
     assert (resp.finish, resp.raw_finish) == ("end", None)
 
 
-def test_check_leaves_client_tool_calls_and_refusals_alone() -> None:
+async def test_check_leaves_client_tool_calls_and_refusals_alone() -> None:
     call = ir.ToolCallPart("c1", "read", "{}")
-    assert structured.check(request(schema_format()), answer(call, finish="tool_use")).parts == [call]
+    assert (await checked(request(schema_format()), answer(call, finish="tool_use"))).parts == [call]
     refusal = answer(ir.TextPart("I can't help with that."), finish="refusal")
-    assert structured.check(request(schema_format()), refusal) == refusal
+    assert await checked(request(schema_format()), refusal) == refusal
 
 
 async def events_of(*evs: ir.StreamEvent) -> AsyncIterator[ir.StreamEvent]:
@@ -443,14 +453,14 @@ def test_plan_wraps_roots_other_than_objects_where_the_target_needs_it(kind: str
         }
 
 
-def test_check_unwraps_a_wrapped_answer() -> None:
+async def test_check_unwraps_a_wrapped_answer() -> None:
     planned = structured.plan(
         request(ir.ResponseFormat("json_schema", schema=LIST_SCHEMA)), profile_of("openai", "m")
     )
-    resp = structured.check(planned, answer(ir.TextPart('{"value": ["a", "b"]}')))
-    assert resp.parts == [ir.TextPart('["a", "b"]')] and resp.output_json == '["a", "b"]'
+    resp = await checked(planned, answer(ir.TextPart('{"value": ["a", "b"]}')))
+    assert resp.parts == [ir.TextPart('["a", "b"]')]
     with pytest.raises(structured.InvalidJson, match=r"at \$.value\[1\]"):
-        structured.check(planned, answer(ir.TextPart('{"value": ["a", 2]}')))
+        await checked(planned, answer(ir.TextPart('{"value": ["a", 2]}')))
 
 
 @pytest.mark.parametrize("size", [1, 2, 5, 100])

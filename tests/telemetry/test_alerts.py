@@ -36,10 +36,11 @@ def failover(provider: str = "a") -> Event:
     }  # fmt: skip
 
 
-def attempt(outcome: str, failure: str | None, target: str = "a/m", called: bool = True) -> Event:
+def attempt(step: str, failure: str | None, target: str = "a/m", called: bool = True) -> Event:
+    outcome = "ok" if step == "ok" else "failed" if called else "skipped"
     return {  # type: ignore[typeddict-unknown-key]
         "ts": 0.0, "type": "attempt", "session": "s", "id": "1", "route": "r", "target": target,
-        "outcome": outcome, "failure": failure, "latency_ms": 1.0, "called": called, "message": "",
+        "outcome": outcome, "step": step, "failure": failure, "latency_ms": 1.0, "called": called, "message": "",
     }  # fmt: skip
 
 

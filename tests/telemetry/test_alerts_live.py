@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 import pytest
 
 from tests.fakes.base import Answer, Fault
 from tests.telemetry.world import ANTHROPIC_KEY, FALLBACK, PRIMARY, World, event_stream, open_world
+from tests.wait import until
 
 PRICED = """
 [providers.up-anthropic.models."claude-sonnet-4-5"]
@@ -34,10 +35,8 @@ async def priced(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
         yield w
 
 
-async def wait_for(predicate: object, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():  # type: ignore[operator]
-            await asyncio.sleep(0.02)
+async def wait_for(predicate: Callable[[], bool]) -> None:
+    await until(predicate, "came")
 
 
 async def test_failover_burst_fires_once_at_the_threshold_and_once_on_recovery(world: World) -> None:
@@ -53,7 +52,7 @@ async def test_failover_burst_fires_once_at_the_threshold_and_once_on_recovery(w
     [firing] = world.webhook.received
     assert firing["text"].startswith("detour: up-anthropic failed over 3 times")
 
-    await wait_for(lambda: len(world.webhook.received) == 2, timeout=6.0)
+    await wait_for(lambda: len(world.webhook.received) == 2)
     recovered = world.webhook.received[1]["text"]
     assert recovered.startswith("detour (recovered): up-anthropic has not failed over")
     await asyncio.sleep(0.1)

@@ -18,6 +18,6 @@ def test_latency_stops_at_the_last_byte_not_after_the_bookkeeping() -> None:
     assert trace.ended is not None
     sent_ms = (trace.ended - trace.started) * 1000
     time.sleep(0.01)  # settlement and the rest of the bookkeeping, after the client has it all
-    tel.finish(trace, target=None, status=200)
+    tel.finish(trace, [], target=None, status=200)
     (response,) = [e for e in seen if e["type"] == "response"]
     assert response["latency_ms"] == round(sent_ms, 3)

@@ -4,6 +4,7 @@ fake_daemon) and against the real one on simulated providers."""
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from textual.widgets import DataTable, Input, Static
 from daemon.telemetry.schema import AlertEvent, BudgetEvent, DroppedEvent, RequestEvent
 from tests.daemon_harness import Daemon, start_daemon
 from tests.tui.fake_daemon import NOW, TOKEN, FakeDaemon, failover, response
+from tests.wait import HANG_S
 from tui.app import DetourApp
 
 
@@ -39,12 +41,11 @@ def app_for(url: str, token: str = TOKEN, clock: Callable[[], float] | None = No
     return DetourApp(url, token, clock=clock or Clock(), poll_s=3600, tick_s=3600, label="test")
 
 
-async def until(pilot: Pilot[Any], cond: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    for _ in range(int(timeout_s / 0.02)):
-        if cond():
-            return
+async def until(pilot: Pilot[Any], cond: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + HANG_S  # only a hang takes this long; a busy machine is waited for
+    while not cond():
+        assert time.monotonic() < deadline, "condition never met"
         await pilot.pause(0.02)
-    raise AssertionError("condition not met in time")
 
 
 def cells(app: DetourApp, selector: str) -> list[str]:
@@ -204,7 +205,7 @@ async def test_reconnects_by_itself_after_a_daemon_restart(fake: FakeDaemon) -> 
         await until(pilot, lambda: app.link.state == "unreachable")
         assert f"cannot reach the daemon at {fake.url}" in link_text(app)
         await fake.start()  # same port
-        await until(pilot, lambda: app.link.state == "live", timeout_s=10)
+        await until(pilot, lambda: app.link.state == "live")
         await fake.connected.wait()
         fake.emit(failover("r20", NOW, reason="overloaded"))
         await until(pilot, lambda: any("overloaded" in r for r in cells(app, "#failovers")))

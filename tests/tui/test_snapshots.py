@@ -18,8 +18,10 @@ from textual.widgets import Input
 
 from tests.tui.fake_daemon import NOW, TOKEN, FakeDaemon, failover
 from tui.app import DetourApp
+from tui.screens import BudgetScreen, KeysScreen
 
 SIZE = (160, 48)
+HANG_S = 60.0  # only a hung app takes this long; a busy machine is waited for
 Compare = Callable[..., bool]
 
 
@@ -69,26 +71,54 @@ def frozen_app(fake: FakeDaemon) -> DetourApp:
     )
 
 
+async def _until(pilot: Pilot[Any], condition: Callable[[], bool], what: str) -> None:
+    """Wait for ``condition``, however long a busy machine takes (the deadline only stops a hang)."""
+    deadline = time.monotonic() + HANG_S
+    while not condition():
+        assert time.monotonic() < deadline, f"never {what}"
+        await pilot.pause(0.02)
+
+
+async def _settled(pilot: Pilot[Any]) -> None:
+    """Until the picture stops changing: animations done, the app idle, and two pictures
+    in a row the same (a screen draws over several frames; a loaded machine spaces them)."""
+    app = pilot.app
+    last = None
+    deadline = time.monotonic() + HANG_S
+    while True:
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
+        picture = app.export_screenshot()
+        if picture == last:
+            return
+        assert time.monotonic() < deadline, "the screen never settled"
+        last = picture
+
+
 async def _loaded(pilot: Pilot[Any]) -> None:
     app = pilot.app
     assert isinstance(app, DetourApp)
-    for _ in range(250):
-        if app.link.state == "live" and app.board.failovers:
-            break
-        await pilot.pause(0.02)
-    assert app.link.state == "live"
-    await pilot.pause()
+    await _until(pilot, lambda: app.link.state == "live" and bool(app.board.failovers), "went live")
 
 
-@pytest.mark.parametrize("key", ["", "b", "k"], ids=["dashboard", "budget_screen", "keys_screen"])
-def test_screen(snap_compare: Compare, threaded_fake: FakeDaemon, utc: None, key: str) -> None:
+@pytest.mark.parametrize(
+    ("key", "screen"),
+    [("", DetourApp), ("b", BudgetScreen), ("k", KeysScreen)],
+    ids=["dashboard", "budget_screen", "keys_screen"],
+)
+def test_screen(
+    snap_compare: Compare, threaded_fake: FakeDaemon, utc: None, key: str, screen: type[object]
+) -> None:
     async def open_screen(pilot: Pilot[Any]) -> None:
         await _loaded(pilot)
+        # The dashboard first: a screen pushed over it stops its tables from finishing their
+        # layout (column widths are worked out when the screen is idle), so it must be done.
+        await _settled(pilot)
         if key:
             await pilot.press(key)
-            await pilot.pause(0.2)
+            await _until(pilot, lambda: isinstance(pilot.app.screen, screen), f"showed {screen.__name__}")
             for field in pilot.app.screen.query(Input):
                 field.cursor_blink = False  # a blinking cursor would make the picture depend on timing
-            await pilot.pause()
+        await _settled(pilot)
 
     assert snap_compare(frozen_app(threaded_fake), terminal_size=SIZE, run_before=open_screen)

@@ -34,6 +34,7 @@ from tests.formats.anthropic.samples import (
     openai_shaped,
     parse_sse,
 )
+from tests.formats.whole import decode as decode_whole
 
 KEY = "sk-ant-test-key"
 
@@ -91,7 +92,7 @@ async def test_fake_takes_the_claude_code_request_and_the_continuation(fake: Fak
         fake, body, {"authorization": f"Bearer {KEY}", "anthropic-version": "2023-06-01"}
     )
     assert status == 200, raw
-    resp = fmt.decode_response(orjson.loads(raw), req)
+    resp = decode_whole(fmt, orjson.loads(raw), req)
     assert resp.parts[0] == TextPart("Here is a.py.") and resp.finish == "tool_use"
     call = resp.parts[1]
     assert isinstance(call, ToolCallPart)

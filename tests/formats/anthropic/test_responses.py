@@ -31,10 +31,11 @@ from daemon.ir import (
     UsageUpdate,
 )
 from tests.formats.anthropic.samples import CAPTURE, DOC_RESPONSE, assemble, decode_all, ir_request, parse_sse
+from tests.formats.whole import decode as decode_whole
 
 
 def test_documented_response_round_trips() -> None:
-    resp = fmt.decode_response(DOC_RESPONSE, ir_request())
+    resp = decode_whole(fmt, DOC_RESPONSE, ir_request())
     assert resp.parts == [
         ThinkingPart("...", opaque=Opaque("anthropic", "EqQB...")),
         TextPart("Checking."),
@@ -65,7 +66,7 @@ def test_usage_counts_cache_into_input_and_back() -> None:
      ("refusal", "refusal"), ("something_new", "other")],
 )  # fmt: skip
 def test_finish_reasons_both_ways(raw: str, finish: str) -> None:
-    resp = fmt.decode_response({**DOC_RESPONSE, "stop_reason": raw, "content": []}, ir_request())
+    resp = decode_whole(fmt, {**DOC_RESPONSE, "stop_reason": raw, "content": []}, ir_request())
     assert (resp.finish, resp.raw_finish) == (finish, raw)
     back = fmt.encode_response(resp, ir_request())["stop_reason"]
     assert back == (raw if raw != "something_new" else "end_turn")
@@ -87,17 +88,17 @@ def test_renamed_tools_come_back_under_the_clients_name() -> None:
         **DOC_RESPONSE,
         "content": [{"type": "tool_use", "id": "toolu_1", "name": tool_name("fs.read"), "input": {}}],
     }
-    assert fmt.decode_response(body, req).parts == [ToolCallPart("toolu_1", "fs.read", "{}")]
+    assert decode_whole(fmt, body, req).parts == [ToolCallPart("toolu_1", "fs.read", "{}")]
 
 
 def test_malformed_answers_are_upstream_errors() -> None:
     with pytest.raises(ApiError) as e:
-        fmt.decode_response(
-            {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}, ir_request()
+        decode_whole(
+            fmt, {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}, ir_request()
         )
     assert (e.value.status, e.value.kind) == (529, "overloaded")
     with pytest.raises(ApiError) as e:
-        fmt.decode_response({"id": "msg_1", "content": "nope"}, ir_request())
+        decode_whole(fmt, ["not", "a", "message"], ir_request())
     assert (e.value.status, e.value.kind) == (502, "server_error")
 
 
@@ -106,7 +107,7 @@ def test_server_tool_blocks_in_an_answer_are_skipped() -> None:
         {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}},
         {"type": "redacted_thinking", "data": "EmwKAhgB"},
         {"type": "text", "text": "Done."}]}  # fmt: skip
-    parts = fmt.decode_response(body, ir_request()).parts
+    parts = decode_whole(fmt, body, ir_request()).parts
     assert parts == [
         ThinkingPart("", opaque=Opaque("anthropic", "EmwKAhgB"), redacted="EmwKAhgB"),
         TextPart("Done."),

@@ -17,6 +17,7 @@ from daemon.providers.profiles import profile_of
 from tests.fakes.base import Answer, Fault, StreamFault, ToolCall
 from tests.fakes.gemini import FakeGemini
 from tests.formats.gemini.samples import SIG, TEXT, assemble, events_of, foreign_request, user
+from tests.formats.whole import decode as decode_whole
 
 KEY = "AIzaSyTEST-gemini"
 
@@ -102,7 +103,7 @@ async def test_fake_accepts_our_request_and_its_stream_decodes(fake: FakeGemini)
     assert status == 200, body
     sent_call = fake.last.body["contents"][3]["parts"][-1]
     assert sent_call["thoughtSignature"] == call.opaque.blob
-    answer = gemini.decode_response(body, req)
+    answer = decode_whole(gemini, body, req)
     assert (answer.parts, answer.finish) == ([ir.TextPart("Oslo is cold.")], "end")
 
 
@@ -129,7 +130,7 @@ async def test_fake_accepts_renamed_mcp_tools(fake: FakeGemini) -> None:
         gemini.encode_request(req, "gemini-2.5-flash", profile_of("gemini", "gemini-2.5-flash")),
     )
     assert status == 200, body
-    (call,) = gemini.decode_response(body, req).parts
+    (call,) = decode_whole(gemini, body, req).parts
     assert orjson.loads(call.arguments) == {"file-path": "a.txt"}  # type: ignore[union-attr]
 
 

@@ -13,6 +13,7 @@ from daemon.formats import gemini, ids
 from daemon.formats.gemini_stream import SKIP_SIGNATURE
 from daemon.providers.profiles import profile_of
 from tests.formats.gemini.samples import PNG, SIG, assistant, foreign_request, user
+from tests.formats.whole import decode as decode_whole
 
 
 def test_foreign_conversation_encodes_to_valid_contents() -> None:
@@ -317,7 +318,7 @@ def test_tool_declarations_sanitised_and_renamed() -> None:
         ],
         "responseId": "r",
     }
-    resp = gemini.decode_response(answer, req)
+    resp = decode_whole(gemini, answer, req)
     assert [(p.name, orjson.loads(p.arguments)) for p in resp.parts] == [  # type: ignore[union-attr]
         ("2fa", {}),
         ("mcp__fs.read-file", {"file-path": "x", "opts": {"max.lines": 1}}),

@@ -13,6 +13,7 @@ from daemon import ir
 from daemon.formats import gemini
 from daemon.providers.profiles import profile_of
 from tests.formats.gemini.samples import REQ, args, assemble, events_of, names, reparse, stream_events, texts
+from tests.formats.whole import decode as decode_whole
 
 sigs = st.binary(min_size=1, max_size=12).map(lambda b: base64.b64encode(b).decode())
 
@@ -151,7 +152,7 @@ def answers(draw: st.DrawFn) -> ir.Response:
 @settings(max_examples=150, deadline=None)
 @given(answers())
 def test_answers_round_trip_plain_and_streamed(resp: ir.Response) -> None:
-    assert gemini.decode_response(orjson.loads(orjson.dumps(gemini.encode_response(resp, REQ))), REQ) == resp
+    assert decode_whole(gemini, orjson.loads(orjson.dumps(gemini.encode_response(resp, REQ))), REQ) == resp
     encoder = gemini.stream_encoder(REQ)
     data = b"".join(encoder.feed(ev) for ev in stream_events(resp))
     assert assemble(events_of(reparse(data), REQ)) == resp

@@ -14,10 +14,11 @@ from daemon.formats import gemini, ids
 from daemon.formats.gemini_stream import to_client_signature
 from daemon.formats.sse import SSEParser
 from tests.formats.gemini.samples import DOC_RESPONSE, DOC_STREAM, REQ, SIG, assemble, events_of, reparse
+from tests.formats.whole import decode as decode_whole
 
 
 def test_documented_response_decodes() -> None:
-    resp = gemini.decode_response(DOC_RESPONSE, REQ)
+    resp = decode_whole(gemini, DOC_RESPONSE, REQ)
     assert resp.id == "QHiLaa6LBrb8vdIPoNztsAg" and resp.model == "gemini-3-pro-preview"
     assert resp.parts == [
         ir.ThinkingPart("thought summary..."),
@@ -33,7 +34,7 @@ def test_documented_response_decodes() -> None:
 
 
 def test_response_round_trips_through_the_client_shape() -> None:
-    resp = gemini.decode_response(DOC_RESPONSE, REQ)
+    resp = decode_whole(gemini, DOC_RESPONSE, REQ)
     body = gemini.encode_response(resp, REQ)
     assert body["candidates"] == [
         {
@@ -59,7 +60,7 @@ def test_response_round_trips_through_the_client_shape() -> None:
         "thoughtsTokenCount": 804,
     }
     assert (body["modelVersion"], body["responseId"]) == ("gemini-3-pro-preview", "QHiLaa6LBrb8vdIPoNztsAg")
-    assert gemini.decode_response(body, REQ) == resp
+    assert decode_whole(gemini, body, REQ) == resp
     gtypes.GenerateContentResponse.model_validate(body)  # the SDK's own type takes it
 
 
@@ -78,7 +79,7 @@ def test_finish_reasons(raw: str, finish: str) -> None:
         "candidates": [{"content": {"role": "model", "parts": [{"text": "x"}]}, "finishReason": raw}],
         "responseId": "r",
     }
-    resp = gemini.decode_response(body, REQ)
+    resp = decode_whole(gemini, body, REQ)
     assert (resp.finish, resp.raw_finish) == (finish, raw)
     # the same value goes back to a Gemini client when it still means the same
     assert (
@@ -93,7 +94,7 @@ def test_blocked_prompt_and_usage_details() -> None:
         "promptFeedback": {"blockReason": "PROHIBITED_CONTENT"},
         "usageMetadata": {"promptTokenCount": 8, "totalTokenCount": 8},
     }
-    resp = gemini.decode_response(blocked, REQ)
+    resp = decode_whole(gemini, blocked, REQ)
     assert (resp.parts, resp.finish, resp.raw_finish, resp.usage.input_tokens) == (
         [],
         "content_filter",
@@ -111,7 +112,7 @@ def test_blocked_prompt_and_usage_details() -> None:
         "candidates": [{"content": {"parts": [{"text": "ok"}]}, "finishReason": "STOP"}],
         "usageMetadata": usage,
     }
-    assert gemini.decode_response(body, REQ).usage == ir.Usage(
+    assert decode_whole(gemini, body, REQ).usage == ir.Usage(
         input_tokens=105, output_tokens=10, cache_read_tokens=60, reasoning_tokens=3
     )
 
@@ -133,7 +134,7 @@ def test_empty_text_signature_joins_the_text_before_it() -> None:
             }
         ]
     }
-    resp = gemini.decode_response(body, REQ)
+    resp = decode_whole(gemini, body, REQ)
     assert resp.parts == [
         ir.TextPart("Hi there", opaque=ir.Opaque("gemini", SIG)),
         ir.TextPart("", opaque=ir.Opaque("gemini", "c2ln")),
@@ -147,11 +148,11 @@ def test_answer_parts_detour_cannot_hold_fail_loudly() -> None:
         ]
     }
     with pytest.raises(ir.ApiError, match="executableCode") as caught:
-        gemini.decode_response(body, REQ)
+        decode_whole(gemini, body, REQ)
     assert caught.value.status == 502
     with pytest.raises(ir.ApiError) as caught:
-        gemini.decode_response(
-            {"error": {"code": 429, "message": "slow down", "status": "RESOURCE_EXHAUSTED"}}, REQ
+        decode_whole(
+            gemini, {"error": {"code": 429, "message": "slow down", "status": "RESOURCE_EXHAUSTED"}}, REQ
         )
     assert caught.value.kind == "rate_limit"
 
@@ -204,7 +205,7 @@ def test_documented_stream_decodes_in_order() -> None:
     # streamed or not, the same answer
     body = copy.deepcopy(DOC_RESPONSE)
     body["candidates"][0]["content"]["parts"] = body["candidates"][0]["content"]["parts"][1:]
-    assert assemble(events) == gemini.decode_response(body, REQ)
+    assert assemble(events) == decode_whole(gemini, body, REQ)
 
 
 def frames_of(

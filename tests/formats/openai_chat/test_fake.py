@@ -35,6 +35,7 @@ from tests.formats.openai_chat.samples import (
     assemble,
     ir_request,
 )
+from tests.formats.whole import decode as decode_whole
 
 KEY = "sk-proj-test-key-0000"
 
@@ -96,7 +97,7 @@ async def test_fake_round_trip_of_a_client_body(fake: FakeOpenAI) -> None:
     req = fmt.decode_request(SDK_HISTORY)
     status, body, _ = await post(fake, fmt.encode_request(req, "gpt-4.1", profile_of("openai", "gpt-4.1")))
     assert status == 200
-    resp = fmt.decode_response(body, req)
+    resp = decode_whole(fmt, body, req)
     assert resp.parts == [TextPart("Paris is cooler.")] and resp.finish == "end"
     client_body = fmt.encode_response(resp, req)
     assert client_body["choices"][0]["message"]["content"] == "Paris is cooler."

@@ -5,6 +5,7 @@ from __future__ import annotations
 from daemon.formats import openai_responses as fmt
 from daemon.ir import ApiError, Response, StreamAssembler, TextPart, ThinkingPart, ToolCallPart, Usage
 from tests.formats.openai_responses.samples import CODEX_REQUEST, frames, full_stream, ir_request
+from tests.formats.whole import decode as decode_whole
 
 
 def test_encode_then_decode_whole_answer() -> None:
@@ -21,20 +22,20 @@ def test_encode_then_decode_whole_answer() -> None:
     call = out["output"][1]
     assert (call["namespace"], call["name"], call["call_id"]) == ("mcp__files", "read", "call_2")
     assert out["usage"]["input_tokens_details"]["cached_tokens"] == 2
-    back = fmt.decode_response(out, req)
+    back = decode_whole(fmt, out, req)
     assert back.parts == resp.parts and back.finish == "tool_use" and back.usage == resp.usage
 
 
 def test_length_is_incomplete() -> None:
     out = fmt.encode_response(Response("x", "m", [TextPart("cut")], finish="length"), ir_request())
     assert out["status"] == "incomplete" and out["incomplete_details"] == {"reason": "max_output_tokens"}
-    assert fmt.decode_response(out, ir_request()).finish == "length"
+    assert decode_whole(fmt, out, ir_request()).finish == "length"
 
 
 def test_failed_answer_raises() -> None:
     body = {"status": "failed", "error": {"code": "rate_limit_exceeded", "message": "slow down"}}
     try:
-        fmt.decode_response(body, ir_request())
+        decode_whole(fmt, body, ir_request())
     except ApiError as e:
         assert e.kind == "rate_limit" and e.message == "slow down"
     else:

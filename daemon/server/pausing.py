@@ -1,4 +1,4 @@
-"""Controls the tray (or a script) uses: pause and resume a provider in every route."""
+"""The ``/providers`` endpoints the tray (or a script) uses: pause and resume a provider in every route."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from typing import Any
 import platformdirs
 
 from daemon import keys
-from daemon.budget.accounts import Accounts, Limits
+from daemon.budget.accounts import LIMIT_FIELDS, Accounts, Limits
 from daemon.budget.journal import LedgerBusy
 from daemon.config import APP, Config
 
@@ -81,5 +81,4 @@ def set_limits(config: Config, body: dict[str, float | None]) -> dict[str, Any]:
     online = _daemon(config, "PUT", "/budget", body)
     if online is not None:
         return online
-    scopes = {"session_usd": "session", "daily_usd": "day", "weekly_usd": "week"}
-    return asyncio.run(_offline(config, None, {scopes[k]: v for k, v in body.items()}))
+    return asyncio.run(_offline(config, None, {LIMIT_FIELDS[k]: v for k, v in body.items()}))
