@@ -28,9 +28,23 @@ from daemon.ir import ApiError, Request, Usage
 _PRICE_PROVIDER = {"anthropic": "anthropic", "openai": "openai", "gemini": "google"}
 
 
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """A model genai-prices knows: its price entry, under genai-prices' provider id."""
+
+    provider: str | None
+    price: Any
+
+
+SOURCES_MAX = 1024  # targets whose price source is remembered
+_FREE, _UNKNOWN = "free", "unknown"  # a simulated model no one priced; a model with no price
+_Source = tuple[float, float] | _Table | str  # config prices (input, output per Mtok), or the above
+
+
 class Prices:
     def __init__(self, config: Config) -> None:
         self._kinds = {pid: p.kind for pid, p in config.providers.items()}
+        self._sources: dict[Target, _Source] = {}
         self._overrides = {
             Target(pid, name): (m.input_usd_mtok, m.output_usd_mtok)
             for pid, p in config.providers.items()
@@ -40,19 +54,31 @@ class Prices:
 
     def usd(self, target: Target, usage: Usage) -> float | None:
         """What the usage costs at the target, or None where no price is known."""
+        source = self._sources.get(target)
+        if source is None:
+            if len(self._sources) >= SOURCES_MAX:  # models a client names can be any string
+                self._sources.clear()
+            source = self._sources[target] = self._source(target)
+        if isinstance(source, _Table):
+            return _rates(source.provider, target.model, source.price, usage.input_tokens).usd(usage)
+        if isinstance(source, tuple):
+            # Without a cache price, cached tokens are charged as input: never under-charged.
+            input_usd, output_usd = source
+            return (usage.input_tokens * input_usd + usage.output_tokens * output_usd) / 1e6
+        return 0.0 if source is _FREE else None
+
+    def _source(self, target: Target) -> _Source:
+        """Where the target's price comes from, worked out once per target (a request prices
+        its target at least twice)."""
         kind = self._kinds.get(target.provider, "sim")
         override = self._overrides.get(target)
-        if override is None and kind == "sim":
-            return 0.0
         if override is not None:
-            # Without a cache price, cached tokens are charged as input: never under-charged.
-            input_usd, output_usd = override
-            return (usage.input_tokens * input_usd + usage.output_tokens * output_usd) / 1e6
+            return override
+        if kind == "sim":
+            return _FREE
         provider = _PRICE_PROVIDER.get(kind)
         model_price = _model_price(provider, target.model)
-        if model_price is None:
-            return None
-        return _rates(provider, target.model, model_price, usage.input_tokens).usd(usage)
+        return _UNKNOWN if model_price is None else _Table(provider, model_price)
 
     def cache_saved(self, target: Target, usage: Usage) -> float | None:
         """What the prompt cache saved on ``usage``: its price with no cache, less its price.

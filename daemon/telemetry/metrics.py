@@ -2,6 +2,12 @@
 
 Like TensorZero's gateway, detour publishes its own overhead: the time a
 request spent in detour rather than waiting on a provider.
+
+A request's counts only add to a plain dict (amounts summed per counter and
+label set): prometheus_client takes a lock on every ``inc``, six a request. The
+registry gets the sums when ``/metrics`` is read; the dict holds one entry a
+label set, so it stays small however long no one reads it. Histograms are
+observed as the events come (their buckets cannot be summed any cheaper).
 """
 
 from __future__ import annotations
@@ -65,6 +71,8 @@ class Metrics:
         self._format: dict[str, str] = {}
         self._upstream_ms: dict[str, float] = {}
         self._children: dict[tuple[object, ...], Any] = {}
+        # Not yet in the registry: amounts per (counter, *labels).
+        self._counts: dict[tuple[Any, ...], float] = {}
 
     def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
         """``metric.labels(*labels)``, looked up once: labels() validates and locks on every call."""
@@ -74,7 +82,17 @@ class Metrics:
             child = self._children[key] = metric.labels(*labels)
         return child
 
+    def _inc(self, key: tuple[Any, ...], amount: float = 1.0) -> None:
+        self._counts[key] = self._counts.get(key, 0.0) + amount
+
+    def _apply(self) -> None:
+        """Put the counts the events added since the last time into the registry."""
+        counts, self._counts = self._counts, {}
+        for key, amount in counts.items():
+            self._child(*key).inc(amount)
+
     def exposition(self) -> bytes:
+        self._apply()
         return generate_latest(self.registry)
 
     def __call__(self, event: Event) -> None:
@@ -82,7 +100,7 @@ class Metrics:
         if kind == "attempt":
             a = cast(AttemptEvent, event)
             provider, _, model = a["target"].partition("/")
-            self._child(self.attempts, provider, model, a["outcome"], a["failure"] or "").inc()
+            self._inc((self.attempts, provider, model, a["outcome"], a["failure"] or ""))
             if a["called"]:
                 self._upstream_ms[a["id"]] = self._upstream_ms.get(a["id"], 0.0) + a["latency_ms"]
         elif kind == "request":
@@ -92,7 +110,7 @@ class Metrics:
             self._response(cast(ResponseEvent, event))
         elif kind == "failover":
             f = cast(FailoverEvent, event)
-            self._child(self.failovers, f["from"], f["to"], f["reason"]).inc()
+            self._inc((self.failovers, f["from"], f["to"], f["reason"]))
         elif kind == "alert":
             al = cast(AlertEvent, event)
             self.alerts.labels(al["condition"], al["state"]).inc()
@@ -101,14 +119,14 @@ class Metrics:
         fmt = self._format.pop(ev["id"], "")
         upstream_ms = self._upstream_ms.pop(ev["id"], 0.0)
         route = ev["route"]
-        self._child(self.requests, route, fmt, str(ev["status"])).inc()
+        self._inc((self.requests, route, fmt, str(ev["status"])))
         self._child(self.latency, route).observe(ev["latency_ms"] / 1000)
         if ev["ttft_ms"] is not None:
             self._child(self.ttft, route).observe(ev["ttft_ms"] / 1000)
         if ev["target"] is not None:
             model = ev["target"]
-            self._child(self.tokens, model, "in").inc(ev["tokens_in"])
-            self._child(self.tokens, model, "out").inc(ev["tokens_out"])
-            self._child(self.cost, model).inc(ev["cost_usd"])
+            self._inc((self.tokens, model, "in"), ev["tokens_in"])
+            self._inc((self.tokens, model, "out"), ev["tokens_out"])
+            self._inc((self.cost, model), ev["cost_usd"])
             until = ev["ttft_ms"] if ev["ttft_ms"] is not None else ev["latency_ms"]
             self.overhead.observe(max(0.0, until - upstream_ms) / 1000)
