@@ -65,22 +65,23 @@ class Spend:
     ) -> Admission:
         out = req.max_tokens or max_output or DEFAULT_OUTPUT
         if self.calibration is None:
-            await self._top_up(target, counted, out)
+            await self._top_up(req, target, counted, out)
             return self._admit(req, target, session, counted, out)
         # What the provider will bill, not what detour counted; no await from here to the claim.
         sized = await self.calibration.size(req, target, session, counted, out)
         keep = self.calibration.in_flight_doubt + sized.doubt_usd  # room others' estimates may need
-        await self._top_up(target, sized.tokens, out, keep)
+        await self._top_up(req, target, sized.tokens, out, keep)
         keep = self.calibration.in_flight_doubt + sized.doubt_usd
         adm = self._admit(req, target, session, sized.tokens, out, keep)
         adm.sized, adm.counted = sized, counted
         self.calibration.hold(sized)
         return adm
 
-    async def _top_up(self, target: Target, prompt: int, out: int, keep: float = 0.0) -> None:
-        """Team mode: lease what this attempt may cost from the team, if the local slice lacks it."""
+    async def _top_up(self, req: Request, target: Target, prompt: int, out: int, keep: float = 0.0) -> None:
+        """Team mode: lease what this attempt may cost from the team, if the local slice lacks it:
+        priced as ``_admit`` will reserve it (the prompt at the cache-write price where dearer)."""
         shared = self.accounts.shared
-        usd = self.prices.usd(target, Usage(input_tokens=prompt, output_tokens=out))
+        usd = self.prices.usd(target, worst_prompt(req, prompt, out))
         if shared is not None and usd is not None:
             await shared.ensure(usd + keep)
 

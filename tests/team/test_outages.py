@@ -68,8 +68,9 @@ async def test_a_killed_daemon_holds_nothing_for_long(
     spent = next(v for k, v in ledger.items() if k.startswith("team:week") and k.endswith(":spent"))
     assert billed <= TEAM_WEEK + 1e-9
     assert spent <= TEAM_WEEK + 1e-9
-    # Nothing is stuck: what is left is less than one more request would need.
-    worst = (HIDDEN["anthropic"].per_request + 200) * 3e-6 + 64 * 15e-6
+    # Nothing is stuck: what is left is less than one more request would need (its prompt
+    # reserved at the cache-write price, 1.25 times input, as the route caches prompts).
+    worst = (HIDDEN["anthropic"].per_request + 200) * 3.75e-6 + 64 * 15e-6
     assert spent >= TEAM_WEEK - 2 * worst, ledger
 
 
