@@ -28,7 +28,8 @@ import openai
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.daemon_harness import start_daemon  # noqa: E402
-from tests.fakes.anthropic import FakeAnthropic, PromptCache  # noqa: E402
+from tests.fakes.anthropic import FakeAnthropic  # noqa: E402
+from tests.fakes.anthropic_cache import PromptCache  # noqa: E402
 from tests.fakes.base import Answer, Fault, HiddenPrompt, ToolCall  # noqa: E402
 from tests.fakes.openai_responses import FakeOpenAIResponses  # noqa: E402
 

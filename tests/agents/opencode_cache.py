@@ -1,6 +1,6 @@
 """OpenCode through detour to Anthropic: do its cache markers arrive, and what does turn 2 read?
 
-Starts a fake Anthropic that keeps a prompt cache (tests/fakes/anthropic.PromptCache)
+Starts a fake Anthropic that keeps a prompt cache (tests/fakes/anthropic_cache.PromptCache)
 and asks to read a file until the tool result comes back, `detour serve` in front
 of it, and `opencode run` (an OpenAI-compatible client: it marks its system and
 last user messages with ``cache_control``) with the model ``claude-sonnet-4-5``.
@@ -21,7 +21,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tests.fakes.anthropic import FakeAnthropic, PromptCache, breakpoints, prompt_blocks
+from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.anthropic_cache import PromptCache, breakpoints, prompt_blocks
 from tests.fakes.base import Answer, ToolCall
 from tests.process_harness import client_token, start, stop
 

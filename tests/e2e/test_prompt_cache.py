@@ -23,7 +23,8 @@ from textual.widgets import Static
 
 from daemon.report import figures, text
 from tests.e2e.conftest import MODEL, ROUTE, World, open_world
-from tests.fakes.anthropic import FakeAnthropic, PromptCache, breakpoints, prompt_blocks
+from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.anthropic_cache import PromptCache, breakpoints, prompt_blocks
 from tests.tui.test_app import until
 from tui.app import DetourApp
 from tui.report import ReportScreen

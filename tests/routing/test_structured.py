@@ -16,7 +16,7 @@ from daemon.formats.json_keys import KeyRenamer
 from daemon.providers.profiles import profile_of
 from daemon.routing import structured
 from daemon.routing.failures import FailureKind, classify
-from tests.fakes import anthropic as fake_anthropic
+from tests.fakes import anthropic_rules as fake_anthropic
 from tests.fakes import gemini as fake_gemini
 from tests.fakes import openai_chat as fake_openai
 from tests.formats.whole import decode as decode_whole

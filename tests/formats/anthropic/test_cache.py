@@ -12,7 +12,8 @@ from daemon.formats import openai_chat
 from daemon.formats.anthropic_outbound import WEB_SEARCH_TOOL
 from daemon.ir import Message, PromptCache, Request, TextPart, Tool, ToolCallPart, ToolResultPart
 from daemon.providers.profiles import profile_of
-from tests.fakes.anthropic import breakpoints, prompt_blocks, validate
+from tests.fakes.anthropic_cache import breakpoints, prompt_blocks
+from tests.fakes.anthropic_rules import validate
 
 MARK = {"type": "ephemeral"}
 LONG = "Keep the diff small and run the tests. " * 150  # about 1500 tokens at 4 characters a token

@@ -25,7 +25,7 @@ from daemon.ir import (
     ToolResultPart,
 )
 from daemon.providers.profiles import profile_of
-from tests.fakes.anthropic import validate
+from tests.fakes.anthropic_rules import validate
 
 ident = st.from_regex(r"[a-zA-Z0-9_-]{1,12}", fullmatch=True)
 
