@@ -81,8 +81,10 @@ class Spend:
         """Team mode: lease what this attempt may cost from the team, if the local slice lacks it:
         priced as ``_admit`` will reserve it (the prompt at the cache-write price where dearer)."""
         shared = self.accounts.shared
+        if shared is None:  # no team: nothing to price twice on every request
+            return
         usd = self.prices.usd(target, worst_prompt(req, prompt, out))
-        if shared is not None and usd is not None:
+        if usd is not None:
             await shared.ensure(usd + keep)
 
     def _admit(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
 from pathlib import Path
 
 from daemon.config import Target
@@ -33,21 +32,14 @@ class Pruning:
     """The chain calls ``always`` for a route whose prune is "always", and ``fit`` for one
     whose prune is not "off"; the route's setting is the chain's to read."""
 
-    def __init__(
-        self,
-        projects: Projects,
-        on_adapted: Callable[[str, Target | None, list[str]], None] | None = None,
-    ) -> None:
+    def __init__(self, projects: Projects) -> None:
         self.projects = projects
-        self.on_adapted = on_adapted
 
     async def always(self, req: Request, route: str) -> Request:
         """Before the walk, for a route with prune = "always"."""
         if not self.projects.ready():
             return req
         pruned = await asyncio.to_thread(prune, req, self._shrink(ALWAYS_FROM_TOKENS))
-        if pruned.notes and self.on_adapted is not None:
-            self.on_adapted(route, None, pruned.notes)
         return _noted(pruned)
 
     async def fit(self, req: Request, target: Target, profile: Profile, route: str) -> Request | None:
@@ -66,8 +58,6 @@ class Pruning:
             fitted = adapt(_noted(pruned), target, profile)
         except TooLong:
             return None
-        if self.on_adapted is not None:
-            self.on_adapted(route, target, pruned.notes)
         return fitted
 
     def _shrink(self, min_tokens: int) -> Shrink:
