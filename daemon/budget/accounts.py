@@ -81,8 +81,9 @@ class Shared(Protocol):
 
     def windows(self) -> dict[str, Any]: ...
 
-    async def ensure(self, usd: float) -> None:
-        """Top the slice up to ``usd`` if the shared budgets allow (one short transaction)."""
+    async def ensure(self, usd: float, least: float = 0.0) -> None:
+        """Top the slice up to ``usd`` if the shared budgets allow, or at the edge to no less
+        than ``least``, the shortest useful answer (one short transaction)."""
         ...
 
 

@@ -84,8 +84,9 @@ class Spend:
         if shared is None:  # no team: nothing to price twice on every request
             return
         usd = self.prices.usd(target, worst_prompt(req, prompt, out))
-        if usd is not None:
-            await shared.ensure(usd + keep)
+        least = self.prices.usd(target, worst_prompt(req, prompt, min(out, MIN_OUTPUT)))
+        if usd is not None and least is not None:
+            await shared.ensure(usd + keep, least + keep)
 
     def _admit(
         self, req: Request, target: Target, session: str, prompt: int, out: int, keep: float = 0.0

@@ -162,8 +162,9 @@ class TeamBudget:
             },
         )
 
-    async def ensure(self, usd: float) -> None:
-        """Make the slice hold ``usd`` if the team's budgets allow: at most one grant transaction."""
+    async def ensure(self, usd: float, least: float = 0.0) -> None:
+        """Make the slice hold ``usd`` if the team's budgets allow, or at least ``least`` (the
+        shortest useful answer) at the edge: at most one grant transaction."""
         keys = self._keys()
         if not keys or self._outage is not None or self._current(keys).free + EPSILON >= usd:
             return
@@ -172,7 +173,8 @@ class TeamBudget:
             if s.free + EPSILON >= usd or self._outage is not None:
                 return
             try:
-                got = await self._grant(s, usd - max(0.0, s.free))
+                held = max(0.0, s.free)
+                got = await self._grant(s, usd - held, max(0.0, least - held))
             except DOWN as e:
                 self._down(e)
                 return
@@ -180,14 +182,14 @@ class TeamBudget:
             s.granted = s.granted or got.usd > 0
             self._refused = (got.refused, got.left) if got.refused else None
 
-    async def _grant(self, s: Slice, need: float) -> Grant:
+    async def _grant(self, s: Slice, need: float, least: float) -> Grant:
         pool = await self.connected()
         for _ in range(3):
             try:
                 async with pool.acquire() as conn:
                     self.grants += 1
                     return await leases.grant(
-                        conn, s.lease_id, self.daemon, self.settings.member, list(s.keys), need
+                        conn, s.lease_id, self.daemon, self.settings.member, list(s.keys), need, least
                     )
             except LeaseGone:
                 s.lease_id = self._new_id()  # the old one expired while away; its free part is gone
@@ -422,7 +424,7 @@ class TeamBudget:
         o = self._outage
         return {
             "database": where,
-            "state": "up" if o is None else "down",
+            "state": "up" if o is None and self._pool is not None else "down",  # connected, not hoped
             "since": None
             if o is None
             else datetime.fromtimestamp(o.since, UTC).isoformat(timespec="seconds"),

@@ -31,9 +31,6 @@ LEASE_S = 60.0
 SHARE = 1 / 8
 # ...and at most this many times the attempt's need, so a killed daemon's slice is small.
 MAX_NEEDS = 64
-# At the edge a grant smaller than the need is still made if it is at least this share of it
-# (the request's max_tokens is clamped to fit); less is refused.
-EDGE_SHARE = 0.25
 CENT = 1e-12  # float noise never lets a grant through
 
 
@@ -74,9 +71,19 @@ class LeaseGone(Exception):
 
 
 async def grant(
-    conn: asyncpg.Connection, lease_id: str, daemon: str, member: str, keys: list[Key], need: float
+    conn: asyncpg.Connection,
+    lease_id: str,
+    daemon: str,
+    member: str,
+    keys: list[Key],
+    need: float,
+    least: float = 0.0,
 ) -> Grant:
-    """One transaction: expire stale leases, then grant ``need`` or more, as what is left allows."""
+    """One transaction: expire stale leases, then grant ``need`` or more, as what is left allows.
+
+    At the edge a grant smaller than ``need`` is still made if it is at least ``least``, what
+    the shortest useful answer costs (its max_tokens is clamped to fit); less is refused, so
+    a daemon never holds a slice it cannot spend."""
     names = sorted(k.key for k in keys)
     by_name = {k.key: k for k in keys}
     async with conn.transaction():
@@ -90,7 +97,7 @@ async def grant(
         tightest = min(rows, key=lambda r: float(r["left"]))
         left = max(0.0, float(tightest["left"]))
         usd = min(left, max(need, min(left * SHARE, need * MAX_NEEDS)))
-        if usd < need * EDGE_SHARE or usd <= 0:
+        if usd < min(need, least) or usd <= 0:
             return Grant(0.0, by_name[tightest["key"]], left)
         granted = await conn.fetch(
             "UPDATE team_budgets SET leased_usd = leased_usd + $2 WHERE key = ANY($1::text[])"

@@ -44,7 +44,9 @@ def ledger(tmp: Path) -> list[sqlite3.Row]:
 async def week_spent(url: str, token: str) -> float:
     async with aiohttp.ClientSession(headers={"x-api-key": token}) as s:
         async with s.get(url + "/budget") as r:
-            return float((await r.json())["budgets"]["week"]["spent_usd"])
+            body = await r.json()
+            assert "budgets" in body, (r.status, body)
+            return float(body["budgets"]["week"]["spent_usd"])
 
 
 def attempts(fake: FakeAnthropic) -> list[Received]:

@@ -21,6 +21,7 @@ from tests.fakes.base import Answer, Slow
 from tests.process_harness import client_token, start
 from tests.team.postgres import Server
 from tests.team.world import member_config, open_team, shared_ledger
+from tests.wait import until
 
 TEAM_WEEK = 0.05
 
@@ -29,6 +30,14 @@ async def _status(d: Daemon) -> dict[str, object]:
     async with aiohttp.ClientSession(headers=d.auth()) as s, s.get(d.url + "/status") as r:
         body: dict[str, object] = await r.json()
         return body
+
+
+async def _team_up(url: str, token: str) -> bool:
+    """The daemon holds a connection to the team database (a daemon that started while it
+    was out of reach spends offline, which is another test's case)."""
+    async with aiohttp.ClientSession(headers={"x-api-key": token}) as s, s.get(url + "/status") as r:
+        body = await r.json()
+    return bool(body.get("team", {}).get("state") == "up")
 
 
 async def test_a_killed_daemon_holds_nothing_for_long(
@@ -41,6 +50,7 @@ async def test_a_killed_daemon_holds_nothing_for_long(
         fake.default = Slow(0.5, Answer(text="hi", output_tokens=20))
         doomed = await start(tmp_path, member_config(team.fakes, "alice", team_toml), {})
         token = (await client_token(tmp_path)).strip()
+        await until(lambda: _team_up(doomed.url, token), "had alice's daemon reach the team database")
         burst = [asyncio.ensure_future(post_anthropic(doomed.url, token, f"Q{i}")) for i in range(30)]
         while len(fake.received) < 10:  # the burst is under way: alice holds reservations
             assert not any(f.done() for f in burst), [f.result() for f in burst if f.done()]
