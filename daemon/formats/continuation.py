@@ -9,7 +9,10 @@ taken, the assistant message followed by ``CONTINUE_INSTRUCTION`` as a user turn
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Final
+
+from daemon.ir import Message, Request, TextPart
 
 # The user turn that asks a model with no prefill or prefix mode to continue the assistant
 # message before it. The fakes recognise the instruction form by this text.
@@ -18,3 +21,15 @@ CONTINUE_INSTRUCTION: Final = (
     "do not repeat any of it, do not comment on the interruption; your first character "
     "follows its last one directly."
 )
+
+
+def instructed(req: Request) -> Request:
+    """``req`` with ``CONTINUE_INSTRUCTION`` as a user turn after the assistant message to continue."""
+    return dataclasses.replace(
+        req, messages=[*req.messages, Message("user", [TextPart(CONTINUE_INSTRUCTION)])]
+    )
+
+
+def held(req: Request) -> bool:
+    """Whether ``req`` asks to continue the answer its last message holds."""
+    return req.continues and bool(req.messages) and req.messages[-1].role == "assistant"
