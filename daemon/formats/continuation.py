@@ -31,5 +31,22 @@ def instructed(req: Request) -> Request:
 
 
 def held(req: Request) -> bool:
-    """Whether ``req`` asks to continue the answer its last message holds."""
-    return req.continues and bool(req.messages) and req.messages[-1].role == "assistant"
+    """Whether ``req`` asks to continue the answer its last message holds: an assistant message
+    with text. One with none (cut during thinking) has nothing a model can continue, and goes
+    as a plain request."""
+    if not req.continues or not req.messages or req.messages[-1].role != "assistant":
+        return False
+    return any(isinstance(p, TextPart) and p.text.strip() for p in req.messages[-1].parts)
+
+
+def fused(req: Request) -> Request:
+    """``req`` with the answer so far as one text part, for formats that would join several
+    with a blank line: the prefix must be what the client received, character for character."""
+    last = req.messages[-1]
+    texts = [p for p in last.parts if isinstance(p, TextPart)]
+    if len(texts) < 2:
+        return req
+    at = last.parts.index(texts[0])
+    parts = [p for p in last.parts if not isinstance(p, TextPart)]
+    parts.insert(at, TextPart("".join(p.text for p in texts)))
+    return dataclasses.replace(req, messages=[*req.messages[:-1], dataclasses.replace(last, parts=parts)])

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from daemon.formats import anthropic, gemini, openai_chat, openai_responses
 from daemon.formats.continuation import CONTINUE_INSTRUCTION
 from daemon.formats.profile import Profile
-from daemon.ir import Message, Reasoning, Request, TextPart
+from daemon.ir import Message, Reasoning, Request, TextPart, ThinkingPart
 from daemon.providers.profiles import lookup
 from tests.fakes import anthropic_rules
 from tests.fakes import gemini as gemini_fake
@@ -183,3 +183,30 @@ def test_prefix_and_answered_rest_make_the_whole_answer(whole: str, data: st.Dat
     assert given is not None
     rest = continued(Answer(text=whole), given).text or ""
     assert given + rest == whole
+
+
+@pytest.mark.parametrize(("wire", "kind", "model", "base_url", "form"), TARGETS, ids=IDS)
+def test_an_answer_in_several_parts_goes_as_one_prefix(
+    wire: str, kind: str, model: str, base_url: str | None, form: str
+) -> None:
+    """Thinking and text as the client received them: the text, character for character (no
+    blank line where two parts met), is the prefix the fake reads."""
+    req = continuing("")
+    req.messages[-1] = Message(
+        "assistant", [ThinkingPart("Hmm."), TextPart(WHOLE[:10]), TextPart(WHOLE[10:30])]
+    )
+    assert prefix_read(wire, model, encoded(wire, req, model, lookup(kind, model, None, base_url))) == (
+        WHOLE[:30].rstrip() if form == "prefill" and wire == "anthropic" else WHOLE[:30]
+    )
+
+
+@pytest.mark.parametrize(("wire", "kind", "model", "base_url", "form"), TARGETS, ids=IDS)
+def test_an_answer_cut_in_its_thinking_goes_as_a_plain_request(
+    wire: str, kind: str, model: str, base_url: str | None, form: str
+) -> None:
+    profile = lookup(kind, model, None, base_url)
+    req = continuing("")
+    req.messages[-1] = Message("assistant", [ThinkingPart("Let me see")])
+    body = encoded(wire, req, model, profile)
+    assert prefix_read(wire, model, body) is None
+    assert body == encoded(wire, dataclasses.replace(req, continues=False), model, profile)
