@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Final
 
-from daemon.ir import Message, Request, TextPart
+from daemon.ir import Message, Part, Request, TextPart
 
 # The user turn that asks a model with no prefill or prefix mode to continue the assistant
 # message before it. The fakes recognise the instruction form by this text.
@@ -47,6 +47,6 @@ def fused(req: Request) -> Request:
     if len(texts) < 2:
         return req
     at = last.parts.index(texts[0])
-    parts = [p for p in last.parts if not isinstance(p, TextPart)]
+    parts: list[Part] = [p for p in last.parts if not isinstance(p, TextPart)]
     parts.insert(at, TextPart("".join(p.text for p in texts)))
     return dataclasses.replace(req, messages=[*req.messages[:-1], dataclasses.replace(last, parts=parts)])
