@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -88,6 +88,10 @@ class FailoverRow:
     # hops cost one difference, not one per hop.
     cost_delta_usd: float | None
     request_id: str = ""
+    # A ``continued`` event: the answer was cut after this many characters had reached the
+    # client, and ``to`` finished it. Its cost difference, once the response says, is the
+    # continuation's cost less what retrying the whole answer would have cost.
+    continued_chars: int | None = None
 
 
 @dataclass(slots=True)
@@ -168,9 +172,13 @@ class Dashboard:
             )
             row.target, row.attempts = f["target"], f["attempts"]
             self.requests[row.id] = row
+        # /status lists failovers only: the continuations seen live stay, in time order.
+        continued = [f for f in self.failovers if f.continued_chars is not None]
         self.failovers.clear()
         for fo in status["failovers"]:
             self._failover(fo)
+        for cut in sorted(continued, key=lambda f: f.ts):
+            self._insert(cut)
         self.projects = list(status.get("projects", []))
 
     def load_budgets(self, budgets: dict[str, Any]) -> None:
@@ -194,7 +202,8 @@ class Dashboard:
     # --- live --------------------------------------------------------------------------
 
     def apply(self, event: Event) -> None:
-        match event["type"]:
+        kind: str = event["type"]
+        match kind:
             case "request":
                 self._request(cast(RequestEvent, event))
             case "attempt":
@@ -203,6 +212,8 @@ class Dashboard:
                 self._response(cast(ResponseEvent, event))
             case "failover":
                 self._failover(cast(FailoverEvent, event))
+            case "continued":
+                self._continued(cast(Mapping[str, Any], event))
             case "budget":
                 self._budget(cast(BudgetEvent, event))
             case "circuit":
@@ -245,6 +256,7 @@ class Dashboard:
         row.target, row.attempts, row.status, row.error = e["target"], e["attempts"], e["status"], e["error"]
         row.tokens_in, row.tokens_out, row.cost_usd = e["tokens_in"], e["tokens_out"], e["cost_usd"]
         row.latency_ms, row.ttft_ms = e["latency_ms"], e["ttft_ms"]
+        self._continuation_cost(e["id"], cast(Mapping[str, Any], e).get("continued"))
         if e["cost_usd"] and e["id"] not in self._costed:
             # /status repeats recent responses at every poll: each is counted once.
             self._costed[e["id"]] = None
@@ -262,11 +274,38 @@ class Dashboard:
         rid = e.get("id", "")
         if rid:
             for i, row in enumerate(self.failovers):
-                if row.request_id == rid and row.cost_delta_usd is not None:
+                if row.request_id == rid and row.cost_delta_usd is not None and row.continued_chars is None:
                     self.failovers[i] = dataclasses.replace(row, cost_delta_usd=None)
-        self.failovers.appendleft(
+        self._insert(
             FailoverRow(e["ts"], e["route"], e["from"], e["to"], e["reason"], e["cost_delta_usd"], rid)
         )
+
+    def _continued(self, e: Mapping[str, Any]) -> None:
+        """A cut answer handed to the next target (the ``continued`` event of CONTRACT.md)."""
+        self._insert(
+            FailoverRow(
+                e["ts"], e["route"], e["from"], e["to"], str(e["reason"]), None, e["id"], int(e["chars"])
+            )
+        )
+
+    def _continuation_cost(self, rid: str, continued: Mapping[str, Any] | None) -> None:
+        if continued is None:
+            return
+        delta = float(continued["cost_usd"]) - float(continued["retry_usd"])
+        for i, row in enumerate(self.failovers):
+            if row.request_id == rid and row.continued_chars is not None:
+                self.failovers[i] = dataclasses.replace(row, cost_delta_usd=delta)
+
+    def _insert(self, row: FailoverRow) -> None:
+        """Newest first: a row older than the newest shown (a snapshot's) goes in its place."""
+        i = 0
+        while i < len(self.failovers) and self.failovers[i].ts > row.ts:
+            i += 1
+        if i == len(self.failovers) == self.failovers.maxlen:
+            return  # older than everything a full list keeps
+        if len(self.failovers) == self.failovers.maxlen:
+            self.failovers.pop()
+        self.failovers.insert(i, row)
 
     def _budget(self, e: BudgetEvent) -> None:
         w = self.budgets.setdefault(e["scope"], Window())

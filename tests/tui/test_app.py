@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Input, Static
 
 from daemon.telemetry.schema import AlertEvent, BudgetEvent, DroppedEvent, RequestEvent
 from tests.daemon_harness import Daemon, start_daemon
-from tests.tui.fake_daemon import NOW, TOKEN, FakeDaemon, failover, response
+from tests.tui.fake_daemon import NOW, TOKEN, FakeDaemon, continued, failover, response
 from tests.wait import HANG_S
 from tui.app import DetourApp
 
@@ -346,3 +346,23 @@ async def test_a_real_failover_and_its_spend_reach_the_dashboard() -> None:
             assert "of $1.00" in bars_text(app)
     finally:
         await daemon.close()
+
+
+async def test_a_continued_answer_shows_in_the_failover_list(fake: FakeDaemon) -> None:
+    app = app_for(fake.url)
+    async with app.run_test() as pilot:
+        await until(pilot, lambda: app.link.state == "live")
+        before = len(cells(app, "#failovers"))
+        fake.emit(continued("r21", NOW, chars=40, reason="connection"))
+        await until(pilot, lambda: len(cells(app, "#failovers")) == before + 1)
+        newest = cells(app, "#failovers")[0]
+        assert newest.endswith(
+            "anthropic/claude-sonnet-4-5 → openai/gpt-4.1 continued after 40 chars, connection "
+        )
+        done = response("r21", NOW + 1, target="openai/gpt-4.1", cost_usd=0.003)
+        done["continued"] = {  # type: ignore[typeddict-unknown-key]
+            "from": "anthropic/claude-sonnet-4-5", "to": "openai/gpt-4.1", "chars": 40,
+            "cost_usd": 0.003, "retry_usd": 0.01,
+        }  # fmt: skip
+        fake.emit(done)
+        await until(pilot, lambda: cells(app, "#failovers")[0].endswith("connection -$0.00700"))

@@ -16,7 +16,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from tests.tui.fake_daemon import NOW, TOKEN, FakeDaemon, failover
+from tests.tui.fake_daemon import NOW, TOKEN, FakeDaemon, continued, failover, response
 from tui.app import DetourApp
 from tui.screens import BudgetScreen, KeysScreen
 
@@ -61,6 +61,12 @@ async def _make() -> FakeDaemon:
     fake = FakeDaemon()
     fake.status["failovers"].append(failover("r5", NOW - 5, to="deepseek/deepseek-chat", reason="timeout",
                                              cost_delta_usd=-0.0121))  # fmt: skip
+    # An answer cut after 40 characters and finished by the fallback, then its response.
+    done = response("r6", NOW - 2, target="openai/gpt-4.1", cost_usd=0.0031,
+                    attempts="anthropic/claude-sonnet-4-5:connection,openai/gpt-4.1:ok")  # fmt: skip
+    done["continued"] = {"from": "anthropic/claude-sonnet-4-5", "to": "openai/gpt-4.1", "chars": 40,  # type: ignore[typeddict-unknown-key]
+                         "cost_usd": 0.0031, "retry_usd": 0.0102}  # fmt: skip
+    fake.greeting += [continued("r6", NOW - 3), done]
     await fake.start()
     return fake
 
@@ -98,7 +104,14 @@ async def _settled(pilot: Pilot[Any]) -> None:
 async def _loaded(pilot: Pilot[Any]) -> None:
     app = pilot.app
     assert isinstance(app, DetourApp)
-    await _until(pilot, lambda: app.link.state == "live" and bool(app.board.failovers), "went live")
+    await _until(
+        pilot,
+        lambda: (
+            app.link.state == "live"
+            and any(f.cost_delta_usd for f in app.board.failovers if f.continued_chars)
+        ),
+        "went live",
+    )
 
 
 @pytest.mark.parametrize(

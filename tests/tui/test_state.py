@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tests.tui.fake_daemon import NOW, response, sample_status
+import pytest
+
+from tests.tui.fake_daemon import NOW, continued, failover, response, sample_status
 from tui.state import SPEND_BUCKET_S, Dashboard
 from tui.widgets import project_line
 
@@ -49,3 +51,27 @@ def test_each_project_shows_its_indexing_state_and_what_it_skipped() -> None:
         "app            indexing 120 of 600",
         "lib            ready, 412 files · 2 larger than 512 KiB · 1 parsing took over 10 s: indexed as text only",
     ]
+
+
+def test_a_continued_answer_is_a_line_of_the_failover_list_with_its_saving() -> None:
+    board = Dashboard(lambda: NOW)
+    board.load_status(sample_status())
+    board.apply(continued("r12", NOW - 3, chars=57, reason="overloaded"))
+    board.apply(failover("r13", NOW - 1, reason="timeout"))
+    assert [(f.request_id, f.continued_chars, f.cost_delta_usd) for f in board.failovers] == [
+        ("r13", None, -0.0041),
+        ("r12", 57, None),
+        ("r2", None, -0.0041),
+    ]
+    done = response("r12", NOW, target="openai/gpt-4.1")
+    done["continued"] = {  # type: ignore[typeddict-unknown-key]
+        "from": "anthropic/claude-sonnet-4-5", "to": "openai/gpt-4.1", "chars": 57,
+        "cost_usd": 0.002, "retry_usd": 0.0095,
+    }  # fmt: skip
+    board.apply(done)
+    cut = board.failovers[1]
+    assert (cut.from_, cut.to, cut.reason) == ("anthropic/claude-sonnet-4-5", "openai/gpt-4.1", "overloaded")
+    assert cut.cost_delta_usd == pytest.approx(0.002 - 0.0095)  # the continuation against a retry
+    # /status lists failovers only: a new snapshot keeps the continuation where it was.
+    board.load_status(sample_status())
+    assert [(f.request_id, f.continued_chars) for f in board.failovers] == [("r12", 57), ("r2", None)]
