@@ -4,18 +4,30 @@ recoveries, with the continuations' price against retrying the answers whole."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import re
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import pytest
+
 from daemon.budget.ledger import MIGRATIONS, Ledger
+from daemon.config import RouteSettings
 from daemon.migrations import migrate
 from daemon.report import html, measures, text
 from daemon.report.recorder import ReportRecorder
 from daemon.report.store import RequestRow, Store, read_rows
+from daemon.tasks import spawn, stop_all
+from tests.daemon_harness import start_daemon
+from tests.fakes.base import Answer, StreamFault
+from tests.fakes.openai_chat import FakeOpenAI
 from tests.report.test_recorder import attempt, response
+from tests.report.test_report_e2e import KEY, config, get_report, watch
+from tests.wait import until
 
 PROBES = {"enabled": False, "cap": 0.1, "spent_today": 0.0}
 
@@ -140,3 +152,58 @@ def test_a_report_without_continuations_does_not_mention_them() -> None:
     assert r["totals"]["continued"] == 0
     assert "continuations" not in text.render(r) and "cut answer" not in text.render(r)
     assert "continued after a cut" not in html.page(r)
+
+
+def _has_the_core() -> bool:
+    """``continue_on_cut`` (the ``cont`` branch) and fakes that cut after N characters (``prefill``)."""
+    try:
+        StreamFault(after_chars=1, action="cut")  # type: ignore[call-arg]
+    except TypeError:
+        return False
+    return "continue_on_cut" in {f.name for f in dataclasses.fields(RouteSettings)}
+
+
+ANSWER = "Continued answers are recorded as recoveries, with their own price."
+
+
+@pytest.mark.skipif(not _has_the_core(), reason="needs continue_on_cut and StreamFault(after_chars=N)")
+async def test_the_report_of_a_real_daemon_counts_its_continuations(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DETOUR_REPORT_KEY", KEY)
+    prim, fb = await FakeOpenAI(key=KEY).start(), await FakeOpenAI(key=KEY).start()
+    daemon = await start_daemon(
+        config(prim, fb).replace("max_wait_s = 0", "max_wait_s = 0\ncontinue_on_cut = true")
+    )
+    seen: list[dict[str, Any]] = []
+    try:
+        async with aiohttp.ClientSession() as http:
+            ready = asyncio.Event()
+            watcher = spawn(watch(http, daemon, seen, ready), name="report-test-events")
+            await ready.wait()
+            for action in ("cut", "error", None):
+                fault = None if action is None else StreamFault(after_chars=40, action=action)  # type: ignore[call-arg]
+                prim.script.append(Answer(ANSWER, fault=fault))
+                fb.script.append(Answer(ANSWER))
+                body = {"model": "coder", "stream": True, "messages": [{"role": "user", "content": "go"}]}
+                async with http.post(
+                    f"{daemon.url}/v1/chat/completions", json=body, headers=daemon.auth()
+                ) as r:
+                    assert r.status == 200 and ANSWER[:40].encode() in await r.read()
+            await until(lambda: sum(e["type"] == "response" for e in seen) == 3, "every response event came")
+            await stop_all([watcher])
+            report = await get_report(http, daemon)
+    finally:
+        await daemon.close()
+        await prim.close()
+        await fb.close()
+    cuts = [e for e in seen if e["type"] == "continued"]
+    assert [(e["from"], e["to"], e["chars"]) for e in cuts] == [("prim/m-primary", "fb/m-fallback", 40)] * 2
+    priced = [e["continued"] for e in seen if e["type"] == "response" and "continued" in e]
+    assert len(priced) == 2 and all(0 < c["cost_usd"] < c["retry_usd"] for c in priced)
+    t = report["totals"]
+    assert (t["requests"], t["recovered"], t["continued"]) == (3, 2, 2)
+    assert t["continued_usd"] == pytest.approx(sum(c["cost_usd"] for c in priced), abs=1e-9)
+    assert t["retry_usd"] == pytest.approx(sum(c["retry_usd"] for c in priced), abs=1e-9)
+    assert sorted(f["failure"] for f in t["by_failure"]) == sorted({e["reason"] for e in cuts})
+    (path,) = [p for p in report["routes"][0]["paths"] if p["failover"]]
+    assert (path["primary"], path["served"], path["continued"]) == ("prim/m-primary", "fb/m-fallback", 2)
+    assert "2 cut answers continued" in text.render(report)
