@@ -349,9 +349,10 @@ def report(
             print(
                 f"{a + ' -> ' + b:<22}{action:<7}{len(t.at_client):>5}"
                 f"{ms(t.from_cut, 50)}{ms(t.from_cut, 95)}{ms(t.at_client, 50)}{ms(t.at_client, 95)}"
-                f"{ms(direct[b], 50)}{ratio}{c.cost:11.6f}{c.retry:11.6f}{share}"
+                f"{ms(direct[b], 50)}{ratio}{c.cost / max(1, c.n):11.6f}{c.retry / max(1, c.n):11.6f}{share}"
             )
-    print("\ncost, retry: USD summed over the case's continued answers (the response events' `continued`);")
+    print("\ncost, retry: USD per continued answer, the continuation's and a whole answer's from the same")
+    print("fallback (the response events' `continued`: cost_usd, retry_usd);")
     print("cost/retry below 1 is what continuing saved against answering the whole again.")
     for (a, b, action), t in tallies.items():
         if t.failed:
