@@ -89,9 +89,10 @@ class FailoverRow:
     cost_delta_usd: float | None
     request_id: str = ""
     # A ``continued`` event: the answer was cut after this many characters had reached the
-    # client, and ``to`` finished it. Its cost difference, once the response says, is the
-    # continuation's cost less what retrying the whole answer would have cost.
+    # client, and ``to`` finished it. Its failover (same request, same hop) is this line, not
+    # another; once the response says, what continuing saved against retrying the whole answer.
     continued_chars: int | None = None
+    saved_usd: float | None = None
 
 
 @dataclass(slots=True)
@@ -172,13 +173,13 @@ class Dashboard:
             )
             row.target, row.attempts = f["target"], f["attempts"]
             self.requests[row.id] = row
-        # /status lists failovers only: the continuations seen live stay, in time order.
+        # /status lists failovers only: the continuations seen live stay (their failovers join them).
         continued = [f for f in self.failovers if f.continued_chars is not None]
         self.failovers.clear()
-        for fo in status["failovers"]:
-            self._failover(fo)
         for cut in sorted(continued, key=lambda f: f.ts):
             self._insert(cut)
+        for fo in status["failovers"]:
+            self._failover(fo)
         self.projects = list(status.get("projects", []))
 
     def load_budgets(self, budgets: dict[str, Any]) -> None:
@@ -272,10 +273,18 @@ class Dashboard:
 
     def _failover(self, e: FailoverEvent) -> None:
         rid = e.get("id", "")
+        hop = None
         if rid:
             for i, row in enumerate(self.failovers):
-                if row.request_id == rid and row.cost_delta_usd is not None and row.continued_chars is None:
+                if row.request_id != rid:
+                    continue
+                if row.continued_chars is not None and (row.from_, row.to) == (e["from"], e["to"]):
+                    hop = i  # the continuation's own line says this hop
+                if row.cost_delta_usd is not None:
                     self.failovers[i] = dataclasses.replace(row, cost_delta_usd=None)
+        if hop is not None:
+            self.failovers[hop] = dataclasses.replace(self.failovers[hop], cost_delta_usd=e["cost_delta_usd"])
+            return
         self._insert(
             FailoverRow(e["ts"], e["route"], e["from"], e["to"], e["reason"], e["cost_delta_usd"], rid)
         )
@@ -291,10 +300,10 @@ class Dashboard:
     def _continuation_cost(self, rid: str, continued: Mapping[str, Any] | None) -> None:
         if continued is None:
             return
-        delta = float(continued["cost_usd"]) - float(continued["retry_usd"])
+        saved = float(continued["retry_usd"]) - float(continued["cost_usd"])
         for i, row in enumerate(self.failovers):
             if row.request_id == rid and row.continued_chars is not None:
-                self.failovers[i] = dataclasses.replace(row, cost_delta_usd=delta)
+                self.failovers[i] = dataclasses.replace(row, saved_usd=saved)
 
     def _insert(self, row: FailoverRow) -> None:
         """Newest first: a row older than the newest shown (a snapshot's) goes in its place."""

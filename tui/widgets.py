@@ -139,6 +139,10 @@ def _reason(f: FailoverRow) -> Text:
     out = Text("continued", style="bold cyan")
     out.append(f" after {f.continued_chars} chars, ")
     out.append(f.reason, style="yellow")
+    if f.saved_usd is not None:
+        out.append(
+            f", {_usd_delta(-f.saved_usd)} against a retry", style="red" if f.saved_usd < 0 else "green"
+        )
     return out
 
 

@@ -359,10 +359,14 @@ async def test_a_continued_answer_shows_in_the_failover_list(fake: FakeDaemon) -
         assert newest.endswith(
             "anthropic/claude-sonnet-4-5 → openai/gpt-4.1 continued after 40 chars, connection "
         )
+        # Its failover is the same line: the hop's cost difference joins it.
+        fake.emit(failover("r21", NOW + 1, to="openai/gpt-4.1", reason="connection", cost_delta_usd=0.0021))
         done = response("r21", NOW + 1, target="openai/gpt-4.1", cost_usd=0.003)
         done["continued"] = {  # type: ignore[typeddict-unknown-key]
             "from": "anthropic/claude-sonnet-4-5", "to": "openai/gpt-4.1", "chars": 40,
             "cost_usd": 0.003, "retry_usd": 0.01,
         }  # fmt: skip
         fake.emit(done)
-        await until(pilot, lambda: cells(app, "#failovers")[0].endswith("connection -$0.00700"))
+        await until(pilot, lambda: "against a retry" in cells(app, "#failovers")[0])
+        assert cells(app, "#failovers")[0].endswith("connection, -$0.00700 against a retry +$0.00210")
+        assert len(cells(app, "#failovers")) == before + 1

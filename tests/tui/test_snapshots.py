@@ -66,7 +66,8 @@ async def _make() -> FakeDaemon:
                     attempts="anthropic/claude-sonnet-4-5:connection,openai/gpt-4.1:ok")  # fmt: skip
     done["continued"] = {"from": "anthropic/claude-sonnet-4-5", "to": "openai/gpt-4.1", "chars": 40,  # type: ignore[typeddict-unknown-key]
                          "cost_usd": 0.0031, "retry_usd": 0.0102}  # fmt: skip
-    fake.greeting += [continued("r6", NOW - 3), done]
+    fake.greeting += [continued("r6", NOW - 3), failover("r6", NOW - 2, reason="connection", cost_delta_usd=0.0009),
+                      done]  # fmt: skip
     await fake.start()
     return fake
 
@@ -107,8 +108,7 @@ async def _loaded(pilot: Pilot[Any]) -> None:
     await _until(
         pilot,
         lambda: (
-            app.link.state == "live"
-            and any(f.cost_delta_usd for f in app.board.failovers if f.continued_chars)
+            app.link.state == "live" and any(f.saved_usd for f in app.board.failovers if f.continued_chars)
         ),
         "went live",
     )
