@@ -155,7 +155,7 @@ def test_a_report_without_continuations_does_not_mention_them() -> None:
     assert "continued after a cut" not in html.page(r)
 
 
-def _has_the_core() -> bool:
+def has_continuations() -> bool:
     """``continue_on_cut`` (the ``cont`` branch) and fakes that cut after N characters (``prefill``)."""
     try:
         StreamFault(after_chars=1, action="cut")  # type: ignore[call-arg]
@@ -173,7 +173,7 @@ def streamed_text(raw: bytes) -> str:
     return "".join(c["delta"].get("content") or "" for chunk in chunks for c in chunk["choices"])
 
 
-@pytest.mark.skipif(not _has_the_core(), reason="needs continue_on_cut and StreamFault(after_chars=N)")
+@pytest.mark.skipif(not has_continuations(), reason="needs continue_on_cut and StreamFault(after_chars=N)")
 async def test_the_report_of_a_real_daemon_counts_its_continuations(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DETOUR_REPORT_KEY", KEY)
     prim, fb = await FakeOpenAI(key=KEY).start(), await FakeOpenAI(key=KEY).start()
