@@ -58,18 +58,6 @@ def reading_call(agent: str, path: Path) -> tuple[str, ToolCall]:
     return "exec_command", ToolCall("exec_command", {"cmd": "cat notes.txt"})
 
 
-def prefix(fmt: str, body: dict[str, Any]) -> str | None:
-    """The start of the answer a continuation request carries (its last, assistant turn), or None."""
-    turns = body.get("contents" if fmt == "gemini" else "messages") or []
-    last = turns[-1] if turns else {}
-    if last.get("role") not in ("assistant", "model"):
-        return None
-    content = last.get("parts" if fmt == "gemini" else "content")
-    if isinstance(content, str):
-        return content
-    return "".join(str(p.get("text", "")) for p in content or [] if isinstance(p, dict))
-
-
 def scripted(cls: type[FakeUpstream], fmt: str, agent: str, path: Path, action: str | None) -> FakeUpstream:
     """A fake of ``cls`` playing the model: read the file, then quote it. With ``action``, each
     answer is cut part-way through its text (the primary); without, it answers whole, and a
@@ -188,11 +176,12 @@ async def trial(agent: str, primary: str, fallback: str, action: str) -> int:
     if proc.returncode or agent == "codex":
         print("--- its stderr (last lines):\n" + "\n".join(err.splitlines()[-12:]))
     for role, fmt in (("primary", primary), ("fallback", fallback)):
-        print(f"--- {role} ({fmt}) got {len(fakes[role].received)} request(s):")
-        for rec in fakes[role].received:
-            start_of = prefix(fmt, rec.body)
-            what = "a continuation of " + repr(start_of) if start_of is not None else "a fresh turn"
-            print(f"  {what}; tool result in it: {tool_result(fmt, rec.body) is not None}")
+        fake = fakes[role]
+        results = [tool_result(fmt, rec.body) is not None for rec in fake.received]
+        print(f"--- {role} ({fmt}) got {len(results)} request(s); a tool result in each: {results}")
+        # As the fake read them, in its wire's form of "continue this answer".
+        for start_of in getattr(fake, "continuations", []):
+            print(f"  asked to continue an answer starting {start_of!r}")
     print("--- the daemon's continuations:")
     for ev in seen:
         c = ev if ev["type"] == "continued" else ev["continued"]
