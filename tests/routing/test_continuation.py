@@ -3,6 +3,7 @@ in-process providers that stream scripted events, no network."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -34,6 +35,9 @@ from daemon.routing import failures as f
 from daemon.routing.chain import Chain, Lease, Meter, Walk
 from daemon.routing.continuation import MIN_OVERLAP, Overlap
 from daemon.routing.routes import Resolved
+from daemon.telemetry.bus import Bus
+from daemon.telemetry.schema import Event
+from daemon.telemetry.trace import Telemetry
 from tests.routing.test_chain import Heard
 
 Step = StreamEvent | ApiError
@@ -315,3 +319,35 @@ async def test_usage_of_the_continuation_start_is_kept_without_a_second_start() 
     end = events[-1]
     assert isinstance(end, StreamEnd) and end.usage == Usage(input_tokens=99, output_tokens=7 + 14)
     assert not any(isinstance(e, UsageUpdate) for e in events)
+
+
+async def test_telemetry_tells_of_the_continuation_and_prices_it_against_a_whole_answer() -> None:
+    bus, seen = Bus(), list[Event]()
+    bus.listen(seen.append)
+    tel = Telemetry(bus, None)
+    tel.price = lambda target, usage: usage.input_tokens * 1e-6 + usage.output_tokens * 1e-5
+    a = Streams("a", text(ANSWER, cut=40, error=IN_BAND))
+    b = Streams("b", text(ANSWER[40:]))
+    chain, resolved = chain_of(a, b)
+    trace = tel.begin(
+        session="s", route="r", fmt="anthropic", requested="r", stream=True, primary=Target("a", "m")
+    )
+    walk = Walk(functools.partial(tel.attempt, trace), functools.partial(tel.continued, trace))
+    lease = await chain.open(REQ, resolved, walk=walk)
+    events, _ = await streamed(lease)
+    tel.finish(trace, lease.attempts, target=lease.target, usage=Usage(), continued=lease.continued)
+    (continued,) = [dict(e) for e in seen if e["type"] == "continued"]
+    assert {k: v for k, v in continued.items() if k != "ts"} == {
+        "type": "continued", "session": "s", "id": trace.id, "route": "r",
+        "from": "a/m", "to": "b/m", "chars": 40, "reason": "overloaded",
+    }  # fmt: skip
+    (response,) = [dict(e) for e in seen if e["type"] == "response"]
+    assert response["attempts"] == "a/m:in_band,b/m:ok" and response["target"] == "b/m"
+    # b reported 10 in and 20 out; the 40 characters it was given count 14 more out for a retry.
+    assert response["continued"] == {
+        "from": "a/m",
+        "to": "b/m",
+        "chars": 40,
+        "cost_usd": 0.0,
+        "retry_usd": round(10e-6 + 34e-5, 8),
+    }
