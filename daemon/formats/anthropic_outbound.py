@@ -15,8 +15,9 @@ What the API would otherwise answer 400 to, and what is done instead:
 - ids and tool names are made to fit ``^[a-zA-Z0-9_-]+$``; arguments that are
   not a JSON object go as ``{"_raw": text}``;
 - thinking goes back only if Anthropic signed it; when the assistant turns of
-  the current exchange that call tools do not start with signed thinking, or
-  the model has no thinking, thinking is turned off for the request; with
+  the current exchange that call tools, or a final assistant message (a
+  prefill), do not start with signed thinking, or the model has no thinking,
+  thinking is turned off for the request; with
   thinking on, a forced tool choice becomes ``auto`` and temperature/top_k are
   dropped; ``temperature`` and ``top_p`` are never sent together;
 - a JSON schema for the answer goes in ``output_config.format`` in the dialect
@@ -57,6 +58,7 @@ DEFAULT_MAX_TOKENS: Final = 8192
 DEFAULT_MAX_TOKENS_THINKING: Final = 32000
 MIN_BUDGET: Final = 1024
 PLACEHOLDER: Final = "(continued)"
+_THINKING: Final = ("thinking", "redacted_thinking")
 # For models that take only a thinking budget, from the one effort scale.
 EFFORT_BUDGET: Final = {
     "minimal": 1024,
@@ -251,7 +253,13 @@ def _results_after_calls(out: list[dict[str, Any]]) -> None:
 def _signed_history(messages: list[dict[str, Any]]) -> bool:
     """With thinking on, the assistant turns of the current exchange that call tools must
     start with signed thinking, or the API answers 400. The exchange began at the last user
-    message without tool results: one with results continues the tool loop, text or not."""
+    message without tool results: one with results continues the tool loop, text or not.
+    So must a final assistant message (a prefill, such as a continuation's): thinking is
+    turned off for one that does not, the closest request the API takes."""
+    if messages and messages[-1]["role"] == "assistant":
+        blocks = messages[-1]["content"]
+        if blocks and blocks[0]["type"] not in _THINKING:
+            return False
     start = 0
     for i, msg in enumerate(messages):
         if msg["role"] == "user" and all(b["type"] != "tool_result" for b in msg["content"]):
