@@ -31,7 +31,7 @@ from tests.e2e import faults
 from tests.e2e.clients import CLIENTS, WEATHER_TOOL, Client
 from tests.e2e.conftest import MODEL, open_world, sdk_clients
 from tests.e2e.faults import FORMATS, target
-from tests.fakes.base import Answer, FakeUpstream, StreamFault, ToolCall
+from tests.fakes.base import Answer, FakeUpstream, Fault, StreamFault, ToolCall
 from tests.wait import until
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -151,6 +151,35 @@ async def test_a_cut_answer_is_finished_by_the_fallback(
     assert response["continued"]["from"] == continued["from"] and response["continued"]["chars"] == CUT_AT
     attempts = response["attempts"].split(",")
     assert len(attempts) == 2 and attempts[1] == f"{continued['to']}:ok"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+async def test_no_target_able_to_continue_ends_with_the_cut(cw: ContWorld, stream: bool) -> None:
+    a, b = cw.fakes["gemini"], cw.fakes["anthropic"]
+    a.script.append(Answer(WHOLE, chunks=8, fault=StreamFault(after_chars=CUT_AT, action="cut")))
+    b.script.append(Fault(500, "fallback down"))
+    a.script.append(Fault(500, "primary down too"))  # the cut target is tried last
+    with pytest.raises(openai.APIError) as raised:
+        await cw.ask("openai", route("gemini", "anthropic"), stream)
+    assert "stream" in str(raised.value).lower() or getattr(raised.value, "status_code", None) == 502
+    await until(lambda: cw.of("response") or None, "the response event")
+    assert cw.of("continued") == [] and "continued" not in finished_response(cw)
+    assert len(a.received) == 2 and len(b.received) == 1
+
+
+@pytest.mark.parametrize("action", ["stall", "malformed"])
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+async def test_a_stall_or_a_malformed_frame_is_continued_too(
+    cw: ContWorld, action: str, stream: bool
+) -> None:
+    a, b = cw.fakes["openai"], cw.fakes["gemini"]
+    fault = StreamFault(after_chars=CUT_AT, action=action, stall_s=faults.HANG_S)
+    a.script.append(Answer(WHOLE, chunks=8, fault=fault))
+    b.script.append(Answer(WHOLE, chunks=8))
+    assert await cw.ask("anthropic", route("openai", "gemini"), stream) == WHOLE
+    await until(lambda: cw.of("response") or None, "the response event")
+    (continued,) = cw.of("continued")
+    assert continued["reason"] == ("timeout" if action == "stall" else "broken_stream")
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
