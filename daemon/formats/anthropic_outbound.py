@@ -11,7 +11,10 @@ What the API would otherwise answer 400 to, and what is done instead:
 - ``tool_result`` blocks go first in the user message after the calls, with any
   text after them; consecutive same-role messages are merged;
 - empty and whitespace-only text is dropped, and so are whitespace-only stop
-  sequences and the trailing whitespace of a final assistant prefill;
+  sequences and the trailing whitespace of a final assistant prefill (a
+  continuation's is one; the model continues after the stripped text);
+- a continuation (``Request.continues``) goes as that prefill, or, to a model
+  that takes none (Claude 4.6 on), with ``CONTINUE_INSTRUCTION`` after it;
 - ids and tool names are made to fit ``^[a-zA-Z0-9_-]+$``; arguments that are
   not a JSON object go as ``{"_raw": text}``;
 - thinking goes back only if Anthropic signed it; when the assistant turns of
@@ -34,6 +37,7 @@ from typing import Any, Final, assert_never
 from daemon.formats import anthropic_cache, ids
 from daemon.formats.anthropic_response import ORIGIN, arguments_object, tool_name
 from daemon.formats.anthropic_search import blocks as search_blocks
+from daemon.formats.continuation import held, instructed
 from daemon.formats.media import sniff_mime, split_data_url
 from daemon.formats.profile import Profile, Thinking
 from daemon.formats.schema_dialects import for_anthropic
@@ -398,6 +402,8 @@ def _sampling(req: Request, thinking_on: bool) -> dict[str, Any]:
 
 
 def encode_request(req: Request, model: str, profile: Profile) -> dict[str, Any]:
+    if held(req) and profile.continuation != "prefill":
+        req = instructed(req)  # Claude 4.6 on takes no prefill
     hoisted: list[TextPart] = []
     messages = _messages(req, hoisted)
     max_tokens = req.max_tokens or DEFAULT_MAX_TOKENS_THINKING

@@ -17,7 +17,7 @@ from tests.fakes.base import instructed
 
 ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 # Claude 4.6 on answers a conversation that ends with an assistant message (a prefill) 400.
-NO_PREFILL = re.compile(r"claude-((opus|sonnet|haiku)-4-([6-9]|\d\d)|[a-z]+-[5-9])")
+NO_PREFILL = re.compile(r"claude-((opus|sonnet|haiku)-4-([6-9]|\d\d)(?!\d)|[a-z]+-[5-9])")
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 MEDIA = {"image/jpeg", "image/png", "image/gif", "image/webp"}
 TOP_LEVEL = {
