@@ -5,6 +5,12 @@ back exactly what it received. Each format's fake (``anthropic.py``,
 ``openai_chat.py``, ``gemini.py``) renders answers in its wire format by hand,
 independent of detour's own translators, and validates requests the way the
 real provider does, answering 400 in the provider's error shape otherwise.
+
+A request to continue an answer (continue_on_cut), in whichever form its wire takes it
+(a trailing assistant turn, ``"prefix": true``, or the assistant turn followed by
+``CONTINUE_INSTRUCTION``), is answered with the rest of the scripted ``Answer``
+(``continued``); ``continuations`` records the prefixes given. ``StreamFault(after_chars=N)``
+breaks a stream once exactly N characters of answer text and thinking are out.
 """
 
 from __future__ import annotations

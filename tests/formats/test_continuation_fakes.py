@@ -80,7 +80,7 @@ FORMS = [
 
 @pytest.mark.parametrize("wire", list(WIRES))
 @pytest.mark.parametrize("action", ["cut", "error", "malformed"])
-@pytest.mark.parametrize("after", [5, len(THOUGHT), len(THOUGHT) + 17])
+@pytest.mark.parametrize("after", [0, 5, len(THOUGHT), len(THOUGHT) + 17, len(THOUGHT + WHOLE)])
 async def test_a_stream_breaks_after_exactly_n_characters(wire: str, action: str, after: int) -> None:
     async with WIRES[wire].fake() as fake:
         fake.script.append(
