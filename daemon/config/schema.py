@@ -229,6 +229,9 @@ class RoutingConfig:
             '(keep only the client\'s) or "off" (send none)',
         ),
     ] = "auto"
+    continue_on_cut: Annotated[
+        Bool, doc("true: a stream cut after content is finished by the next target of the chain")
+    ] = False
     health: Annotated[HealthSettings, doc("outlier detection (Envoy's names); defaults shown")] = field(
         default_factory=HealthSettings
     )
@@ -280,6 +283,9 @@ class RouteSettings:
             '(keep only the client\'s) or "off" (send none)',
         ),
     ] = ROUTING.prompt_cache
+    continue_on_cut: Annotated[
+        Bool, doc("true: a stream cut after content is finished by the next target (overrides [routing])")
+    ] = ROUTING.continue_on_cut
     max_ejection_percent: Annotated[Percent, doc("never eject more than this share of this chain")] = (
         ROUTING.health.max_ejection_percent
     )

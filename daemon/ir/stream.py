@@ -113,6 +113,11 @@ StreamEvent = (
 )
 
 
+def fresh(ev: StreamEvent) -> StreamEvent:
+    """The event with no original bytes of the frame it was decoded from (none are kept yet)."""
+    return ev
+
+
 def is_content(ev: StreamEvent) -> bool:
     """Whether the model has started answering: stream gating holds everything before this."""
     match ev:

@@ -25,21 +25,22 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Callable, Container, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Container, Iterator
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from daemon.config import Target
-from daemon.ir import ApiError, Request, StreamEnd, StreamEvent, is_content
+from daemon.ir import ApiError, Request, StreamEnd, StreamEvent, Usage, is_content
 from daemon.ir.tokens import request_tokens
 from daemon.providers.base import Provider
 from daemon.routing import structured
 from daemon.routing.adapt import Pruner, TooLong, adapt, builtin_notes
+from daemon.routing.continuation import Stitch, continuable
 from daemon.routing.failures import TIMEOUT_FIRST_BYTE, Action, Failure, FailureKind, classify
 from daemon.routing.health import Health
-from daemon.routing.lease import Lease, Meter, settle_failed
+from daemon.routing.lease import Lease, Meter, close, nothing, settle_failed
 from daemon.routing.purse import Admitted, OverBudget, Purse
 from daemon.routing.routes import Resolved
+from daemon.routing.walk import WALK_STEPS, Attempt, Outcome, Walk
 
 __all__ = ["WALK_STEPS", "Attempt", "Chain", "Lease", "Meter", "Outcome", "Walk", "all_failed"]
 MAX_TRIES = 3  # calls to one target within one request, a reset's immediate retry included
@@ -50,64 +51,6 @@ _TRANSIENT = frozenset(
     {FailureKind.RATE_LIMITED, FailureKind.OVERLOADED, FailureKind.SERVER_ERROR, FailureKind.CONNECTION,
      FailureKind.BROKEN_STREAM}
 )  # fmt: skip
-
-
-class Outcome(StrEnum):
-    """How one step of the walk ended (the ``outcome`` label of ``detour_attempts``)."""
-
-    OK = "ok"  # called, and it answers
-    FAILED = "failed"  # called, and it failed: ``label`` is its HTTP status or failure class
-    SKIPPED = "skipped"  # not called: ``label`` says why (cooldown, no_key, budget, ...)
-    WAITED = "waited"  # the walk waited ``waited_s`` for the target to be free
-    PANIC = "panic"  # every target was out: the walk calls them anyway
-
-
-# Steps of the walk that are neither a call nor a skip.
-WALK_STEPS = frozenset({Outcome.WAITED, Outcome.PANIC})
-
-
-@dataclass(slots=True)
-class Attempt:
-    target: Target
-    outcome: Outcome
-    label: str = ""  # FAILED: the HTTP status or failure class; SKIPPED: why
-    kind: FailureKind | None = None
-    latency_ms: float = 0.0
-    message: str = ""
-    waited_s: float = 0.0  # WAITED: how long
-
-    @property
-    def called(self) -> bool:
-        """A network call was made (it answered or failed)."""
-        return self.outcome is Outcome.OK or self.outcome is Outcome.FAILED
-
-    @property
-    def step(self) -> str:
-        """What ``x-detour-attempts`` shows for it: ``ok``, ``429``, ``cooldown``, ``waited_1.3s``."""
-        match self.outcome:
-            case Outcome.FAILED | Outcome.SKIPPED:
-                return self.label
-            case Outcome.WAITED:
-                return f"waited_{self.waited_s:.1f}s"
-            case _:
-                return self.outcome.value
-
-    def __str__(self) -> str:
-        return f"{self.target}:{self.step}"
-
-
-class Walk(list[Attempt]):
-    """One request's walk: its steps in order, each told to ``on_step`` (the relay's
-    telemetry for this request) as it is taken. The lease keeps it."""
-
-    def __init__(self, on_step: Callable[[Attempt], None] | None = None) -> None:
-        super().__init__()
-        self.on_step = on_step
-
-    def record(self, attempt: Attempt) -> None:
-        self.append(attempt)
-        if self.on_step is not None:
-            self.on_step(attempt)
 
 
 @dataclass(slots=True)
@@ -162,7 +105,7 @@ class Chain:
         ``walk``: where the steps are recorded, for a caller that follows them."""
         attempts = Walk() if walk is None else walk
         with _attempts_shown(attempts):
-            return await self._open(req, resolved, session, whole, deadline_s, attempts)
+            return await self._open(req, resolved, session, whole, deadline_s, attempts, True)
 
     async def _open(
         self,
@@ -172,8 +115,11 @@ class Chain:
         whole: bool,
         deadline_s: float | None,
         attempts: Walk,
+        first: bool,
     ) -> Lease:
+        """``first``: the answer's first walk, not one for a continuation after a cut."""
         settings = resolved.settings
+        original = req if first and settings.continue_on_cut and continuable(req) else None
         if req.prompt_cache != settings.prompt_cache:  # Anthropic encoders place breakpoints by it
             req = dataclasses.replace(req, prompt_cache=settings.prompt_cache)
         if self.pruning is not None and settings.prune == "always":
@@ -225,7 +171,7 @@ class Chain:
                 except BaseException:  # a refusal, or the client gone while the prompt was counted
                     self.health.release(c.target)
                     raise
-            lease = await self._try(c, admission, resolved, whole, attempts)
+            lease = await self._try(c, admission, resolved, whole, attempts, original, session)
             if lease is not None:
                 return lease
         if refused is not None:
@@ -312,8 +258,11 @@ class Chain:
         resolved: Resolved,
         whole: bool,
         attempts: Walk,
+        original: Request | None = None,
+        session: str = "",
     ) -> Lease | None:
-        """Call the candidate (again at once after a reset); a Lease, or None to walk on."""
+        """Call the candidate (again at once after a reset); a Lease, or None to walk on.
+        ``original``: the request as the client sent it, when a cut answer is to be continued."""
         request = admission.request if admission is not None else c.request
         assert request is not None
         while True:
@@ -321,10 +270,25 @@ class Chain:
             started = time.perf_counter()
             meter = Meter()
             events = structured.guard(request, c.provider.stream(request, c.target.model))
+            stitch: Stitch | None = None
+            ok = Attempt(c.target, Outcome.OK)
             try:
-                held = await self._hold(events, meter, whole, self._first_byte_s(resolved, c.provider))
+                held = await self._hold(
+                    events, meter, whole and original is None, self._first_byte_s(resolved, c.provider)
+                )
+                if original is not None:
+                    ok.latency_ms = (time.perf_counter() - started) * 1000
+                    lease = self._lease(c, admission, resolved, attempts, request, held, events, meter, ok)
+                    stitch = Stitch(
+                        lease, original, resolved, self._opener(session, attempts), attempts.on_continued
+                    )
+                    if whole:
+                        await stitch.drain()
             except ApiError as err:
-                await _close(events)
+                await close(events)
+                if stitch is not None and stitch.took_over:  # the cut attempt is settled: the answer ends
+                    stitch.lease.finish(Usage(), err, complete=False)
+                    raise
                 failure = classify(err, named=request.model == c.target.model)
                 self.health.failure(c.target, failure, resolved.chain, resolved.settings.max_ejection_percent)
                 again = failure.action is Action.RETRY_SAME and c.tries == 1
@@ -345,7 +309,10 @@ class Chain:
                     c.out = True
                 return None
             except BaseException:
-                await _close(events)
+                await close(events)
+                if stitch is not None and stitch.took_over:
+                    stitch.lease.finish(Usage(), complete=False)
+                    raise
                 self.health.release(c.target)
                 if self.spend is not None and admission is not None:
                     self.spend.settle(
@@ -353,15 +320,41 @@ class Chain:
                     )
                 raise
             if whole:
-                await _close(events)
+                await close(events)
             # How it ends (and so what health hears of it) is told once, by the lease's finish.
-            latency = (time.perf_counter() - started) * 1000
-            self._record(attempts, Attempt(c.target, Outcome.OK, latency_ms=latency))
-            rest: AsyncIterator[StreamEvent] = _nothing() if whole else events
-            return Lease(
-                c.target, c.provider, attempts, request, held, rest, self.health, self.spend, admission,
-                resolved.chain, resolved.settings.max_ejection_percent, adapted=c.adapted,
-            )  # fmt: skip
+            if stitch is None or not attempts.has(ok):  # a whole answer cut has it recorded by then
+                ok.latency_ms = (time.perf_counter() - started) * 1000
+                self._record(attempts, ok)
+            if stitch is not None:
+                return stitch.lease
+            rest = nothing() if whole else events
+            return self._lease(c, admission, resolved, attempts, request, held, rest, meter, ok)
+
+    def _lease(
+        self,
+        c: _Candidate,
+        admission: Admitted | None,
+        resolved: Resolved,
+        attempts: Walk,
+        request: Request,
+        held: list[StreamEvent],
+        rest: AsyncIterator[StreamEvent],
+        meter: Meter,
+        ok: Attempt,
+    ) -> Lease:
+        return Lease(
+            c.target, c.provider, attempts, request, held, rest, self.health, self.spend, admission,
+            resolved.chain, resolved.settings.max_ejection_percent, adapted=c.adapted, meter=meter,
+            attempt=ok,
+        )  # fmt: skip
+
+    def _opener(self, session: str, attempts: Walk) -> Callable[[Request, Resolved], Awaitable[Lease]]:
+        """The walk for a continuation: a walk of its own, recorded with the answer's."""
+
+        async def open_next(req: Request, resolved: Resolved) -> Lease:
+            return await self._open(req, resolved, session, False, None, attempts, False)
+
+        return open_next
 
     async def _hold(
         self, events: AsyncIterator[StreamEvent], meter: Meter, whole: bool, first_byte_s: float
@@ -442,15 +435,3 @@ def _attempts_shown(attempts: list[Attempt]) -> Iterator[None]:
         if attempts:
             err.headers.setdefault("x-detour-attempts", ",".join(str(a) for a in attempts))
         raise
-
-
-async def _nothing() -> AsyncIterator[StreamEvent]:
-    return
-    yield  # an async generator that ends at once
-
-
-async def _close(events: AsyncIterator[StreamEvent]) -> None:
-    aclose = getattr(events, "aclose", None)
-    if aclose is not None:
-        with contextlib.suppress(Exception):
-            await aclose()

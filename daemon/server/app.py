@@ -209,6 +209,7 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
         )
         telemetry.failover_delta = spend.failover_delta
         telemetry.cache_saved = spend.prices.cache_saved
+        telemetry.price = spend.prices.usd
         app[GATEWAY] = Gateway(Routes(config), chain, Sessions(), simulated, telemetry)
         _announce(providers, simulated)
         async with kept(app[DATA_DIR] / "detour.db", calibration):

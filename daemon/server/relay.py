@@ -90,7 +90,7 @@ async def relay(
         primary=resolved.chain[0] if resolved.chain else None,
         content=body,
     )
-    walk = Walk(functools.partial(tel.attempt, trace))
+    walk = Walk(functools.partial(tel.attempt, trace), functools.partial(tel.continued, trace))
     try:
         lease = await gateway.chain.open(
             req, resolved, session, whole=not req.stream, deadline_s=client_deadline(request), walk=walk
@@ -158,7 +158,13 @@ def _whole(
         headers["x-detour-cost-usd"] = f"{cost:.6f}"
     answer = fmt.encode_response(resp, req)
     gateway.telemetry.finish(
-        trace, lease.attempts, target=lease.target, usage=resp.usage, cost_usd=cost, content=answer
+        trace,
+        lease.attempts,
+        target=lease.target,
+        usage=resp.usage,
+        cost_usd=cost,
+        content=answer,
+        continued=lease.continued,
     )
     return web.Response(body=orjson.dumps(answer), content_type="application/json", headers=headers)
 
@@ -187,7 +193,7 @@ async def _stream(
             except ConnectionResetError:  # the client left while the answer was on its way
                 return out
             encoder = fmt.stream_encoder(req)
-            ours, theirs = fmt.name, lease.provider.format_name
+            ours = fmt.name
             pending: list[bytes] = []  # encoded, not written yet: frames ready together
 
             async def flush() -> None:
@@ -199,7 +205,7 @@ async def _stream(
                         trace.first_byte()
 
             for ev in lease.held:  # already in the meter
-                pending.append(encoder.feed(reasoning.to_client_event(ev, ours, theirs)))
+                pending.append(encoder.feed(reasoning.to_client_event(ev, ours, lease.provider.format_name)))
             events = cuttable(request, lease.rest)
             try:
                 while True:
@@ -208,7 +214,8 @@ async def _stream(
                     except StopAsyncIteration:
                         break
                     meter.feed(ev)
-                    chunk = encoder.feed(reasoning.to_client_event(ev, ours, theirs))
+                    # A continued answer's events are the continuing provider's (``lease.provider``).
+                    chunk = encoder.feed(reasoning.to_client_event(ev, ours, lease.provider.format_name))
                     if chunk:
                         pending.append(chunk)
                         if len(pending) >= MAX_PENDING:
@@ -236,4 +243,5 @@ async def _stream(
             cost_usd=cost,
             error=failed,
             status=status,
+            continued=lease.continued,
         )

@@ -12,10 +12,12 @@ from __future__ import annotations
 from typing import Literal, NotRequired, TypedDict
 
 EventType = Literal[
-    "request", "attempt", "failover", "response", "budget", "alert", "circuit", "dropped", "adapted", "team"
+    "request", "attempt", "failover", "response", "budget", "alert", "circuit", "dropped", "adapted", "team",
+    "continued",
 ]  # fmt: skip
 EVENT_TYPES: tuple[EventType, ...] = (
     "request", "attempt", "failover", "response", "budget", "alert", "circuit", "dropped", "adapted", "team",
+    "continued",
 )  # fmt: skip
 
 
@@ -72,6 +74,26 @@ class FailoverEvent(Event, _From):
     cost_delta_usd: float | None  # cost as served minus what the primary would have cost
 
 
+class ContinuedEvent(Event, _From):
+    """An answer cut mid-stream at `from` goes on at `to` (route ``continue_on_cut``), sent when
+    the continuation starts."""
+
+    id: str
+    route: str
+    to: str
+    chars: int  # characters of text and thinking the client had received at the cut
+    reason: str  # the failure class of the cut
+
+
+class Continuation(TypedDict, _From):
+    """A continued answer, in its ``response`` event."""
+
+    to: str
+    chars: int
+    cost_usd: float  # what the continuation attempt cost
+    retry_usd: float  # what `to` would have cost for the whole answer (the prefix's tokens as output)
+
+
 class ResponseEvent(Event):
     """The request is finished: answered (status 200) or refused with an error."""
 
@@ -89,6 +111,7 @@ class ResponseEvent(Event):
     # Prompt caching: the answer's price without the cache, less its cost (negative on a write).
     cache_saved_usd: NotRequired[float]
     content: NotRequired[object]  # the response body (not streams), only with log_content = true
+    continued: NotRequired[Continuation]  # cut mid-stream and finished by another target
 
 
 class BudgetEvent(Event):

@@ -9,6 +9,7 @@ encoding, no I/O.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import time
@@ -20,12 +21,15 @@ from daemon.config import Target
 from daemon.ir import ApiError, Usage
 from daemon.routing.chain import WALK_STEPS, Attempt, Outcome
 from daemon.routing.health import Circuit
+from daemon.routing.lease import Continued
 from daemon.telemetry.bus import Bus
 from daemon.telemetry.schema import (
     AdaptedEvent,
     AttemptEvent,
     BudgetEvent,
     CircuitEvent,
+    Continuation,
+    ContinuedEvent,
     FailoverEvent,
     RequestEvent,
     ResponseEvent,
@@ -72,6 +76,8 @@ class Telemetry:
         self.failover_delta: Callable[[str, Target, Target, Usage], float | None] | None = None
         # What the prompt cache saved on an answer (``Prices.cache_saved``).
         self.cache_saved: Callable[[Target, Usage], float | None] | None = None
+        # What a usage costs at a target (``Prices.usd``): a continuation against a whole answer.
+        self.price: Callable[[Target, Usage], float | None] | None = None
         self._budget_sent: dict[tuple[str, str], tuple[float, int]] = {}  # (session, scope) -> (ts, level)
 
     def begin(
@@ -134,6 +140,22 @@ class Telemetry:
         }
         self.bus.publish(event)
 
+    def continued(self, trace: Trace, source: Target, target: Target, chars: int, reason: str) -> None:
+        """``trace``'s answer, cut at ``source`` after ``chars`` characters, goes on at ``target``
+        (``Walk(on_continued=...)``), as the continuation starts."""
+        event: ContinuedEvent = {
+            "ts": time.time(),
+            "type": "continued",
+            "session": trace.session,
+            "id": trace.id,
+            "route": trace.route,
+            "from": str(source),
+            "to": str(target),
+            "chars": chars,
+            "reason": reason,
+        }
+        self.bus.publish(event)
+
     def circuit(self, target: Target, state: Circuit) -> None:
         """``Health(on_circuit=...)``."""
         event: CircuitEvent = {
@@ -157,6 +179,7 @@ class Telemetry:
         error: ApiError | None = None,
         status: int | None = None,
         content: object = None,
+        continued: Continued | None = None,
     ) -> None:
         """The request is done: its failovers, its response, and the budgets it moved. Once."""
         if trace.finished:
@@ -189,6 +212,8 @@ class Telemetry:
             response["cache_saved_usd"] = round(saved, 8)
         if self.log_content and content is not None:
             response["content"] = content
+        if continued is not None:
+            response["continued"] = self._continuation(continued)
         self.bus.publish(response)
         if self.accounts is None:
             return
@@ -196,6 +221,20 @@ class Telemetry:
             self._budgets(trace.session, now, SCOPES)
         elif error is not None and error.kind == "budget_exceeded" and error.details:
             self._budgets(trace.session, now, (str(error.details.get("scope")),), exhausted=True)
+
+    def _continuation(self, c: Continued) -> Continuation:
+        """The continuation's cost, and what its target would have charged for the whole answer:
+        its usage with the prefix's tokens added to the output."""
+        usage = c.usage
+        whole = dataclasses.replace(usage, output_tokens=usage.output_tokens + c.prefix_tokens)
+        retry = self.price(c.target, whole) if self.price is not None else None
+        return {
+            "from": str(c.source),
+            "to": str(c.target),
+            "chars": c.chars,
+            "cost_usd": round(c.cost_usd or 0.0, 8),
+            "retry_usd": round(retry or 0.0, 8),
+        }
 
     def _failovers(
         self,
