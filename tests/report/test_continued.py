@@ -5,7 +5,6 @@ recoveries, with the continuations' price against retrying the answers whole."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import re
 import sqlite3
@@ -17,7 +16,6 @@ import aiohttp
 import pytest
 
 from daemon.budget.ledger import MIGRATIONS, Ledger
-from daemon.config import RouteSettings
 from daemon.migrations import migrate
 from daemon.report import html, measures, text
 from daemon.report.recorder import ReportRecorder
@@ -155,15 +153,6 @@ def test_a_report_without_continuations_does_not_mention_them() -> None:
     assert "continued after a cut" not in html.page(r)
 
 
-def has_continuations() -> bool:
-    """``continue_on_cut`` (the ``cont`` branch) and fakes that cut after N characters (``prefill``)."""
-    try:
-        StreamFault(after_chars=1, action="cut")  # type: ignore[call-arg]
-    except TypeError:
-        return False
-    return "continue_on_cut" in {f.name for f in dataclasses.fields(RouteSettings)}
-
-
 ANSWER = "Continued answers are recorded as recoveries, with their own price."
 
 
@@ -173,7 +162,6 @@ def streamed_text(raw: bytes) -> str:
     return "".join(c["delta"].get("content") or "" for chunk in chunks for c in chunk["choices"])
 
 
-@pytest.mark.skipif(not has_continuations(), reason="needs continue_on_cut and StreamFault(after_chars=N)")
 async def test_the_report_of_a_real_daemon_counts_its_continuations(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DETOUR_REPORT_KEY", KEY)
     prim, fb = await FakeOpenAI(key=KEY).start(), await FakeOpenAI(key=KEY).start()

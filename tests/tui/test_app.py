@@ -17,7 +17,7 @@ from daemon.telemetry.schema import AlertEvent, BudgetEvent, DroppedEvent, Reque
 from tests.daemon_harness import Daemon, start_daemon
 from tests.fakes.base import Answer, StreamFault
 from tests.fakes.openai_chat import FakeOpenAI
-from tests.report.test_continued import ANSWER, has_continuations, streamed_text
+from tests.report.test_continued import ANSWER, streamed_text
 from tests.report.test_report_e2e import KEY, config
 from tests.tui.fake_daemon import NOW, TOKEN, FakeDaemon, continued, failover, response
 from tests.wait import HANG_S
@@ -376,7 +376,6 @@ async def test_a_continued_answer_shows_in_the_failover_list(fake: FakeDaemon) -
         assert len(cells(app, "#failovers")) == before + 1
 
 
-@pytest.mark.skipif(not has_continuations(), reason="needs continue_on_cut and StreamFault(after_chars=N)")
 async def test_a_real_continuation_is_one_line_with_its_saving(monkeypatch: pytest.MonkeyPatch) -> None:
     """The real daemon, its primary cutting the answer after 40 characters: the dashboard shows
     one line for the cut (its failover joined to it) with what continuing saved."""
