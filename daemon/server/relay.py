@@ -224,11 +224,17 @@ async def _stream(
                 # Content already went out: end with a well-formed error, never a silent truncation.
                 failed = err
                 pending.append(encoder.error(err))
+            except ConnectionResetError:  # the client left mid-answer: nobody to tell
+                return out
             except Exception:
-                await flush()  # what was ready goes out before the error the guard writes
+                with contextlib.suppress(ConnectionResetError):
+                    await flush()  # what was ready goes out before the error the guard writes
                 raise
-            await flush()
-            await out.write_eof()
+            try:
+                await flush()
+                await out.write_eof()
+            except ConnectionResetError:  # the client left before the end (a cut is still the target's)
+                return out
             trace.last_byte()
             status = 200 if failed is None else failed.status
             return out

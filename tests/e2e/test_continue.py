@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import openai
 import pytest
 import pytest_asyncio
@@ -31,7 +33,7 @@ from tests.e2e import faults
 from tests.e2e.clients import CLIENTS, WEATHER_TOOL, Client
 from tests.e2e.conftest import MODEL, open_world, sdk_clients
 from tests.e2e.faults import FORMATS, target
-from tests.fakes.base import Answer, FakeUpstream, Fault, StreamFault, ToolCall
+from tests.fakes.base import Answer, FakeUpstream, Fault, Slow, StreamFault, ToolCall
 from tests.wait import until
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -291,3 +293,34 @@ async def test_both_parts_are_in_the_ledger(cw: ContWorld) -> None:
     continued = response["continued"]
     assert continued["cost_usd"] == pytest.approx(cont["usd"], abs=1e-7)
     assert continued["retry_usd"] > continued["cost_usd"]  # the whole answer would have cost more
+
+
+async def test_a_client_gone_during_the_continuation_is_no_error(
+    cw: ContWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The client hangs up while the fallback is still thinking: nothing is logged as an
+    error of detour's, and both parts are still settled once."""
+    a, b = cw.fakes["openai"], cw.fakes["anthropic"]
+    a.script.append(Answer(WHOLE, chunks=8, fault=StreamFault(after_chars=CUT_AT, action="cut")))
+    b.script.append(Slow(0.3, Answer(WHOLE, chunks=8)))
+    body = {
+        "model": route("openai", "anthropic"),
+        "stream": True,
+        "messages": [{"role": "user", "content": PROMPT}],
+    }
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{cw.daemon.url}/v1/chat/completions", json=body, headers=cw.daemon.auth()
+        ) as r:
+            seen = ""
+            async for line in r.content:
+                if line.startswith(b"data: {"):
+                    chunk = json.loads(line[6:])
+                    seen += "".join(c["delta"].get("content") or "" for c in chunk["choices"])
+                if len(seen) >= CUT_AT:
+                    break  # and leave: the continuation is still to come
+    assert seen == WHOLE[:CUT_AT]
+    await until(lambda: cw.of("response") or None, "the response event")
+    assert finished_response(cw)["error"] == "client_gone"
+    assert len(b.received) == 1  # the continuation was asked for
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
