@@ -160,22 +160,26 @@ class Ledger:
     def last_id(self) -> int:
         return int(self.db.execute("SELECT COALESCE(MAX(id), 0) FROM attempts").fetchone()[0])
 
-    def apply(self, writes: list[Write]) -> None:
+    def apply(self, writes: list[Write], *, fresh: bool = False) -> None:
         """Several writes in one transaction: under load one commit serves many.
 
         An attempt that started and ended within the batch becomes one settled row;
-        other settlements update rows written by an earlier batch."""
+        other settlements update rows written by an earlier batch. ``fresh``: no attempt
+        of the batch was written before (the running daemon's own batches, not a replay)."""
         settled = {w.id: w for w in writes if isinstance(w, Settlement)}
         rows = []
+        inserted = set()
         for w in writes:
             if isinstance(w, AttemptRow):
                 s = settled.get(w.id)
                 state = "reserved" if s is None else "settled"
                 head = (w.id, w.ts or self._clock(), w.session, w.route, w.provider, w.model, state)
                 rows.append((*head, w.reserved_usd, *_outcome(s)))
-        # Every settlement also as an update: a replayed journal holds the start of an attempt
-        # an earlier batch already wrote (its insert is ignored) together with its settlement.
-        updates = [(*_outcome(s), s.id) for s in settled.values()]
+                inserted.add(w.id)
+        # A settlement is also an update, unless its row was inserted settled just now: a
+        # replayed journal holds the start of an attempt an earlier batch already wrote (its
+        # insert is ignored) together with its settlement.
+        updates = [(*_outcome(s), s.id) for s in settled.values() if not (fresh and s.id in inserted)]
         self.db.execute("BEGIN")
         try:
             # OR IGNORE: replaying the journal after a crash may meet rows already written.

@@ -11,10 +11,11 @@ here: the attempts table, which every budget sums, never sees a probe.
 from __future__ import annotations
 
 import asyncio
+import operator
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -46,6 +47,7 @@ class RequestRow:
 
 
 _COLUMNS = tuple(f.name for f in fields(RequestRow))
+_values = operator.attrgetter(*_COLUMNS)
 _INSERT = (
     f"INSERT OR IGNORE INTO requests ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
 )
@@ -129,7 +131,7 @@ class Store:
     def _insert(self, rows: list[RequestRow]) -> None:
         self.db.execute("BEGIN")
         try:
-            self.db.executemany(_INSERT, [astuple(r) for r in rows])
+            self.db.executemany(_INSERT, [_values(r) for r in rows])  # astuple copies deep: 20 us a row
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
