@@ -25,7 +25,7 @@ def main() -> None:
         i = sys.argv.index("--frames")
         frames = int(sys.argv[i + 1])
         del sys.argv[i : i + 2]
-    overhead.FRAMES = (frames,)
+    overhead.FRAMES = (frames,)  # type: ignore[assignment]  # one length, not overhead.py's two
     overhead.main()
 
 

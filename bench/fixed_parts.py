@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import os
 import sys
@@ -52,12 +53,14 @@ async def atimed(fn: Callable[[], object], calls: int) -> float:
 
 async def parts(calls: int) -> dict[str, float]:
     import aiohttp
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
 
     from daemon.ir import Request, Usage
     from daemon.ir.conversation import Message, TextPart
     from daemon.routing.chain import Attempt, Outcome, Walk
-    from daemon.server.guard import host_name
-    from daemon.server.inbound import ACCOUNTS, GATEWAY
+    from daemon.server.guard import auth, guard
+    from daemon.server.inbound import GATEWAY
     from daemon.server.relay import _headers
     from tests.daemon_harness import start_daemon
     from tests.fakes.base import Answer
@@ -90,7 +93,18 @@ async def parts(calls: int) -> dict[str, float]:
         max_out = provider.profile(target.model).max_output
 
         out["sessions.resolve"] = timed(lambda: gw.sessions.resolve(None, None, "dtr-token"), calls)
-        out["guard: host + token"] = timed(lambda: host_name("127.0.0.1:8787"), calls)
+        checks = [guard(None), auth(daemon.token)]
+        asked = make_mocked_request(
+            "POST", "/v1/chat/completions", headers={"Host": "127.0.0.1:8787", **daemon.auth()}
+        )
+
+        async def answered(_: web.Request) -> web.StreamResponse:
+            return web.Response()
+
+        async def guarded() -> None:
+            await checks[0](asked, functools.partial(checks[1], handler=answered))
+
+        out["guard + auth middlewares"] = await atimed(guarded, calls)
         out["routes.resolve"] = timed(lambda: gw.resolve("bench"), calls)
 
         def health() -> None:
@@ -104,7 +118,6 @@ async def parts(calls: int) -> dict[str, float]:
             spend.settle(adm, target, usage)
 
         out["budget admit + settle"] = await atimed(budget, calls)
-        assert app[ACCOUNTS] is spend.accounts
 
         def telemetry() -> None:
             trace = tel.begin(
@@ -127,7 +140,7 @@ async def parts(calls: int) -> dict[str, float]:
             [Attempt(target, Outcome.OK)],
             [],
         )
-        out["response headers"] = timed(lambda: _headers(lease, "s1"), calls)  # type: ignore[arg-type]
+        out["response headers"] = timed(lambda: _headers(lease, "s1"), calls)
         await asyncio.sleep(0.5)  # let batched writes land before closing
     finally:
         await daemon.close()
