@@ -103,7 +103,7 @@ class ReportScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#coverage", DataTable).add_columns(
-            "failure on the primary", "seen", "recovered", "failed"
+            "failure on the primary", "seen", "recovered", "failed", "continued"
         )
         self.query_one("#paths", DataTable).add_columns(
             "path", "reqs", "p50 ms", "p95 ms", "p99 ms", "spread", "n", "ttft p50", "ttft p99", "extra"
@@ -137,11 +137,14 @@ class ReportScreen(Screen[None]):
             f"{t['recovered']} recovered ({share(t['recovery_share'])}) · {t['unrecovered']} still failed · "
             f"{usd(t['cost_per_recovery_usd'])} per recovery · "
             f"failed attempts {usd(t['failed_attempts_usd'])}"
+            + (f" · {figures.continued(t)}" if t["continued"] else "")
         )
         cov = self.query_one("#coverage", DataTable)
         cov.clear()
         for f in t["by_failure"]:
-            cov.add_row(f["failure"], str(f["seen"]), str(f["recovered"]), str(f["failed"]))
+            cov.add_row(
+                f["failure"], str(f["seen"]), str(f["recovered"]), str(f["failed"]), str(f["continued"])
+            )
         paths = self.query_one("#paths", DataTable)
         paths.clear()
         for r in report["routes"]:

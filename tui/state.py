@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -88,6 +88,11 @@ class FailoverRow:
     # hops cost one difference, not one per hop.
     cost_delta_usd: float | None
     request_id: str = ""
+    # A ``continued`` event: the answer was cut after this many characters had reached the
+    # client, and ``to`` finished it. Its failover (same request, same hop) is this line, not
+    # another; once the response says, what continuing saved against retrying the whole answer.
+    continued_chars: int | None = None
+    saved_usd: float | None = None
 
 
 @dataclass(slots=True)
@@ -168,7 +173,11 @@ class Dashboard:
             )
             row.target, row.attempts = f["target"], f["attempts"]
             self.requests[row.id] = row
+        # /status lists failovers only: the continuations seen live stay (their failovers join them).
+        continued = [f for f in self.failovers if f.continued_chars is not None]
         self.failovers.clear()
+        for cut in sorted(continued, key=lambda f: f.ts):
+            self._insert(cut)
         for fo in status["failovers"]:
             self._failover(fo)
         self.projects = list(status.get("projects", []))
@@ -194,7 +203,8 @@ class Dashboard:
     # --- live --------------------------------------------------------------------------
 
     def apply(self, event: Event) -> None:
-        match event["type"]:
+        kind: str = event["type"]
+        match kind:
             case "request":
                 self._request(cast(RequestEvent, event))
             case "attempt":
@@ -203,6 +213,8 @@ class Dashboard:
                 self._response(cast(ResponseEvent, event))
             case "failover":
                 self._failover(cast(FailoverEvent, event))
+            case "continued":
+                self._continued(cast(Mapping[str, Any], event))
             case "budget":
                 self._budget(cast(BudgetEvent, event))
             case "circuit":
@@ -245,6 +257,7 @@ class Dashboard:
         row.target, row.attempts, row.status, row.error = e["target"], e["attempts"], e["status"], e["error"]
         row.tokens_in, row.tokens_out, row.cost_usd = e["tokens_in"], e["tokens_out"], e["cost_usd"]
         row.latency_ms, row.ttft_ms = e["latency_ms"], e["ttft_ms"]
+        self._continuation_cost(e["id"], cast(Mapping[str, Any], e).get("continued"))
         if e["cost_usd"] and e["id"] not in self._costed:
             # /status repeats recent responses at every poll: each is counted once.
             self._costed[e["id"]] = None
@@ -260,13 +273,48 @@ class Dashboard:
 
     def _failover(self, e: FailoverEvent) -> None:
         rid = e.get("id", "")
+        hop = None
         if rid:
             for i, row in enumerate(self.failovers):
-                if row.request_id == rid and row.cost_delta_usd is not None:
+                if row.request_id != rid:
+                    continue
+                if row.continued_chars is not None and (row.from_, row.to) == (e["from"], e["to"]):
+                    hop = i  # the continuation's own line says this hop
+                if row.cost_delta_usd is not None:
                     self.failovers[i] = dataclasses.replace(row, cost_delta_usd=None)
-        self.failovers.appendleft(
+        if hop is not None:
+            self.failovers[hop] = dataclasses.replace(self.failovers[hop], cost_delta_usd=e["cost_delta_usd"])
+            return
+        self._insert(
             FailoverRow(e["ts"], e["route"], e["from"], e["to"], e["reason"], e["cost_delta_usd"], rid)
         )
+
+    def _continued(self, e: Mapping[str, Any]) -> None:
+        """A cut answer handed to the next target (the ``continued`` event of CONTRACT.md)."""
+        self._insert(
+            FailoverRow(
+                e["ts"], e["route"], e["from"], e["to"], str(e["reason"]), None, e["id"], int(e["chars"])
+            )
+        )
+
+    def _continuation_cost(self, rid: str, continued: Mapping[str, Any] | None) -> None:
+        if continued is None:
+            return
+        saved = float(continued["retry_usd"]) - float(continued["cost_usd"])
+        for i, row in enumerate(self.failovers):
+            if row.request_id == rid and row.continued_chars is not None:
+                self.failovers[i] = dataclasses.replace(row, saved_usd=saved)
+
+    def _insert(self, row: FailoverRow) -> None:
+        """Newest first: a row older than the newest shown (a snapshot's) goes in its place."""
+        i = 0
+        while i < len(self.failovers) and self.failovers[i].ts > row.ts:
+            i += 1
+        if i == len(self.failovers) == self.failovers.maxlen:
+            return  # older than everything a full list keeps
+        if len(self.failovers) == self.failovers.maxlen:
+            self.failovers.pop()
+        self.failovers.insert(i, row)
 
     def _budget(self, e: BudgetEvent) -> None:
         w = self.budgets.setdefault(e["scope"], Window())

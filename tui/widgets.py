@@ -10,7 +10,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from daemon.telemetry.schema import ProjectStatus
-from tui.state import SCOPES, Dashboard, Window
+from tui.state import SCOPES, Dashboard, FailoverRow, Window
 
 STATE_STYLE = {
     "healthy": "green",
@@ -128,9 +128,22 @@ class FailoverFeed(DataTable[Text | str]):
                 Text(f.from_, style="red"),
                 "→",
                 Text(f.to, style="green"),
-                Text(f.reason, style="yellow"),
+                _reason(f),
                 "" if delta is None else Text(_usd_delta(delta), style="red" if delta > 0 else "green"),
             )
+
+
+def _reason(f: FailoverRow) -> Text:
+    if f.continued_chars is None:
+        return Text(f.reason, style="yellow")
+    out = Text("continued", style="bold cyan")
+    out.append(f" after {f.continued_chars} chars, ")
+    out.append(f.reason, style="yellow")
+    if f.saved_usd is not None:
+        out.append(
+            f", {_usd_delta(-f.saved_usd)} against a retry", style="red" if f.saved_usd < 0 else "green"
+        )
+    return out
 
 
 def _usd_delta(delta: float) -> str:

@@ -106,6 +106,16 @@ MIGRATIONS: list[Migration] = [
         "requests_cache_saved",
         "ALTER TABLE requests ADD COLUMN cache_saved_usd REAL NOT NULL DEFAULT 0",
     ),
+    (
+        # Answers cut mid-stream and finished by the next target (continue_on_cut): what the
+        # client had received, what the continuation cost, what retrying the whole would have.
+        "requests_continued",
+        """
+        ALTER TABLE requests ADD COLUMN continued_chars INTEGER;
+        ALTER TABLE requests ADD COLUMN continued_usd REAL;
+        ALTER TABLE requests ADD COLUMN retry_usd REAL
+        """,
+    ),
 ]
 
 # What a row costs now: settled rows their cost, open reservations their worst case.

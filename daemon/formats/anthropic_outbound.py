@@ -11,12 +11,16 @@ What the API would otherwise answer 400 to, and what is done instead:
 - ``tool_result`` blocks go first in the user message after the calls, with any
   text after them; consecutive same-role messages are merged;
 - empty and whitespace-only text is dropped, and so are whitespace-only stop
-  sequences and the trailing whitespace of a final assistant prefill;
+  sequences and the trailing whitespace of a final assistant prefill (a
+  continuation's is one; the model continues after the stripped text);
+- a continuation (``Request.continues``) goes as that prefill, or, to a model
+  that takes none (Claude 4.6 on), with ``CONTINUE_INSTRUCTION`` after it;
 - ids and tool names are made to fit ``^[a-zA-Z0-9_-]+$``; arguments that are
   not a JSON object go as ``{"_raw": text}``;
 - thinking goes back only if Anthropic signed it; when the assistant turns of
-  the current exchange that call tools do not start with signed thinking, or
-  the model has no thinking, thinking is turned off for the request; with
+  the current exchange that call tools, or a final assistant message (a
+  prefill), do not start with signed thinking, or the model has no thinking,
+  thinking is turned off for the request; with
   thinking on, a forced tool choice becomes ``auto`` and temperature/top_k are
   dropped; ``temperature`` and ``top_p`` are never sent together;
 - a JSON schema for the answer goes in ``output_config.format`` in the dialect
@@ -33,6 +37,7 @@ from typing import Any, Final, assert_never
 from daemon.formats import anthropic_cache, ids
 from daemon.formats.anthropic_response import ORIGIN, arguments_object, tool_name
 from daemon.formats.anthropic_search import blocks as search_blocks
+from daemon.formats.continuation import held, instructed
 from daemon.formats.media import sniff_mime, split_data_url
 from daemon.formats.profile import Profile, Thinking
 from daemon.formats.schema_dialects import for_anthropic
@@ -57,6 +62,7 @@ DEFAULT_MAX_TOKENS: Final = 8192
 DEFAULT_MAX_TOKENS_THINKING: Final = 32000
 MIN_BUDGET: Final = 1024
 PLACEHOLDER: Final = "(continued)"
+_THINKING: Final = ("thinking", "redacted_thinking")
 # For models that take only a thinking budget, from the one effort scale.
 EFFORT_BUDGET: Final = {
     "minimal": 1024,
@@ -251,7 +257,13 @@ def _results_after_calls(out: list[dict[str, Any]]) -> None:
 def _signed_history(messages: list[dict[str, Any]]) -> bool:
     """With thinking on, the assistant turns of the current exchange that call tools must
     start with signed thinking, or the API answers 400. The exchange began at the last user
-    message without tool results: one with results continues the tool loop, text or not."""
+    message without tool results: one with results continues the tool loop, text or not.
+    So must a final assistant message (a prefill, such as a continuation's): thinking is
+    turned off for one that does not, the closest request the API takes."""
+    if messages and messages[-1]["role"] == "assistant":
+        blocks = messages[-1]["content"]
+        if blocks and blocks[0]["type"] not in _THINKING:
+            return False
     start = 0
     for i, msg in enumerate(messages):
         if msg["role"] == "user" and all(b["type"] != "tool_result" for b in msg["content"]):
@@ -390,6 +402,8 @@ def _sampling(req: Request, thinking_on: bool) -> dict[str, Any]:
 
 
 def encode_request(req: Request, model: str, profile: Profile) -> dict[str, Any]:
+    if held(req) and profile.continuation != "prefill":
+        req = instructed(req)  # Claude 4.6 on takes no prefill
     hoisted: list[TextPart] = []
     messages = _messages(req, hoisted)
     max_tokens = req.max_tokens or DEFAULT_MAX_TOKENS_THINKING

@@ -30,6 +30,7 @@ import orjson
 
 from daemon import ir
 from daemon.formats import ids
+from daemon.formats.continuation import held, instructed
 from daemon.formats.fields import as_array, as_object, as_str, json_type, opt_str
 from daemon.formats.gemini_contents import build_contents, guess_mime
 from daemon.formats.gemini_schema import (
@@ -426,6 +427,9 @@ def _reasoning(tc: dict[str, Any], path: str) -> ir.Reasoning:
 
 
 def encode_request(req: ir.Request, model: str, profile: Profile) -> dict[str, Any]:
+    # A continuation goes as the trailing model content Gemini continues.
+    if held(req) and profile.continuation == "instruction":
+        req = instructed(req)
     renames = Renames.of(req.tools)
     body: dict[str, Any] = {"contents": build_contents(req, renames)}
     system = _system_parts(req)

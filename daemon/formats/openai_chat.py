@@ -26,6 +26,7 @@ from typing import Any, Final, TypeVar, assert_never
 
 import orjson
 
+from daemon.formats.continuation import fused, held, instructed
 from daemon.formats.fields import as_array, as_object, as_str, json_type, opt_bool, opt_int, opt_num, opt_str
 from daemon.formats.gemini_schema import sanitize
 from daemon.formats.ids import for_openai
@@ -517,7 +518,14 @@ def effort_of_budget(tokens: int) -> Effort:
 
 
 def encode_request(req: Request, model: str, profile: Profile) -> dict[str, Any]:
+    # A continuation: the answer so far as a prefix (DeepSeek's, Mistral's prefix mode), or
+    # followed by the instruction to continue it.
+    prefix = held(req) and profile.continuation == "prefix"
+    if held(req):
+        req = fused(req) if prefix else instructed(fused(req))
     body: dict[str, Any] = {"model": model, "messages": _wire_messages(req)}
+    if prefix and body["messages"][-1]["role"] == "assistant":
+        body["messages"][-1]["prefix"] = True
     if req.tools:
         body["tools"] = [_wire_tool(t) for t in req.tools]
         if (c := req.tool_choice) is not None:

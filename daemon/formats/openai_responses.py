@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from daemon.formats.continuation import fused, held, instructed
 from daemon.formats.fields import as_array, as_object, as_str, json_type, opt_bool, opt_int, opt_num, opt_str
 from daemon.formats.gemini_schema import sanitize
 from daemon.formats.openai_chat import effort_of_budget, reasoning_of
@@ -216,7 +217,10 @@ def _wire_format(rf: ResponseFormat) -> dict[str, Any]:
 
 
 def encode_request(req: Request, model: str, profile: Profile) -> dict[str, Any]:
-    """``profile``: what the model takes; ``routing.adapt`` already dropped what it does not."""
+    """``profile``: what the model takes; ``routing.adapt`` already dropped what it does not.
+    A continuation goes as the assistant message item followed by the instruction to continue it."""
+    if held(req):
+        req = instructed(fused(req))
     body: dict[str, Any] = {"model": model, "input": encode_items(req.messages, outbound=True)}
     if req.system:
         body["instructions"] = "\n\n".join(p.text for p in req.system)

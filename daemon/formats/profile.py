@@ -18,6 +18,11 @@ JsonMode = Literal["json_object", "json_schema"]
 # (the simulator), OpenAI's and Anthropic's strict subsets (object roots only; Anthropic's
 # closed objects cannot say maps), Gemini's OpenAPI subset (any root).
 SchemaDialect = Literal["json_schema", "openai", "anthropic", "openapi"]
+# How the model is asked to continue an answer cut short (``Request.continues``): "prefill", the
+# trailing assistant message it continues (Claude to 4.5, Gemini); "prefix", that message flagged
+# ``"prefix": true`` (DeepSeek's beta endpoint, Mistral); "instruction", that message and then a
+# user turn asking to continue it (``formats.continuation.CONTINUE_INSTRUCTION``), for the rest.
+Continuation = Literal["prefill", "prefix", "instruction"]
 Param = Literal["temperature", "top_p", "top_k", "stop", "reasoning"]
 ALL_PARAMS: Final[frozenset[Param]] = frozenset({"temperature", "top_p", "top_k", "stop", "reasoning"})
 
@@ -40,6 +45,7 @@ class Profile:
     min_cache_tokens: int | None = None
     # Gemini serves a client's ``cachedContent``; other models cannot take it.
     cached_content: bool = False
+    continuation: Continuation = "instruction"
 
     @property
     def any_root(self) -> bool:

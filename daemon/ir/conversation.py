@@ -222,3 +222,6 @@ class Request:
     prompt_cache: PromptCache = "auto"
     # A Gemini ``cachedContents/...`` name the client sent: goes to Gemini targets only.
     cached_content: str | None = None
+    # The last message is an assistant message holding the start of the answer (text, maybe
+    # thinking); the target continues it, with no repetition (continue_on_cut).
+    continues: bool = False

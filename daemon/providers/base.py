@@ -25,7 +25,8 @@ class Provider(ABC):
         """What ``model`` takes here, looked up once: a target's kind and config never change."""
         known = self._profiles.get(model)
         if known is None:
-            known = self._profiles[model] = lookup(self.kind, model, self.config.models.get(model))
+            override = self.config.models.get(model)
+            known = self._profiles[model] = lookup(self.kind, model, override, self.config.base_url)
         return known
 
     @property

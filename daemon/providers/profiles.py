@@ -60,6 +60,12 @@ _OPENAI_NO_STOP = re.compile(r"(^|/)(o3|o4-mini)")
 # Gemini: 2.5 thinks with a budget, 3 on with a level.
 _GEMINI_BUDGET = re.compile(r"gemini-2\.5")
 _GEMINI_LEVEL = re.compile(r"gemini-[3-9]")
+# Claude 4.6 on answers a prefill (a conversation ending with an assistant message) 400.
+_CLAUDE_NO_PREFILL = re.compile(r"claude-((opus|sonnet|haiku)-4-([6-9]|\d\d)(?!\d)|[a-z]+-[5-9])")
+# Models with a prefix mode (a last assistant message flagged ``"prefix": true``): Mistral's, and
+# DeepSeek's, which its beta endpoint only serves (a base URL ending in /beta, ``lookup``).
+_MISTRAL = re.compile(r"(mistral|codestral|devstral|magistral|ministral|pixtral|open-mi[sx]tral)-")
+_DEEPSEEK = re.compile(r"deepseek-")
 
 
 def kind_of_model(name: str) -> str | None:
@@ -67,9 +73,14 @@ def kind_of_model(name: str) -> str | None:
     return next((kind for pattern, kind in _KIND_OF_MODEL if pattern.match(name)), None)
 
 
-def lookup(kind: str, model: str, override: ModelConfig | None = None) -> Profile:
-    """The profile of ``model`` served by a provider of ``kind``, with the config's override."""
+def lookup(
+    kind: str, model: str, override: ModelConfig | None = None, base_url: str | None = None
+) -> Profile:
+    """The profile of ``model`` served by a provider of ``kind`` at ``base_url``, with the
+    config's override."""
     base = profile_of(kind, model)
+    if _DEEPSEEK.match(model) and base.continuation == "prefix" and not _beta(base_url):
+        base = dataclasses.replace(base, continuation="instruction")
     if override is None or not (override.context_window or override.max_output):
         return base
     return dataclasses.replace(
@@ -92,6 +103,7 @@ def profile_of(kind: str, model: str) -> Profile:
                 schema_dialect="anthropic",
                 thinks_with_forced_tool=False,
                 min_cache_tokens=next((n for pat, n in _MIN_CACHE if pat.search(model)), 1024),
+                continuation="instruction" if _CLAUDE_NO_PREFILL.match(model) else "prefill",
             )
         case "openai" | "openai-compatible":
             reasoning = _OPENAI_REASONING.search(model) is not None
@@ -110,6 +122,9 @@ def profile_of(kind: str, model: str) -> Profile:
                 "effort" if reasoning else "none",
                 json_modes=frozenset(modes),  # type: ignore[arg-type]
                 schema_dialect="openai",
+                continuation="prefix"
+                if kind == "openai-compatible" and (_MISTRAL.match(model) or _DEEPSEEK.match(model))
+                else "instruction",
             )
         case "gemini":
             model = model.removeprefix("models/")
@@ -124,11 +139,17 @@ def profile_of(kind: str, model: str) -> Profile:
                 json_modes=frozenset({"json_object", "json_schema"}),
                 schema_dialect="openapi",
                 cached_content=True,
+                continuation="prefill",
             )
         case "sim":
             return Profile(None, output, ALL_PARAMS, json_modes=frozenset({"json_object", "json_schema"}))
         case _:
             return Profile(window, output)
+
+
+def _beta(base_url: str | None) -> bool:
+    """Whether a DeepSeek base URL is its beta endpoint (``https://api.deepseek.com/beta``)."""
+    return base_url is not None and base_url.rstrip("/").endswith("/beta")
 
 
 def _claude_thinking(model: str) -> Thinking:

@@ -25,3 +25,13 @@ def share(x: float | None) -> str:
 def path_name(p: dict[str, Any], arrow: str = "->") -> str:
     """A fallback path: the chain's first model, and what served when that was another."""
     return f"{p['primary']} (direct)" if not p["failover"] else f"{p['primary']} {arrow} {p['served']}"
+
+
+def continued(c: dict[str, Any], digits: int = 6) -> str:
+    """Answers cut mid-stream and finished by the next target, against retrying them whole."""
+    n = c["continued"]
+    return (
+        f"{n} cut answer{'s' * (n != 1)} continued: {usd(c['continued_usd'], digits)}, against "
+        f"{usd(c['retry_usd'], digits)} to retry {'them' if n != 1 else 'it'} whole "
+        f"(saved {usd(c['continued_saved_usd'], digits)})"
+    )

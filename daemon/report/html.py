@@ -1,6 +1,7 @@
 """The recovery report as one self-contained HTML page: inline CSS and SVG, no script,
 no network. Charts: the latency-coverage matrix of fallback paths, each path's latency
-distribution, and spend per day against the daily limit."""
+distribution, and spend per day against the daily limit. Answers continued after a cut
+(``continue_on_cut``) get a card and a table of their own when there are any."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import math
 from html import escape
 from typing import Any
 
-from daemon.report.figures import ms, path_name, share, usd
+from daemon.report.figures import continued, ms, path_name, share, usd
 
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1060px;color:#1d2430;background:#fafbfc}
@@ -38,6 +39,8 @@ def page(report: dict[str, Any]) -> str:
         ("failed attempts cost", usd(t["failed_attempts_usd"])),
         ("prompt cache saved", usd(t["cache_saved_usd"])),
     ]
+    if t["continued"]:
+        cards.append(("continued after a cut", f"{t['continued']} (saved {usd(t['continued_saved_usd'])})"))
     body = [
         f"<h1>detour recovery report</h1><div class=sub>{escape(w['name'])}: "
         f"{escape(w['start'][:16])} to {escape(w['end'][:16])}</div>",
@@ -54,6 +57,7 @@ def page(report: dict[str, Any]) -> str:
         "<h2>Latency per path</h2>",
         paths_table(paths),
         distributions(paths),
+        continued_table(t, paths),
         "<h2>What the prompt cache saved, per route</h2>",
         "<div class=sub>The answers priced without the cache, less what they cost.</div>",
         cache_table(report["routes"]),
@@ -85,6 +89,7 @@ def coverage_table(t: dict[str, Any]) -> str:
             str(f["recovered"]),
             str(f["failed"]),
             share(f["recovered"] / f["seen"]),
+            str(f["continued"]),
         ]
         for f in t["by_failure"]
     ]
@@ -95,9 +100,28 @@ def coverage_table(t: dict[str, Any]) -> str:
             str(t["recovered"]),
             str(t["unrecovered"]),
             share(t["recovery_share"]),
+            str(t["continued"]),
         ]
     )
-    return table(["failure", "seen", "recovered", "still failed", "covered"], rows)
+    return table(["failure", "seen", "recovered", "still failed", "covered", "continued"], rows)
+
+
+def continued_table(t: dict[str, Any], paths: list[tuple[str, dict[str, Any]]]) -> str:
+    """Per path: the answers cut mid-stream that the next target finished, and their price."""
+    if not t["continued"]:
+        return ""
+    rows = [
+        [f"{route}: {path_name(p)}", str(p["continued"]), usd(p["continued_usd"]), usd(p["retry_usd"]),
+         usd(p["continued_saved_usd"])]
+        for route, p in paths
+        if p["continued"]
+    ]  # fmt: skip
+    return (
+        "<h2>Answers continued after a cut</h2>"
+        f"<div class=sub>{escape(continued(t))}: the continuations' price against what the "
+        "same targets would have charged to answer whole.</div>"
+        + table(["path", "continued", "cost", "retry whole", "saved"], rows)
+    )
 
 
 def paths_table(paths: list[tuple[str, dict[str, Any]]]) -> str:

@@ -6,6 +6,9 @@ Over a window (today, this week, a range of local dates), per route and overall:
 - cost per recovery: the extra spend of recovered requests beyond what the
   primary would have charged (``cost_delta_usd``), divided by recoveries; and
   what attempts that served nothing cost (the ledger's spend minus served costs);
+- continuations: recoveries of answers cut mid-stream and finished by the next
+  target (``continue_on_cut``), with what the continuations cost against what
+  retrying those answers whole would have cost, overall and per path;
 - latency per path (primary -> served): p50/p95/p99, mean, spread (standard
   deviation) of total latency and of time to first token, with sample counts;
 - cost stability: spend per day against the daily limit, and its variation.
@@ -102,6 +105,23 @@ def _recovered(r: RequestRow) -> bool:
     return r.primary_failure is not None and r.status == 200
 
 
+def _continued(r: RequestRow) -> bool:
+    return r.continued_usd is not None and _recovered(r)
+
+
+def continuations(rows: list[RequestRow]) -> dict[str, Any]:
+    """Recovered answers finished by a continuation: their cost against retrying them whole."""
+    done = [r for r in rows if _continued(r)]
+    cost = sum(r.continued_usd or 0.0 for r in done)
+    retry = sum(r.retry_usd or 0.0 for r in done)
+    return {
+        "continued": len(done),
+        "continued_usd": round(cost, 9),
+        "retry_usd": round(retry, 9),
+        "continued_saved_usd": round(retry - cost, 9),
+    }
+
+
 def coverage(rows: list[RequestRow]) -> dict[str, Any]:
     failed_primary = [r for r in rows if r.primary_failure is not None]
     by_class: dict[str, list[RequestRow]] = defaultdict(list)
@@ -120,12 +140,14 @@ def coverage(rows: list[RequestRow]) -> dict[str, Any]:
                 "failure": kind,
                 "seen": len(rs),
                 "recovered": sum(map(_recovered, rs)),
+                "continued": sum(map(_continued, rs)),
                 "failed": len(rs) - sum(map(_recovered, rs)),
             }
             for kind, rs in sorted(by_class.items(), key=lambda kv: (-len(kv[1]), kv[0]))
         ],
         "extra_usd": round(extra, 9),
         "cost_per_recovery_usd": round(extra / len(recovered), 9) if recovered else None,
+        **continuations(failed_primary),
         "served_usd": round(sum(r.cost_usd for r in rows), 9),
         "cache_saved_usd": round(sum(r.cache_saved_usd for r in rows), 9),
     }
@@ -150,6 +172,7 @@ def paths(rows: list[RequestRow]) -> list[dict[str, Any]]:
                 "ok": len(ok),
                 "recovered": len(recovered),
                 "extra_usd": round(sum(r.delta_usd or 0.0 for r in recovered), 9),
+                **continuations(rs),
                 "latency_ms": distribution(r.latency_ms for r in ok),
                 "ttft_ms": distribution(r.ttft_ms for r in ok if r.ttft_ms is not None),
                 # The newest samples, for the distribution charts.

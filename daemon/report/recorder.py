@@ -1,8 +1,10 @@
 """The report's bus listener: turns each request's events into one durable row.
 
 From the ``attempt`` events it learns the chain's first model and why it did
-not answer; from ``failover`` the cost delta; from ``response`` what served,
-the status, latency, time to first token and cost. The listener only touches
+not answer; from ``failover`` the cost delta; from ``continued`` why an answer
+was cut; from ``response`` what served, the status, latency, time to first
+token and cost, and for a continued answer (its ``continued`` key) what the
+continuation cost against retrying the whole answer. The listener only touches
 memory; rows reach SQLite in batches from ``run`` on the store's thread.
 Probe events (``probe: true``) are skipped: the prober writes its own rows.
 """
@@ -11,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from daemon.report.store import RequestRow, Store
 from daemon.telemetry.schema import AttemptEvent, Event, FailoverEvent, ResponseEvent
@@ -28,6 +31,7 @@ class _Open:
     failure: str | None = None
     calls: int = 0
     delta: float | None = None
+    cut: str | None = None  # the failure kind of a cut the next target continued
 
 
 class ReportRecorder:
@@ -38,12 +42,15 @@ class ReportRecorder:
         self._wake = asyncio.Event()
 
     def __call__(self, event: Event) -> None:
-        kind = event["type"]
+        kind: str = event["type"]
         if kind == "attempt":
             self._attempt(cast(AttemptEvent, event))
         elif kind == "failover":
             ev = cast(FailoverEvent, event)
             self._get(ev["id"]).delta = ev["cost_delta_usd"]
+        elif kind == "continued":
+            cut = cast(Mapping[str, Any], event)
+            self._get(cut["id"]).cut = str(cut["reason"])
         elif kind == "response":
             self._response(cast(ResponseEvent, event))
 
@@ -70,6 +77,12 @@ class ReportRecorder:
 
     def _response(self, ev: ResponseEvent) -> None:
         state = self._open.pop(ev["id"], None) or _Open()
+        # Read as a mapping: the key is optional and only continued answers carry it.
+        cont = cast(Mapping[str, Any], ev).get("continued")
+        if cont is not None and state.failure is None:
+            # The cut target delivered part of the answer, so its attempt may read as served:
+            # the request was still answered despite a failure, which is a recovery.
+            state.failure = state.cut or "continued"
         self._rows.append(
             RequestRow(
                 id=ev["id"],
@@ -87,6 +100,9 @@ class ReportRecorder:
                 cost_usd=ev["cost_usd"],
                 delta_usd=state.delta if state.failure is not None else None,
                 cache_saved_usd=ev.get("cache_saved_usd", 0.0),
+                continued_chars=None if cont is None else int(cont["chars"]),
+                continued_usd=None if cont is None else float(cont["cost_usd"]),
+                retry_usd=None if cont is None else float(cont["retry_usd"]),
             )
         )
         self._wake.set()

@@ -44,6 +44,10 @@ class RequestRow:
     delta_usd: float | None  # cost beyond what the primary would have charged; failovers only
     probe: bool = False
     cache_saved_usd: float = 0.0  # the answer's price without the prompt cache, less its cost
+    # An answer cut mid-stream and finished by the next target (continue_on_cut); None otherwise:
+    continued_chars: int | None = None  # characters the client had received before the cut
+    continued_usd: float | None = None  # what the continuation cost
+    retry_usd: float | None = None  # what the same target would have charged to answer it whole
 
 
 _COLUMNS = tuple(f.name for f in fields(RequestRow))

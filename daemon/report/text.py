@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from daemon.report.figures import ms, path_name, share, usd
+from daemon.report.figures import continued, ms, path_name, share, usd
 
 
 def coverage_lines(c: dict[str, Any]) -> list[str]:
@@ -13,9 +13,14 @@ def coverage_lines(c: dict[str, Any]) -> list[str]:
         f"recovered {c['recovered']} ({share(c['recovery_share'])})   still failed {c['unrecovered']}",
     ]
     if c["by_failure"]:
-        lines += ["", f"  {'failure on the primary':<24}{'seen':>6}{'recovered':>11}{'failed':>8}"]
+        lines += [
+            "",
+            f"  {'failure on the primary':<24}{'seen':>6}{'recovered':>11}{'failed':>8}{'continued':>11}",
+        ]
         for f in c["by_failure"]:
-            lines.append(f"  {f['failure']:<24}{f['seen']:>6}{f['recovered']:>11}{f['failed']:>8}")
+            lines.append(
+                f"  {f['failure']:<24}{f['seen']:>6}{f['recovered']:>11}{f['failed']:>8}{f['continued']:>11}"
+            )
     return lines
 
 
@@ -45,6 +50,8 @@ def render(report: dict[str, Any]) -> str:
         f"failed attempts     {usd(t['failed_attempts_usd'])}   served answers {usd(t['served_usd'])}",
         f"prompt cache saved  {usd(t['cache_saved_usd'])} (the answers priced without it, less their cost)",
     ]
+    if t["continued"]:
+        out.append(f"continuations       {continued(t)}")
     for r in report["routes"]:
         out += [
             "",
@@ -55,6 +62,8 @@ def render(report: dict[str, Any]) -> str:
         for p in r["paths"]:
             out.append(path_line(p))
             out.append(f"  {'':<44}{'':>10}  n={p['latency_ms']['n']} latency, n={p['ttft_ms']['n']} ttft")
+            if p["continued"]:
+                out.append(f"  {'':<44}{'':>10}  {continued(p, 5)}")
     limit = s["daily_limit_usd"]
     out += ["", f"spend per day (daily limit {usd(limit, 2) if limit is not None else 'none'})"]
     peak = max([d["usd"] for d in s["days"]] + [limit or 0.0]) or 1.0

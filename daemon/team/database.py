@@ -142,6 +142,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         "report rows: what the prompt cache saved",
         "ALTER TABLE team_requests ADD COLUMN cache_saved_usd double precision NOT NULL DEFAULT 0;",
     ),
+    (
+        "report rows: answers continued after a cut",
+        """
+        ALTER TABLE team_requests ADD COLUMN continued_chars int;
+        ALTER TABLE team_requests ADD COLUMN continued_usd double precision;
+        ALTER TABLE team_requests ADD COLUMN retry_usd double precision;
+        """,
+    ),
 ]
 
 

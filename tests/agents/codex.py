@@ -32,7 +32,12 @@ MODEL = {"anthropic": "claude-sonnet-4-5", "gemini": "gemini-3-flash-preview"}
 def tool_result(fmt: str, body: dict[str, Any]) -> str | None:
     """The last tool result in a request of this format, as text; None before there is one."""
     found: str | None = None
-    if fmt == "anthropic":
+    if fmt == "openai":  # Chat Completions
+        for m in body.get("messages", []):
+            if m.get("role") == "tool":
+                c = m.get("content")
+                found = c if isinstance(c, str) else " ".join(x.get("text", "") for x in c or [])
+    elif fmt == "anthropic":
         for m in body.get("messages", []):
             for b in m.get("content") if isinstance(m.get("content"), list) else []:
                 if b.get("type") == "tool_result":
@@ -57,11 +62,13 @@ def call_signature(fmt: str, body: dict[str, Any]) -> str:
     return "its own signature" if own else "placeholder"
 
 
-def offers_tool(fmt: str, body: dict[str, Any]) -> bool:
+def offers_tool(fmt: str, body: dict[str, Any], tool: str = TOOL) -> bool:
+    if fmt == "openai":
+        return any((t.get("function") or {}).get("name") == tool for t in body.get("tools", []))
     if fmt == "anthropic":
-        return any(t.get("name") == TOOL for t in body.get("tools", []))
+        return any(t.get("name") == tool for t in body.get("tools", []))
     decls = [d for t in body.get("tools", []) for d in t.get("functionDeclarations", [])]
-    return any(d.get("name") == TOOL for d in decls)
+    return any(d.get("name") == tool for d in decls)
 
 
 def reading(cls: type[FakeUpstream], fmt: str, key: str, refuse_results: bool) -> FakeUpstream:

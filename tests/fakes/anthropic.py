@@ -24,8 +24,16 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.anthropic_cache import PromptCache
-from tests.fakes.anthropic_rules import Invalid, encrypted, error_body, forced_tool, prompt_chars, validate
-from tests.fakes.base import Answer, FakeUpstream, Fault, shaped, split_text
+from tests.fakes.anthropic_rules import (
+    Invalid,
+    continuation_prefix,
+    encrypted,
+    error_body,
+    forced_tool,
+    prompt_chars,
+    validate,
+)
+from tests.fakes.base import Answer, FakeUpstream, Fault, Mismatch, shaped, split_text
 
 __all__ = ["FakeAnthropic", "PromptCache", "frame"]
 
@@ -46,6 +54,11 @@ class FakeAnthropic(FakeUpstream):
 
     def inband_error(self, status: int) -> bytes:
         return frame("error", error_body(status, "Overloaded" if status == 529 else f"injected {status}"))
+
+    def answer_spots(self, data: Any) -> list[tuple[dict[str, Any], str]]:
+        delta = data.get("delta") if data.get("type") == "content_block_delta" else None
+        kind = {"text_delta": "text", "thinking_delta": "thinking"}.get((delta or {}).get("type"))
+        return [(delta, kind)] if delta is not None and kind is not None else []
 
     def _refusal(self, request: web.Request) -> web.Response | None:
         bearer = request.headers.get("authorization", "")
@@ -81,7 +94,10 @@ class FakeAnthropic(FakeUpstream):
             return web.json_response(
                 error_body(reply.status, reply.message), status=reply.status, headers=reply.headers
             )
-        reply = shaped(reply, forced_tool(body))
+        try:
+            reply = self.continuing(shaped(reply, forced_tool(body)), continuation_prefix(body))
+        except Mismatch as e:
+            return web.json_response(error_body(400, str(e)), status=400)
         if self.cache is not None:
             prompt, read, written = self.cache.bill(body)
             reply = dataclasses.replace(

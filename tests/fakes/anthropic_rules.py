@@ -13,8 +13,11 @@ import re
 from typing import Any
 
 from tests.fakes.anthropic_cache import MAX_BREAKPOINTS, breakpoints
+from tests.fakes.base import instructed
 
 ID = re.compile(r"^[a-zA-Z0-9_-]+$")
+# Claude 4.6 on answers a conversation that ends with an assistant message (a prefill) 400.
+NO_PREFILL = re.compile(r"claude-((opus|sonnet|haiku)-4-([6-9]|\d\d)(?!\d)|[a-z]+-[5-9])")
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 MEDIA = {"image/jpeg", "image/png", "image/gif", "image/webp"}
 TOP_LEVEL = {
@@ -234,6 +237,13 @@ def _thinking_ok(body: dict[str, Any], turns: list[tuple[int, str, list[dict[str
     if not turns:
         return
     last_i, last_role, last_blocks = turns[-1]
+    if on and last_role == "assistant" and last_blocks[0]["type"] not in ("thinking", "redacted_thinking"):
+        raise Invalid(
+            f"messages.{last_i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
+            f"`{last_blocks[0]['type']}`. When `thinking` is enabled, a final `assistant` message must start "
+            "with a thinking block. We recommend you include thinking blocks from previous turns. To avoid "
+            "this requirement, disable `thinking`."
+        )
     if on:
         choice = body.get("tool_choice")
         if isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
@@ -398,6 +408,10 @@ def validate(body: Any, *, count_tokens: bool = False) -> None:
     if not turns or turns[0][1] != "user":
         raise Invalid('messages: first message must use the "user" role')
     if turns[-1][1] == "assistant":
+        if NO_PREFILL.match(body["model"]):
+            raise Invalid(
+                "This model does not support assistant message prefill. The conversation must end with a user message."
+            )
         last = turns[-1][2][-1]
         if last["type"] == "text" and last["text"] != last["text"].rstrip():
             raise Invalid("messages: final assistant content cannot end with trailing whitespace")
@@ -406,6 +420,26 @@ def validate(body: Any, *, count_tokens: bool = False) -> None:
     _tools_ok(body)
     _thinking_ok(body, turns)
     _sampling_ok(body)
+
+
+def continuation_prefix(body: dict[str, Any]) -> str | None:
+    """The start of the answer a (valid) request asks the model to continue: a prefill's text
+    (a last assistant message of text, maybe after thinking), or the text of the assistant
+    message before detour's instruction to continue it; None for any other request."""
+    messages = [m for m in body["messages"] if m["role"] != "system"]
+    last = messages[-1]
+    if last["role"] == "assistant":
+        held = last
+    elif len(messages) > 1 and messages[-2]["role"] == "assistant" and instructed(last["content"]):
+        held = messages[-2]
+    else:
+        return None
+    content = held["content"]
+    blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+    if any(b["type"] not in ("text", "thinking", "redacted_thinking") for b in blocks):
+        return None
+    text = "".join(b["text"] for b in blocks if b["type"] == "text")
+    return text or None
 
 
 def prompt_chars(body: dict[str, Any]) -> int:

@@ -5,6 +5,12 @@ back exactly what it received. Each format's fake (``anthropic.py``,
 ``openai_chat.py``, ``gemini.py``) renders answers in its wire format by hand,
 independent of detour's own translators, and validates requests the way the
 real provider does, answering 400 in the provider's error shape otherwise.
+
+A request to continue an answer (continue_on_cut), in whichever form its wire takes it
+(a trailing assistant turn, ``"prefix": true``, or the assistant turn followed by
+``CONTINUE_INSTRUCTION``), is answered with the rest of the scripted ``Answer``
+(``continued``); ``continuations`` records the prefixes given. ``StreamFault(after_chars=N)``
+breaks a stream once exactly N characters of answer text and thinking are out.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+
+from daemon.formats.continuation import CONTINUE_INSTRUCTION
 
 
 @dataclass
@@ -59,6 +67,9 @@ class Answer:
     web_search: tuple[str, list[tuple[str, str]]] | None = None
     # Set by the fake when it bills this answer: the bill, which a stream cut short revises.
     bill: Bill | None = None
+    # Asked to continue an answer (``continued``): first repeat the prefix's last this many
+    # characters, as a model told to continue sometimes does.
+    repeat_chars: int = 0
 
 
 def shaped(answer: Answer, forced_tool: str | None) -> Answer:
@@ -90,17 +101,20 @@ class _TextFault(Exception):
 
 @dataclass
 class StreamFault:
-    """Break a streamed answer after ``after_frames`` frames have gone out.
+    """Break a streamed answer after ``after_frames`` frames have gone out, or once
+    ``after_chars`` characters of answer text and thinking have (the frame that crosses
+    that count is cut short, so exactly that many go out).
 
     cut: close the connection; stall: go silent for ``stall_s``; error: send the
     format's in-band error event (``status`` picks its type); malformed: send a
     frame that is not JSON.
     """
 
-    after_frames: int
+    after_frames: int | None = None
     action: str = "cut"  # cut | stall | error | malformed
     stall_s: float = 30.0
     status: int = 529
+    after_chars: int | None = None
 
 
 @dataclass
@@ -142,10 +156,57 @@ class Bill:
     complete: bool = True
 
 
+class Mismatch(Exception):
+    """A continuation whose prefix is not how the scripted answer starts: detour sent the
+    wrong prefix. Each fake answers it 400 in its provider's shape."""
+
+
+def continued(answer: Answer, prefix: str) -> Answer:
+    """What a model asked to continue an answer that starts with ``prefix`` says: the rest
+    of the scripted ``answer`` (its text must start with ``prefix``), after the prefix's
+    last ``repeat_chars`` characters when it repeats itself, and no thinking (it thought
+    before the prefix). Its output is billed in proportion to what it says, its prompt
+    has the prefix's tokens added (``PROMPT_CHARS_PER_TOKEN``)."""
+    text = answer.text or ""
+    if not text.startswith(prefix):
+        raise Mismatch(f"continuation prefix {prefix[:60]!r} is not how the answer starts ({text[:60]!r})")
+    rest = prefix[len(prefix) - min(answer.repeat_chars, len(prefix)) :] + text[len(prefix) :]
+    whole = len(text) + len(answer.thinking or "")
+    output = math.ceil(answer.output_tokens * len(rest) / whole) if whole else answer.output_tokens
+    return dataclasses.replace(
+        answer,
+        text=rest or None,
+        thinking=None,
+        reasoning_tokens=0,
+        output_tokens=max(output, 1),
+        input_tokens=answer.input_tokens + math.ceil(len(prefix) / PROMPT_CHARS_PER_TOKEN),
+    )
+
+
+def instructed(content: Any) -> bool:
+    """Whether a user turn's content (a string, or a list of text parts of any format) is
+    detour's instruction to continue the assistant message before it."""
+    return _joined(content) == CONTINUE_INSTRUCTION
+
+
+def _joined(content: Any) -> str | None:
+    """The text of a message's content: a string, or the text of its list of text parts."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list) or not content:
+        return None
+    texts = [p.get("text") for p in content if isinstance(p, dict)]
+    if len(texts) != len(content) or not all(isinstance(t, str) for t in texts):
+        return None
+    return "".join(texts)
+
+
 # Set on a request whose caller hung up during a slow first byte.
 ABANDONED = web.RequestKey("abandoned", bool)
 # How the fakes tokenize output they sent before a stream was cut short.
 OUTPUT_CHARS_PER_TOKEN = 3
+# How they tokenize a continuation's prefix, billed on top of the scripted prompt.
+PROMPT_CHARS_PER_TOKEN = 4
 
 
 @dataclass
@@ -171,6 +232,8 @@ class FakeUpstream:
         # echoes the key it was sent, as some do in ``param`` or ``details``.
         self.echo: str | None = None
         self.in_flight = 0
+        # The prefixes of the continuation requests this fake answered, in order.
+        self.continuations: list[str] = []
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -217,6 +280,56 @@ class FakeUpstream:
         """This format's in-band stream error frame (formats override)."""
         raise NotImplementedError
 
+    def answer_spots(self, data: Any) -> list[tuple[dict[str, Any], str]]:
+        """Where one of this format's stream frames (its JSON) carries answer text or
+        thinking: (object, key) pairs, in the order they are read (formats override)."""
+        raise NotImplementedError
+
+    def continuing(self, answer: Answer, prefix: str | None) -> Answer:
+        """``answer``, or when the request asked to continue one starting with ``prefix``,
+        its rest (``continued``; raises ``Mismatch``)."""
+        if prefix is None:
+            return answer
+        rest = continued(answer, prefix)
+        self.continuations.append(prefix)
+        return rest
+
+    def _answer_chars(self, frame: bytes) -> int:
+        data = _frame_data(frame)
+        return sum(len(obj[key]) for obj, key in self.answer_spots(data)) if data is not None else 0
+
+    def _split(self, frame: bytes, keep: int) -> tuple[bytes, bytes]:
+        """``frame`` as two: one with its first ``keep`` characters of answer, one with the rest."""
+        halves = []
+        for first in (True, False):
+            data, left = _frame_data(frame), keep
+            for obj, key in self.answer_spots(data):
+                text = obj[key]
+                obj[key] = text[:left] if first else text[left:]
+                left = max(0, left - len(text))
+            lines = frame.split(b"\n")
+            for i, line in enumerate(lines):
+                if line.startswith(b"data:"):
+                    end = b"\r" if line.endswith(b"\r") else b""
+                    lines[i] = b"data: " + json.dumps(data).encode() + end
+            halves.append(b"\n".join(lines))
+        return halves[0], halves[1]
+
+    async def _break(self, request: web.Request, resp: web.StreamResponse, fault: StreamFault) -> bool:
+        """Act out ``fault``; True when the stream ends there, False when it goes on (a stall
+        the caller sat through)."""
+        if fault.action == "cut":
+            assert request.transport is not None
+            request.transport.abort()
+        elif fault.action == "stall":
+            return not await still_there(request, fault.stall_s)
+        elif fault.action == "error":
+            error = self.inband_error(fault.status)
+            await resp.write(error if self.echo is None else echoed_frame(error, self.echo))
+        elif fault.action == "malformed":
+            await resp.write(b"data: {this is not json\n\n")
+        return True
+
     async def send_frames(
         self, request: web.Request, frames: list[bytes], answer: Answer
     ) -> web.StreamResponse:
@@ -229,21 +342,26 @@ class FakeUpstream:
                 return resp
             await resp.prepare(request)
             fault = answer.fault
+            shown = 0  # characters of answer text and thinking out, for ``after_chars``
             for i, fr in enumerate(frames):
-                if fault is not None and i == fault.after_frames:
-                    if fault.action == "cut":
-                        assert request.transport is not None
-                        request.transport.abort()
-                        return resp
-                    if fault.action == "stall" and not await still_there(request, fault.stall_s):
-                        return resp
-                    if fault.action == "error":
-                        error = self.inband_error(fault.status)
-                        await resp.write(error if self.echo is None else echoed_frame(error, self.echo))
-                        return resp
-                    if fault.action == "malformed":
-                        await resp.write(b"data: {this is not json\n\n")
-                        return resp
+                if fault is not None and fault.after_chars is not None:
+                    n = self._answer_chars(fr)
+                    left = fault.after_chars - shown
+                    crossing = 0 < left < n
+                    # Once N are out, the next frame breaks (for N = 0, the first with answer in it).
+                    if crossing or (left <= 0 and (n > 0 or fault.after_chars > 0)):
+                        head, fr = self._split(fr, left) if crossing else (b"", fr)
+                        if head:
+                            await resp.write(head)
+                            sent += text_chars(head)
+                        if await self._break(request, resp, fault):
+                            return resp
+                        fault = None  # a stall sat through: the rest goes out
+                    shown += n
+                elif (
+                    fault is not None and i == fault.after_frames and await self._break(request, resp, fault)
+                ):
+                    return resp
                 await resp.write(fr)
                 sent += text_chars(fr)
             await resp.write_eof()
@@ -318,6 +436,15 @@ async def still_there(request: web.Request, seconds: float) -> bool:
             return False
         await asyncio.sleep(min(left, 0.01))
     return request.transport is not None and not request.transport.is_closing()
+
+
+def _frame_data(frame: bytes) -> Any:
+    """The JSON of an SSE frame's ``data:`` line; None when it has none (or not JSON)."""
+    for line in frame.split(b"\n"):
+        if line.startswith(b"data:"):
+            with contextlib.suppress(ValueError):
+                return json.loads(line[5:])
+    return None
 
 
 def text_chars(frame: bytes) -> int:

@@ -29,7 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.base import Answer, FakeUpstream, Fault, shaped, split_text
+from tests.fakes.base import Answer, FakeUpstream, Fault, Mismatch, shaped, split_text
 
 _STATUS = {
     400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 402: "RESOURCE_EXHAUSTED", 403: "PERMISSION_DENIED",
@@ -185,6 +185,16 @@ def prompt_chars(body: dict[str, Any]) -> int:
             schema = _get(d, "parametersJsonSchema") or d.get("parameters") or {}
             n += len(d.get("name", "")) + len(d.get("description") or "") + len(json.dumps(schema))
     return n
+
+
+def continuation_prefix(body: dict[str, Any]) -> str | None:
+    """The start of the answer a (valid) request asks the model to continue: the text of a
+    trailing ``model`` content (thoughts aside); None when the last content is not one."""
+    last = _get(body, "contents")[-1]
+    parts = last["parts"]
+    if last.get("role") != "model" or any(_get(p, "text") is None for p in parts):
+        return None
+    return "".join(p["text"] for p in parts if not p.get("thought")) or None
 
 
 def _fields(obj: Any, known: set[str], at: str) -> dict[str, Any]:
@@ -571,7 +581,11 @@ class FakeGemini(FakeUpstream):
         reply = await self.take_reply(request)
         if isinstance(reply, Fault):
             return self.fault(reply)
-        reply = self.billed(shaped(reply, validator.forced_tool(body)), prompt_chars(body), model)
+        try:
+            reply = self.continuing(shaped(reply, validator.forced_tool(body)), continuation_prefix(body))
+        except Mismatch as e:
+            return error_response(400, str(e))
+        reply = self.billed(reply, prompt_chars(body), model)
         searchable = any(isinstance(t, dict) and "googleSearch" in t for t in _get(body, "tools") or [])
         if method == "generateContent":
             if reply.malformed:
@@ -582,6 +596,14 @@ class FakeGemini(FakeUpstream):
             return web.json_response(chunks)  # without alt=sse the stream is one JSON array
         frames = [b"data: " + json.dumps(c).encode() + b"\r\n\r\n" for c in chunks]
         return await self.send_frames(request, frames, reply)
+
+    def answer_spots(self, data: Any) -> list[tuple[dict[str, Any], str]]:
+        spots = []
+        for candidate in data.get("candidates") or [] if isinstance(data, dict) else []:
+            for part in (candidate.get("content") or {}).get("parts") or []:
+                if isinstance(part.get("text"), str):
+                    spots.append((part, "text"))
+        return spots
 
     def check_auth(self, request: web.Request) -> web.Response | None:
         given = request.headers.get("x-goog-api-key") or request.query.get("key")

@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes import openai_count as counting
-from tests.fakes.base import Answer, FakeUpstream, Fault, shaped, split_text
+from tests.fakes.base import Answer, FakeUpstream, Fault, Mismatch, instructed, shaped, split_text
 
 ROLES = ("system", "assistant", "user", "function", "tool", "developer")
 TOP_LEVEL = {
@@ -49,6 +49,7 @@ MESSAGE_KEYS = {
         "audio",
         "function_call",
         "annotations",
+        "prefix",  # DeepSeek's and Mistral's prefix mode (``_prefix_ok``)
     },
     "tool": {"role", "content", "tool_call_id"},
     "function": {"role", "content", "name"},
@@ -243,6 +244,52 @@ def _message_ok(m: Any, i: int) -> str:
             if content is not None and not isinstance(content, str | list):
                 raise Invalid(f"Invalid type for '{path}.content'.", f"{path}.content", "invalid_type")
     return role
+
+
+# OpenAI's own models: an assistant message takes no ``prefix`` there.
+OPENAI_MODEL = re.compile(r"^(gpt-|o\d|chatgpt-|codex-)")
+
+
+def _prefix_ok(body: dict[str, Any]) -> None:
+    """Prefix mode (DeepSeek's, Mistral's): ``"prefix": true`` on the last message only, an
+    assistant one; OpenAI's own models know no such field."""
+    messages = body["messages"]
+    for i, m in enumerate(messages):
+        if "prefix" not in m:
+            continue
+        if OPENAI_MODEL.match(body["model"]):
+            raise Invalid(f"Additional properties are not allowed ('prefix' was unexpected) - 'messages.{i}'")
+        if not isinstance(m["prefix"], bool):
+            raise Invalid(
+                f"Invalid type for 'messages[{i}].prefix': expected a boolean.", f"messages[{i}].prefix"
+            )
+        if m["prefix"] and (i != len(messages) - 1 or m["role"] != "assistant"):
+            raise Invalid(
+                "Invalid 'prefix': only the last message may be a prefix, and it must be an assistant message.",
+                f"messages[{i}].prefix",
+            )
+
+
+def continuation_prefix(body: dict[str, Any]) -> str | None:
+    """The start of the answer a (valid) request asks the model to continue: the last message's
+    text in prefix mode, or the assistant message's before detour's instruction to continue it;
+    None for any other request (a trailing assistant message alone is answered afresh)."""
+    messages = body["messages"]
+    last = messages[-1]
+    if last["role"] == "assistant" and last.get("prefix"):
+        held = last
+    elif (
+        len(messages) > 1
+        and messages[-2]["role"] == "assistant"
+        and last["role"] == "user"
+        and instructed(last["content"])
+    ):
+        held = messages[-2]
+    else:
+        return None
+    content = held.get("content")
+    text = "".join(p.get("text", "") for p in content) if isinstance(content, list) else content
+    return text or None
 
 
 def _pairing_ok(messages: list[dict[str, Any]]) -> None:
@@ -500,6 +547,7 @@ def validate(body: Any) -> None:
     for i, m in enumerate(messages):
         _message_ok(m, i)
     _pairing_ok(messages)
+    _prefix_ok(body)
     _tools_ok(body)
     _params_ok(body)
     _response_format_ok(body)
@@ -520,6 +568,13 @@ class FakeOpenAI(FakeUpstream):
     def inband_error(self, status: int) -> bytes:
         message = "The server had an error while processing your request. Sorry about that!"
         return frame(status_error(status, message if status >= 500 else f"injected {status}"))
+
+    def answer_spots(self, data: Any) -> list[tuple[dict[str, Any], str]]:
+        spots = []
+        for choice in data.get("choices") or []:
+            delta = choice.get("delta") or {}
+            spots += [(delta, k) for k in ("reasoning_content", "content") if isinstance(delta.get(k), str)]
+        return spots
 
     def _refusal(self, request: web.Request) -> web.Response | None:
         auth = request.headers.get("authorization", "")
@@ -562,7 +617,10 @@ class FakeOpenAI(FakeUpstream):
             return web.json_response(
                 status_error(reply.status, reply.message), status=reply.status, headers=reply.headers
             )
-        reply = shaped(reply, forced_tool(body))
+        try:
+            reply = self.continuing(shaped(reply, forced_tool(body)), continuation_prefix(body))
+        except Mismatch as e:
+            return web.json_response(error_body(str(e), "invalid_request_error", "messages"), status=400)
         reply = self.billed(reply, counting.chat_prompt_chars(body), body["model"])
         chat_id = f"chatcmpl-fake{next(self._ids):04d}"
         named = isinstance(body.get("tool_choice"), dict)

@@ -15,7 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.base import Answer, FakeUpstream, Fault, shaped, split_text
+from tests.fakes import openai_count as counting
+from tests.fakes.base import Answer, FakeUpstream, Fault, Mismatch, instructed, shaped, split_text
 from tests.fakes.openai_chat import TOOL_NAME, Invalid, error_body, status_error
 
 TOP_LEVEL = {
@@ -107,6 +108,26 @@ def validate(body: Any, issued: set[str]) -> None:
     _tools_ok(body)
 
 
+def continuation_prefix(body: dict[str, Any]) -> str | None:
+    """The start of the answer a (valid) request asks the model to continue: the text of the
+    assistant message item before detour's instruction to continue it; None otherwise."""
+    items = body.get("input")
+    if not isinstance(items, list) or len(items) < 2:
+        return None
+    held, last = items[-2], items[-1]
+    if (
+        last.get("type", "message") != "message"
+        or last.get("role") != "user"
+        or not instructed(last.get("content"))
+    ):
+        return None
+    if held.get("type", "message") != "message" or held.get("role") != "assistant":
+        return None
+    content = held.get("content")
+    text = "".join(p.get("text", "") for p in content) if isinstance(content, list) else content
+    return text or None
+
+
 def forced_tool(body: dict[str, Any]) -> str | None:
     choice = body.get("tool_choice")
     if isinstance(choice, dict):
@@ -130,6 +151,10 @@ class FakeOpenAIResponses(FakeUpstream):
         code = "rate_limit_exceeded" if status == 429 else "server_error"
         return frame({"type": "error", "code": code, "message": f"injected {status}", "param": None})
 
+    def answer_spots(self, data: Any) -> list[tuple[dict[str, Any], str]]:
+        kinds = ("response.output_text.delta", "response.reasoning_summary_text.delta")
+        return [(data, "delta")] if data.get("type") in kinds else []
+
     async def create(self, request: web.Request) -> web.StreamResponse:
         body = await self.record(request)
         if request.headers.get("authorization", "") != f"Bearer {self.key}":
@@ -145,7 +170,11 @@ class FakeOpenAIResponses(FakeUpstream):
             return web.json_response(
                 status_error(reply.status, reply.message), status=reply.status, headers=reply.headers
             )
-        reply = shaped(reply, forced_tool(body))
+        try:
+            reply = self.continuing(shaped(reply, forced_tool(body)), continuation_prefix(body))
+        except Mismatch as e:
+            return web.json_response(error_body(str(e), "invalid_request_error", "input"), status=400)
+        reply = self.billed(reply, counting.responses_prompt_chars(body), body["model"])
         encrypted = "reasoning.encrypted_content" in (body.get("include") or [])
         resp_id = f"resp_fake{next(self._ids):04d}"
         items = self.output(reply, encrypted)

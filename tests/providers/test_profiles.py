@@ -62,3 +62,25 @@ def test_kind_of_model() -> None:
     assert [kind_of_model(n) for n in ("claude-x", "o3", "gpt-4.1", "gemini-3-pro", "llama")] == [
         "anthropic", "openai", "openai", "gemini", None,
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("kind", "model", "base_url", "form"),
+    [
+        ("anthropic", "claude-sonnet-4-5-20250929", "", "prefill"),
+        ("anthropic", "claude-opus-4-20250514", "", "prefill"),
+        ("anthropic", "claude-opus-4-6", "", "instruction"),
+        ("anthropic", "claude-sonnet-5", "", "instruction"),
+        ("gemini", "gemini-3-flash-preview", "", "prefill"),
+        ("openai", "gpt-5", "", "instruction"),
+        ("openai-compatible", "mistral-small-latest", "https://api.mistral.ai/v1", "prefix"),
+        ("openai-compatible", "deepseek-chat", "https://api.deepseek.com/beta", "prefix"),
+        ("openai-compatible", "deepseek-chat", "https://api.deepseek.com", "instruction"),
+        ("openai-compatible", "qwen3-coder", "http://localhost:8000/v1", "instruction"),
+    ],
+)
+def test_how_each_model_continues_an_answer(kind: str, model: str, base_url: str, form: str) -> None:
+    """A provider's profile says how its model is asked to continue an answer cut short;
+    DeepSeek's prefix mode only at its beta endpoint, which the provider's base URL names."""
+    provider = SimProvider(ProviderConfig("p", kind, base_url))  # any provider looks profiles up alike
+    assert provider.profile(model).continuation == form

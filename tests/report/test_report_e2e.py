@@ -166,6 +166,8 @@ async def test_every_figure_matches_the_script(monkeypatch: pytest.MonkeyPatch) 
     assert totals["recovered"] == recovered
     assert totals["unrecovered"] == len(UNRECOVERED)
     assert totals["recovery_share"] == round(recovered / (recovered + len(UNRECOVERED)), 4)
+    # No route here continues a cut: none of its recoveries is a continuation.
+    assert totals["continued"] == 0 and [f.pop("continued") for f in totals["by_failure"]] == [0] * 4
     assert totals["by_failure"] == [
         {"failure": "rate_limited", "seen": len(RATE_LIMITED), "recovered": len(RATE_LIMITED), "failed": 0},
         {"failure": "timeout", "seen": len(TIMEOUTS), "recovered": len(TIMEOUTS), "failed": 0},

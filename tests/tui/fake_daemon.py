@@ -7,8 +7,9 @@ Stands in for (same shapes as daemon/server/observe.py and inbound.py):
   GET /events   SSE, one JSON event per data: line
   GET /budget, PUT /budget   same validation
 
-Tests script it: ``emit`` pushes an event to every open feed, ``stop``/``start`` on the
-same port is a daemon restart, ``has_events=False`` is a daemon built before /events.
+Tests script it: ``emit`` pushes an event to every open feed (``greeting`` to each as it
+opens), ``stop``/``start`` on the same port is a daemon restart, ``has_events=False`` is a
+daemon built before /events.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -56,6 +57,16 @@ def failover(id: str, ts: float, **kw: Any) -> FailoverEvent:
     }  # fmt: skip
     f.update(kw)  # type: ignore[typeddict-item]
     return f
+
+
+def continued(id: str, ts: float, **kw: Any) -> Event:
+    """The ``continued`` event (CONTRACT.md): an answer cut mid-stream handed to the next target."""
+    c: dict[str, Any] = {
+        "ts": ts, "type": "continued", "session": "claude-code", "id": id, "route": "coder",
+        "from": "anthropic/claude-sonnet-4-5", "to": "openai/gpt-4.1", "chars": 40, "reason": "connection",
+    }  # fmt: skip
+    c.update(kw)
+    return cast(Event, c)
 
 
 def sample_status() -> Status:
@@ -104,6 +115,7 @@ class FakeDaemon:
         self.token = token
         self.limits: dict[str, float | None] = {"session": None, "day": 5.0, "week": 25.0}
         self.puts: list[dict[str, Any]] = []
+        self.greeting: list[Event] = []  # sent on every feed as it opens
         self.port = 0
         self._feeds: list[asyncio.Queue[Event | None]] = []
         self._runner: web.AppRunner | None = None
@@ -157,6 +169,8 @@ class FakeDaemon:
         if not self.has_events:
             raise web.HTTPNotFound()
         q: asyncio.Queue[Event | None] = asyncio.Queue()
+        for greeted in self.greeting:
+            q.put_nowait(greeted)
         self._feeds.append(q)
         resp = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache"})
         await resp.prepare(request)

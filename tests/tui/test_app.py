@@ -15,7 +15,11 @@ from textual.widgets import DataTable, Input, Static
 
 from daemon.telemetry.schema import AlertEvent, BudgetEvent, DroppedEvent, RequestEvent
 from tests.daemon_harness import Daemon, start_daemon
-from tests.tui.fake_daemon import NOW, TOKEN, FakeDaemon, failover, response
+from tests.fakes.base import Answer, StreamFault
+from tests.fakes.openai_chat import FakeOpenAI
+from tests.report.test_continued import ANSWER, has_continuations, streamed_text
+from tests.report.test_report_e2e import KEY, config
+from tests.tui.fake_daemon import NOW, TOKEN, FakeDaemon, continued, failover, response
 from tests.wait import HANG_S
 from tui.app import DetourApp
 
@@ -346,3 +350,56 @@ async def test_a_real_failover_and_its_spend_reach_the_dashboard() -> None:
             assert "of $1.00" in bars_text(app)
     finally:
         await daemon.close()
+
+
+async def test_a_continued_answer_shows_in_the_failover_list(fake: FakeDaemon) -> None:
+    app = app_for(fake.url)
+    async with app.run_test() as pilot:
+        await until(pilot, lambda: app.link.state == "live")
+        before = len(cells(app, "#failovers"))
+        fake.emit(continued("r21", NOW, chars=40, reason="connection"))
+        await until(pilot, lambda: len(cells(app, "#failovers")) == before + 1)
+        newest = cells(app, "#failovers")[0]
+        assert newest.endswith(
+            "anthropic/claude-sonnet-4-5 → openai/gpt-4.1 continued after 40 chars, connection "
+        )
+        # Its failover is the same line: the hop's cost difference joins it.
+        fake.emit(failover("r21", NOW + 1, to="openai/gpt-4.1", reason="connection", cost_delta_usd=0.0021))
+        done = response("r21", NOW + 1, target="openai/gpt-4.1", cost_usd=0.003)
+        done["continued"] = {  # type: ignore[typeddict-unknown-key]
+            "from": "anthropic/claude-sonnet-4-5", "to": "openai/gpt-4.1", "chars": 40,
+            "cost_usd": 0.003, "retry_usd": 0.01,
+        }  # fmt: skip
+        fake.emit(done)
+        await until(pilot, lambda: "against a retry" in cells(app, "#failovers")[0])
+        assert cells(app, "#failovers")[0].endswith("connection, -$0.00700 against a retry +$0.00210")
+        assert len(cells(app, "#failovers")) == before + 1
+
+
+@pytest.mark.skipif(not has_continuations(), reason="needs continue_on_cut and StreamFault(after_chars=N)")
+async def test_a_real_continuation_is_one_line_with_its_saving(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real daemon, its primary cutting the answer after 40 characters: the dashboard shows
+    one line for the cut (its failover joined to it) with what continuing saved."""
+    monkeypatch.setenv("DETOUR_REPORT_KEY", KEY)
+    prim, fb = await FakeOpenAI(key=KEY).start(), await FakeOpenAI(key=KEY).start()
+    text = config(prim, fb).replace("max_wait_s = 0", "max_wait_s = 0\ncontinue_on_cut = true")
+    daemon = await start_daemon(text)
+    try:
+        app = app_for(daemon.url, daemon.token)
+        async with app.run_test() as pilot:
+            await until(pilot, lambda: app.link.state == "live")
+            prim.script.append(Answer(ANSWER, fault=StreamFault(after_chars=40, action="cut")))  # type: ignore[call-arg]
+            fb.script.append(Answer(ANSWER))
+            body = {"model": "coder", "stream": True, "messages": [{"role": "user", "content": "go"}]}
+            async with (
+                aiohttp.ClientSession(headers=daemon.auth()) as http,
+                http.post(daemon.url + "/v1/chat/completions", json=body) as r,
+            ):
+                assert streamed_text(await r.read()) == ANSWER
+            await until(pilot, lambda: "against a retry" in " ".join(cells(app, "#failovers")))
+            (line,) = cells(app, "#failovers")
+            assert "prim/m-primary → fb/m-fallback continued after 40 chars, " in line
+    finally:
+        await daemon.close()
+        await prim.close()
+        await fb.close()

@@ -25,7 +25,7 @@ async def test_r_opens_the_report_of_the_running_daemon(monkeypatch: pytest.Monk
             screen = app.screen
             assert isinstance(screen, ReportScreen)
             cov = screen.query_one("#coverage", DataTable)
-            assert [cov.get_row_at(i) for i in range(cov.row_count)] == [["rate_limited", "1", "1", "0"]]
+            assert [cov.get_row_at(i) for i in range(cov.row_count)] == [["rate_limited", "1", "1", "0", "0"]]
             paths = screen.query_one("#paths", DataTable)
             names = [paths.get_row_at(i)[:2] for i in range(paths.row_count)]
             assert names == [

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tests.tui.fake_daemon import NOW, response, sample_status
+import pytest
+
+from tests.tui.fake_daemon import NOW, continued, failover, response, sample_status
 from tui.state import SPEND_BUCKET_S, Dashboard
 from tui.widgets import project_line
 
@@ -48,4 +50,47 @@ def test_each_project_shows_its_indexing_state_and_what_it_skipped() -> None:
     assert [project_line(p).plain for p in board.projects] == [
         "app            indexing 120 of 600",
         "lib            ready, 412 files · 2 larger than 512 KiB · 1 parsing took over 10 s: indexed as text only",
+    ]
+
+
+def test_a_continued_answer_is_one_line_of_the_failover_list_with_its_saving() -> None:
+    board = Dashboard(lambda: NOW)
+    board.load_status(sample_status())
+    # As the daemon sends them: the continuation as it starts; at the end its failover, then the response.
+    board.apply(continued("r12", NOW - 3, chars=57, reason="overloaded"))
+    board.apply(failover("r13", NOW - 2, reason="timeout"))
+    board.apply(failover("r12", NOW - 1, reason="overloaded", cost_delta_usd=0.0012))
+    done = response("r12", NOW, target="openai/gpt-4.1")
+    done["continued"] = {  # type: ignore[typeddict-unknown-key]
+        "from": "anthropic/claude-sonnet-4-5", "to": "openai/gpt-4.1", "chars": 57,
+        "cost_usd": 0.002, "retry_usd": 0.0095,
+    }  # fmt: skip
+    board.apply(done)
+    rows = [(f.request_id, f.continued_chars, f.cost_delta_usd) for f in board.failovers]
+    assert rows == [("r13", None, -0.0041), ("r12", 57, 0.0012), ("r2", None, -0.0041)]
+    cut = board.failovers[1]
+    assert (cut.from_, cut.to, cut.reason) == ("anthropic/claude-sonnet-4-5", "openai/gpt-4.1", "overloaded")
+    assert cut.saved_usd == pytest.approx(
+        0.0095 - 0.002
+    )  # a retry of the whole answer, less the continuation
+    # /status lists failovers only: a new snapshot keeps the continuation, its failover still joined to it.
+    status = sample_status()
+    status["failovers"].append(failover("r12", NOW - 1, reason="overloaded", cost_delta_usd=0.0012))
+    board.load_status(status)
+    assert [(f.request_id, f.continued_chars, f.cost_delta_usd) for f in board.failovers] == [
+        ("r12", 57, 0.0012),
+        ("r2", None, -0.0041),
+    ]
+    assert board.failovers[0].saved_usd == pytest.approx(0.0075)
+
+
+def test_a_walk_that_failed_over_before_the_continuation_shows_its_cost_difference_once() -> None:
+    board = Dashboard(lambda: NOW)
+    board.apply(continued("r14", NOW - 3, **{"from": "openai/gpt-4.1"}, to="gemini/gemini-2.5-pro"))
+    board.apply(failover("r14", NOW - 1, to="openai/gpt-4.1", cost_delta_usd=0.002))
+    board.apply(failover("r14", NOW - 1, **{"from": "openai/gpt-4.1"}, to="gemini/gemini-2.5-pro",
+                         reason="connection", cost_delta_usd=0.002))  # fmt: skip
+    assert [(f.from_, f.continued_chars, f.cost_delta_usd) for f in board.failovers] == [
+        ("anthropic/claude-sonnet-4-5", None, None),
+        ("openai/gpt-4.1", 40, 0.002),
     ]
