@@ -186,9 +186,9 @@ class Accounts:
         for path in self._journal.leftovers():
             self._commit(list(read(path)), path)
 
-    def _commit(self, writes: list[Write], journal_file: Path | None) -> None:
+    def _commit(self, writes: list[Write], journal_file: Path | None, fresh: bool = False) -> None:
         if writes:
-            self.ledger.apply(writes)
+            self.ledger.apply(writes, fresh=fresh)
         if journal_file is not None:
             journal_file.unlink(missing_ok=True)
 
@@ -210,7 +210,7 @@ class Accounts:
             written, self._batch_written = self._batch_written, None
             full = self._journal.rotate() if self._journal.size > ROTATE_BYTES else None
             try:
-                await self._run(self._commit, batch, full)
+                await self._run(self._commit, batch, full, True)
             except Exception as e:
                 # The journal keeps the writes: the next start replays them.
                 log.error("the spend ledger could not be written: %s", e)

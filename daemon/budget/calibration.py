@@ -144,7 +144,10 @@ class Calibration:
         """A pair from a count endpoint or an answer's usage."""
         if counted <= 0 or billed <= 0:
             return
-        self.targets.setdefault(target, Learned()).add(counted, billed)
+        learned = self.targets.get(target)
+        if learned is None:
+            learned = self.targets[target] = Learned()
+        learned.add(counted, billed)
         self.dirty.add(target)
 
     def restore(self, stored: Mapping[Target, Sequence[Sample]]) -> None:

@@ -120,6 +120,11 @@ MIGRATIONS: list[Migration] = [
 
 # What a row costs now: settled rows their cost, open reservations their worst case.
 _COST = "COALESCE(usd, reserved_usd)"
+_INSERT = (
+    "INSERT OR IGNORE INTO attempts (id, ts, session, route, provider, model, state, reserved_usd, usd,"
+    " source, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens) VALUES "
+)
+_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 @dataclass(slots=True, frozen=True)
@@ -163,6 +168,8 @@ class Ledger:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=5000")
         migrate(self.db, MIGRATIONS, clock)
+        # Rows a statement can take: SQLite's limit on parameters, 15 a row (at most 500 rows).
+        self._per_insert = max(1, min(500, self.db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 15))
 
     def close(self) -> None:
         self.db.close()
@@ -170,31 +177,34 @@ class Ledger:
     def last_id(self) -> int:
         return int(self.db.execute("SELECT COALESCE(MAX(id), 0) FROM attempts").fetchone()[0])
 
-    def apply(self, writes: list[Write]) -> None:
+    def apply(self, writes: list[Write], *, fresh: bool = False) -> None:
         """Several writes in one transaction: under load one commit serves many.
 
         An attempt that started and ended within the batch becomes one settled row;
-        other settlements update rows written by an earlier batch."""
+        other settlements update rows written by an earlier batch. ``fresh``: no attempt
+        of the batch was written before (the running daemon's own batches, not a replay)."""
         settled = {w.id: w for w in writes if isinstance(w, Settlement)}
         rows = []
+        inserted = set()
         for w in writes:
             if isinstance(w, AttemptRow):
                 s = settled.get(w.id)
                 state = "reserved" if s is None else "settled"
                 head = (w.id, w.ts or self._clock(), w.session, w.route, w.provider, w.model, state)
                 rows.append((*head, w.reserved_usd, *_outcome(s)))
-        # Every settlement also as an update: a replayed journal holds the start of an attempt
-        # an earlier batch already wrote (its insert is ignored) together with its settlement.
-        updates = [(*_outcome(s), s.id) for s in settled.values()]
+                inserted.add(w.id)
+        # A settlement is also an update, unless its row was inserted settled just now: a
+        # replayed journal holds the start of an attempt an earlier batch already wrote (its
+        # insert is ignored) together with its settlement.
+        updates = [(*_outcome(s), s.id) for s in settled.values() if not (fresh and s.id in inserted)]
         self.db.execute("BEGIN")
         try:
-            # OR IGNORE: replaying the journal after a crash may meet rows already written.
-            self.db.executemany(
-                "INSERT OR IGNORE INTO attempts (id, ts, session, route, provider, model, state,"
-                " reserved_usd, usd, source, input_tokens, output_tokens, cache_read_tokens,"
-                " cache_write_tokens, reasoning_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+            # One statement for many rows: executemany steps (and lets go of the GIL) once a row.
+            for i in range(0, len(rows), self._per_insert):
+                chunk = rows[i : i + self._per_insert]
+                values = ", ".join([_ROW] * len(chunk))
+                # OR IGNORE: replaying the journal after a crash may meet rows already written.
+                self.db.execute(_INSERT + values, [v for row in chunk for v in row])
             self.db.executemany(
                 "UPDATE attempts SET usd = ?, source = ?, input_tokens = ?, output_tokens = ?,"
                 " cache_read_tokens = ?, cache_write_tokens = ?, reasoning_tokens = ?, state = 'settled'"

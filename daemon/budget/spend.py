@@ -15,6 +15,7 @@ released at nothing.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from daemon.budget.accounts import Accounts, Reservation
@@ -67,6 +68,12 @@ class Spend:
         if self.calibration is None:
             await self._top_up(req, target, counted, out)
             return self._admit(req, target, session, counted, out)
+        if self.accounts.shared is None and self.accounts.headroom(session)[0] == math.inf:
+            # No limit and no team: nothing to size against, nothing to lease (no await at all);
+            # the answer's usage still teaches the calibration.
+            adm = self._admit(req, target, session, counted, out)
+            adm.sized, adm.counted = Sized(counted, how="counted"), counted
+            return adm
         # What the provider will bill, not what detour counted; no await from here to the claim.
         sized = await self.calibration.size(req, target, session, counted, out)
         keep = self.calibration.in_flight_doubt + sized.doubt_usd  # room others' estimates may need
@@ -108,6 +115,8 @@ class Spend:
 
     def _keep_room(self, session: str, worst: float, keep: float) -> None:
         """Refuse a claim that would leave less than ``keep`` unspent."""
+        if keep <= 0:
+            return
         left, scope = self.accounts.headroom(session)
         if keep > 0 and scope is not None and left - worst < keep:
             raise self.accounts.refusal(scope, session)

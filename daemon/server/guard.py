@@ -93,10 +93,20 @@ def guard(allowed_hosts: frozenset[str] | None) -> Middleware:
     ``allowed_hosts`` None means loopback only; with ``allow_remote`` the bound host is added.
     """
 
+    verdicts: dict[str, bool] = {}  # Host header -> allowed: a client sends the same one every time
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        host = host_name(request.host)
-        if host is None or not (is_loopback(host) or (allowed_hosts is not None and host in allowed_hosts)):
+        allowed = verdicts.get(request.host)
+        if allowed is None:
+            host = host_name(request.host)
+            allowed = host is not None and (
+                is_loopback(host) or (allowed_hosts is not None and host in allowed_hosts)
+            )
+            if len(verdicts) >= 256:
+                verdicts.clear()
+            verdicts[request.host] = allowed
+        if not allowed:
             raise ApiError(
                 403, "permission", f"Host {request.host!r} is not this machine; detour answers loopback only"
             )

@@ -18,6 +18,7 @@ class Sessions:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._idle: dict[str, tuple[str, float]] = {}  # token digest -> (session id, last seen)
+        self._who: dict[str, str] = {}  # token -> its digest (one token, or a few, a daemon)
 
     def resolve(self, header: str | None, user: str | None, token: str) -> str:
         if header:
@@ -29,7 +30,11 @@ class Sessions:
 
     def _idle_session(self, token: str) -> str:
         now = self._clock()
-        who = hashlib.blake2b(token.encode(), digest_size=4).hexdigest()
+        who = self._who.get(token)
+        if who is None:
+            if len(self._who) >= 64:
+                self._who.clear()
+            who = self._who[token] = hashlib.blake2b(token.encode(), digest_size=4).hexdigest()
         current = self._idle.get(who)
         if current is None or now - current[1] > IDLE_S:
             sid = f"auto-{who}-{int(now)}"

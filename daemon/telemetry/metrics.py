@@ -4,14 +4,16 @@ Like TensorZero's gateway, detour publishes its own overhead: the time a
 request spent in detour rather than waiting on a provider.
 
 A request's counts only add to a plain dict (amounts summed per counter and
-label set): prometheus_client takes a lock on every ``inc``, six a request. The
-registry gets the sums when ``/metrics`` is read; the dict holds one entry a
-label set, so it stays small however long no one reads it. Histograms are
-observed as the events come (their buckets cannot be summed any cheaper).
+label set): prometheus_client takes a lock on every ``inc``, six a request, and
+two more a histogram observation. Histograms are counted the same way, a bucket
+index found by bisection and a sum per label set. The registry gets the sums
+when ``/metrics`` is read; the dicts hold one entry a label set, so they stay
+small however long no one reads them.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Any, cast
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -71,11 +73,17 @@ class Metrics:
         self._format: dict[str, str] = {}
         self._upstream_ms: dict[str, float] = {}
         self._children: dict[tuple[object, ...], Any] = {}
-        # Not yet in the registry: amounts per (counter, *labels).
+        # Not yet in the registry: amounts per (counter, *labels); per (histogram, *labels),
+        # the sum observed and the count a bucket (the last one +Inf).
         self._counts: dict[tuple[Any, ...], float] = {}
+        self._observed: dict[tuple[Any, ...], tuple[list[float], list[int]]] = {}
+        self._bounds = {h: (*b, float("inf")) for h, b in ((self.latency, LATENCY_BUCKETS),
+                        (self.ttft, LATENCY_BUCKETS), (self.overhead, OVERHEAD_BUCKETS))}  # fmt: skip
 
     def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
         """``metric.labels(*labels)``, looked up once: labels() validates and locks on every call."""
+        if not labels:
+            return metric  # a metric without labels is its own child
         key = (metric, *labels)
         child = self._children.get(key)
         if child is None:
@@ -85,11 +93,27 @@ class Metrics:
     def _inc(self, key: tuple[Any, ...], amount: float = 1.0) -> None:
         self._counts[key] = self._counts.get(key, 0.0) + amount
 
+    def _observe(self, key: tuple[Any, ...], value: float) -> None:
+        """``histogram.labels(*labels).observe(value)``, for ``key`` (histogram, *labels)."""
+        seen = self._observed.get(key)
+        if seen is None:
+            seen = self._observed[key] = ([0.0], [0] * len(self._bounds[key[0]]))
+        seen[0][0] += value
+        seen[1][bisect_left(self._bounds[key[0]], value)] += 1  # the first bucket with value <= le
+
     def _apply(self) -> None:
         """Put the counts the events added since the last time into the registry."""
         counts, self._counts = self._counts, {}
         for key, amount in counts.items():
             self._child(*key).inc(amount)
+        observed, self._observed = self._observed, {}
+        for key, (total, buckets) in observed.items():
+            # What Histogram.observe does, a bucket's worth at a time (prometheus_client 0.2x).
+            child = self._child(*key)
+            child._sum.inc(total[0])
+            for i, n in enumerate(buckets):
+                if n:
+                    child._buckets[i].inc(n)
 
     def exposition(self) -> bytes:
         self._apply()
@@ -120,13 +144,13 @@ class Metrics:
         upstream_ms = self._upstream_ms.pop(ev["id"], 0.0)
         route = ev["route"]
         self._inc((self.requests, route, fmt, str(ev["status"])))
-        self._child(self.latency, route).observe(ev["latency_ms"] / 1000)
+        self._observe((self.latency, route), ev["latency_ms"] / 1000)
         if ev["ttft_ms"] is not None:
-            self._child(self.ttft, route).observe(ev["ttft_ms"] / 1000)
+            self._observe((self.ttft, route), ev["ttft_ms"] / 1000)
         if ev["target"] is not None:
             model = ev["target"]
             self._inc((self.tokens, model, "in"), ev["tokens_in"])
             self._inc((self.tokens, model, "out"), ev["tokens_out"])
             self._inc((self.cost, model), ev["cost_usd"])
             until = ev["ttft_ms"] if ev["ttft_ms"] is not None else ev["latency_ms"]
-            self.overhead.observe(max(0.0, until - upstream_ms) / 1000)
+            self._observe((self.overhead,), max(0.0, until - upstream_ms) / 1000)

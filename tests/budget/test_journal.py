@@ -70,3 +70,22 @@ def test_a_replay_settles_an_attempt_whose_start_was_already_written(tmp_path: P
     [row] = ledger.rows()
     assert (row["state"], row["usd"], row["input_tokens"]) == ("settled", 0.01, 10)
     ledger.close()
+
+
+def test_a_batch_longer_than_one_statement_writes_every_row_once(tmp_path: Path) -> None:
+    """The daemon's own batches go in as multi-row statements of a few hundred rows each."""
+    ledger = Ledger(tmp_path / "detour.db")
+    ledger._per_insert = 3  # the limit SQLite's parameter count sets, made small
+    writes: list[AttemptRow | Settlement] = []
+    for i in range(1, 9):
+        writes.append(AttemptRow(i, "s", "r", "p", "m", 0.5, 1700000000.0 + i))
+        if i % 2:
+            writes.append(Settlement(i, 0.01 * i, Usage(10, i), "usage"))
+    ledger.apply(writes, fresh=True)
+    ledger.apply([Settlement(2, 0.02, Usage(10, 2), "usage")], fresh=True)  # a later batch settles it
+    settled = {1, 2, 3, 5, 7}
+    rows = [(r["id"], r["state"], r["usd"], r["output_tokens"]) for r in ledger.rows()]
+    assert rows == [
+        (i, "settled", 0.01 * i, i) if i in settled else (i, "reserved", None, 0) for i in range(1, 9)
+    ]
+    ledger.close()
