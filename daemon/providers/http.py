@@ -158,7 +158,9 @@ class HttpProvider(Provider):
 
     def _decode(self, decoder: StreamDecoder, fr: Frame) -> list[StreamEvent]:
         try:
-            events = decoder.feed(fr.event, self._frame_json(fr))
+            # Its data as it came, for a frame the client may get as it is (one line of it).
+            original = None if "\n" in fr.data else fr.data
+            events = decoder.feed(fr.event, self._frame_json(fr), original)
         except ApiError as err:
             raise self._tag(err, causes.IN_BAND) from None
         except orjson.JSONEncodeError:  # nested deeper than orjson writes back (tool arguments)

@@ -24,6 +24,7 @@ from aiohttp import web
 from daemon.config import Target
 from daemon.formats.base import WireFormat
 from daemon.ir import ApiError, Request, StreamAssembler, invalid
+from daemon.ir import stream as stream_ir
 from daemon.providers import Provider, reasoning
 from daemon.routing.chain import Chain, Lease, Meter, Walk
 from daemon.routing.routes import Resolved, Routes
@@ -188,6 +189,7 @@ async def _stream(
                 return out
             encoder = fmt.stream_encoder(req)
             ours, theirs = fmt.name, lease.provider.format_name
+            encoder.verbatim = ours == theirs and stream_ir.ORIGINAL_BYTES
             pending: list[bytes] = []  # encoded, not written yet: frames ready together
 
             async def flush() -> None:
