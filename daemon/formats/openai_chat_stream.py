@@ -341,13 +341,13 @@ class ChatStreamDecoder:
             delta = choice.get("delta")
             if isinstance(delta, dict):
                 self._delta(delta, out)
-                if (
-                    original is not None
+                if (  # the cheapest tests first: most frames of most streams fail one
+                    len(data) == self._keys
+                    and original is not None
                     and self._prefix is not None
                     and out
                     and len(out) == 1 + (type(out[0]) is PartStart)
                     and original.startswith(self._prefix)
-                    and len(data) == self._keys
                     and len(choices) == 1
                     and _plain(choice)
                     and (arg := self._as_encoded(delta, out[-1])) is not None

@@ -21,7 +21,7 @@ from daemon.formats.anthropic import API_VERSION
 from daemon.formats.base import StreamDecoder, WireFormat
 from daemon.formats.registry import FORMATS
 from daemon.formats.sse import Frame, SSEParser
-from daemon.ir import ApiError, Request, StreamEvent, is_content
+from daemon.ir import ApiError, PartStart, Request, SignatureDelta, StreamEvent, is_content
 from daemon.ir import errors as causes
 from daemon.keys import Secret
 from daemon.providers import count, reasoning
@@ -29,6 +29,7 @@ from daemon.providers.base import Provider
 from daemon.redaction import Redactor
 
 _ERROR_BODY = 64 * 1024
+_PROVENANCE = (PartStart, SignatureDelta)
 _SHOWN = 500  # of a plain-text error body, in the message
 _KEY_ROOM = 1024  # longer than any key
 
@@ -167,7 +168,10 @@ class HttpProvider(Provider):
             raise ApiError(
                 502, "server_error", f"{self.id} sent a frame nested too deep", cause=causes.MALFORMED
             ) from None
-        return [reasoning.from_provider_event(ev, self.id) for ev in events]
+        for i, ev in enumerate(events):
+            if type(ev) in _PROVENANCE:  # what may carry a signature: marked as this provider's
+                events[i] = reasoning.from_provider_event(ev, self.id)
+        return events
 
     def _tag(self, err: ApiError, cause: str) -> ApiError:
         if err.cause is None:
