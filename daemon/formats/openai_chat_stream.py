@@ -341,19 +341,22 @@ class ChatStreamDecoder:
             delta = choice.get("delta")
             if isinstance(delta, dict):
                 self._delta(delta, out)
-                if (  # the cheapest tests first: most frames of most streams fail one
+                # Written as it came only if encoding it again gives the same chunk: the
+                # stream's head, one choice holding nothing but a delta of one key, as the
+                # encoder writes it. Its text shows the keys' order (cheapest tests first).
+                if (
                     len(data) == self._keys
                     and original is not None
                     and self._prefix is not None
+                    and original.startswith(self._prefix)
+                    and original.endswith(_TAIL)
+                    and len(choices) == 1
+                    and len(choice) == 4
+                    and len(delta) == 1
                     and out
                     and len(out) == 1 + (type(out[0]) is PartStart)
-                    and original.startswith(self._prefix)
-                    and len(choices) == 1
-                    and _plain(choice)
-                    and (arg := self._as_encoded(delta, out[-1])) is not None
                 ):
-                    out[-1] = arg
-                    arg.original = original
+                    self._as_encoded(delta, out[-1], original)
             if (raw := choice.get("finish_reason")) is not None:
                 self._close(out)
                 self._raw_finish = str(raw)
@@ -385,23 +388,20 @@ class ChatStreamDecoder:
             and type(head["created"]) is int
         ):
             return None
-        end = original.find('"choices"') if original is not None else -1
-        if original is not None and end > 0 and original[end + 9 :].lstrip().startswith(":"):
-            self._prefix = original[:end]
+        end = original.find('"choices":[') if original is not None else -1
+        if original is not None and end > 0 and original[end - 1] == ",":  # a key, not a value
+            self._prefix = original[:end] + _CHOICES
             self._keys = len(head) + 1
         return head
 
-    def _as_encoded(
-        self, delta: dict[str, Any], ev: StreamEvent
-    ) -> TextDelta | ThinkingDelta | ArgumentsDelta | None:
-        """``ev``, when its chunk's delta is the very one the encoder writes for it."""
-        if len(delta) != 1:
-            return None
+    def _as_encoded(self, delta: dict[str, Any], ev: StreamEvent, original: str) -> None:
+        """``ev`` carries ``original`` when its chunk's one-key delta is the one the encoder
+        writes for it (a tool call's numbered as the encoder numbers it)."""
         match ev:
             case TextDelta() if type(delta.get("content")) is str:
-                return ev
+                ev.original = original
             case ThinkingDelta() if type(delta.get("reasoning_content")) is str:
-                return ev
+                ev.original = original
             case ArgumentsDelta():
                 calls = delta.get("tool_calls")
                 call = calls[0] if isinstance(calls, list) and len(calls) == 1 else None
@@ -412,8 +412,7 @@ class ChatStreamDecoder:
                     and list(fn) == ["arguments"]
                     and self._nth.get(call["index"]) == call["index"]  # type: ignore[index]
                 ):
-                    return ev
-        return None
+                    ev.original = original
 
     def close(self) -> list[StreamEvent]:
         if self._ended:
@@ -515,12 +514,10 @@ _NO_FINISH: Final = b',"logprobs":null,"finish_reason":null}]}\n\n'
 # The stream-wide chunk fields a same-format encoder repeats from the upstream.
 _HEAD: Final = frozenset(("id", "object", "created", "model", "system_fingerprint", "service_tier"))
 _REQUIRED: Final = frozenset(("id", "object", "created", "model"))
-_CHOICE: Final = ["index", "delta", "logprobs", "finish_reason"]
-
-
-def _plain(choice: dict[str, Any]) -> bool:
-    """A choice as the encoder writes one mid-stream: nothing but its delta."""
-    return list(choice) == _CHOICE and choice["logprobs"] is None and choice["finish_reason"] is None
+# A chunk written as it came starts with the stream's head then this, and ends with _TAIL:
+# the encoder's own spacing, which OpenAI's and compatible servers' compact JSON shares.
+_CHOICES: Final = '"choices":[{"index":0,"delta":{'
+_TAIL: Final = '},"logprobs":null,"finish_reason":null}]}'
 
 
 class ChatStreamEncoder:

@@ -91,6 +91,9 @@ class HttpProvider(Provider):
         # it, the idle limit, timed here between chunks.
         timeout = aiohttp.ClientTimeout(sock_connect=self.config.timeout_connect_s, sock_read=None)
         decoder = self.format.stream_decoder(req)
+        # A frame's original bytes matter only to a client of this provider's own format; for
+        # any other, the decoder is spared telling which frames would come back unchanged.
+        originals = req.source_format == self.format.name
         parser = SSEParser()
         try:
             async with asyncio.timeout(self.config.timeout_first_byte_s):
@@ -120,12 +123,12 @@ class HttpProvider(Provider):
                     if chunk is None:
                         break
                     for fr in parser.feed(chunk):
-                        for ev in self._decode(decoder, fr):
+                        for ev in self._decode(decoder, fr, originals):
                             if silence.limit is None and is_content(ev):
                                 silence.arm(self.config.timeout_idle_s)
                             yield ev
                 for fr in parser.close():
-                    for ev in self._decode(decoder, fr):
+                    for ev in self._decode(decoder, fr, originals):
                         yield ev
             except aiohttp.ClientError as e:
                 raise self._transport_error(e, streaming=True) from None
@@ -157,10 +160,10 @@ class HttpProvider(Provider):
         except (TimeoutError, aiohttp.ClientError):
             return None
 
-    def _decode(self, decoder: StreamDecoder, fr: Frame) -> list[StreamEvent]:
+    def _decode(self, decoder: StreamDecoder, fr: Frame, originals: bool) -> list[StreamEvent]:
         try:
             # Its data as it came, for a frame the client may get as it is (one line of it).
-            original = None if "\n" in fr.data else fr.data
+            original = fr.data if originals and "\n" not in fr.data else None
             events = decoder.feed(fr.event, self._frame_json(fr), original)
         except ApiError as err:
             raise self._tag(err, causes.IN_BAND) from None

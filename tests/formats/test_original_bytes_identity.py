@@ -47,11 +47,11 @@ MODEL = {
     "gemini": "gemini-3-flash-preview",
 }
 ANSWERS = {
-    "text": Answer(text="The quick brown fox jumps over the lazy dog, twice.", chunks=5),
-    "thinking": Answer(text="It is 4.", thinking="Two and two make four.", chunks=3),
+    "text": Answer(text="The quick brown fox jumps over the lazy dog — naïve café, twice.", chunks=5),
+    "thinking": Answer(text="It is 4, ½ of 8.", thinking="Two and two make four (½ of 8).", chunks=3),
     "tools": Answer(
-        text="Looking.",
-        tool_calls=[ToolCall("read_file", {"path": "a.py"}), ToolCall("grep", {"pattern": "x"})],
+        text="Looking… ☕",
+        tool_calls=[ToolCall("read_file", {"path": "café.py"}), ToolCall("grep", {"pattern": "x"})],
         chunks=2,
     ),
 }
@@ -72,24 +72,29 @@ class Stream:
         return f"{self.fmt}-{self.answer}-{self.variant}"
 
 
+# How a Chat server may write the same chunks: OpenAI itself (compact, with usage: null and
+# an obfuscation pad on each), a compatible server such as vLLM (compact, neither, thinking
+# as a one-key delta) or DeepSeek (thinking beside "content": null). Only the compatible
+# server's chunks come back unchanged; the others are near misses the shortcut must refuse.
+VARIANTS = {"openai": ("text", "thinking"), "compatible": tuple(ANSWERS), "deepseek": ("thinking",)}
 STREAMS = [Stream(fmt, answer) for fmt in KIND for answer in ANSWERS] + [
-    # A compatible server (vLLM, DeepSeek, ...) sends no obfuscation and no usage: null on
-    # each chunk, so its frames are the ones that come back unchanged.
-    Stream("openai", answer, "compatible")
-    for answer in ANSWERS
+    Stream("openai", answer, variant) for variant, answers in VARIANTS.items() for answer in answers
 ]
 
 
-def compatible(frame: bytes) -> bytes:
-    """A Chat chunk as a server without OpenAI's per-chunk extras sends it."""
+def rewritten(frame: bytes, variant: str) -> bytes:
+    """A Chat chunk of the fake's as ``variant`` writes it."""
     if not frame.startswith(b"data: {"):
         return frame
     chunk = json.loads(frame[6:])
-    if chunk.get("choices"):
+    if chunk.get("choices") and variant != "openai":
         chunk.pop("obfuscation", None)
         if chunk.get("usage", 0) is None:
             del chunk["usage"]
-    return f"data: {json.dumps(chunk)}\n\n".encode()
+        delta = chunk["choices"][0]["delta"]
+        if variant == "compatible" and delta.get("reasoning_content") and delta.get("content", 0) is None:
+            del delta["content"]
+    return f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n".encode()
 
 
 def split_frames(raw: bytes) -> list[bytes]:
@@ -184,8 +189,8 @@ class Replay:
             raw = await r.read()
         assert r.status == 200, raw[:500]
         frames = split_frames(raw)
-        if stream.variant == "compatible":
-            frames = [compatible(f) for f in frames]
+        if stream.variant != "as-sent":
+            frames = [rewritten(f, stream.variant) for f in frames]
         self.recorded[stream.key] = frames
         self.recording = None
 
@@ -351,6 +356,7 @@ async def test_clients_get_the_same_frames_with_the_shortcut_on_and_off(
         assert same(on.frames()) == same(off.frames()), f"{where}:\n{on.raw!r}\n{off.raw!r}"
         if on.raw != off.raw:
             verbatim.add(stream.key)
-    # The shortcut did write frames as they came (their spacing is the upstream's), wherever a
-    # frame would come back unchanged: Anthropic's deltas and a compatible server's chunks.
+    # The shortcut did write frames as they came (told apart from the re-encoded ones by
+    # their escapes, \u00e9 for é, and spacing), wherever a frame comes back unchanged:
+    # Anthropic's deltas and a compatible server's chunks.
     assert {s.key for s in STREAMS if s.fmt == "anthropic" or s.variant == "compatible"} <= verbatim
