@@ -90,10 +90,15 @@ class Decoder:
         self._started = False
         self._done = False
 
-    def feed(self, event: str | None, data: Any) -> list[StreamEvent]:
+    def feed(self, event: str | None, data: Any, original: str | None = None) -> list[StreamEvent]:
         if self._done or not isinstance(data, dict):
             return []
         match data.get("type", event):
+            case "content_block_delta" if original is not None:
+                events = self._delta(data)
+                if len(events) == 1 and _as_encoded(data, events[0]):
+                    events[0].original = original  # type: ignore[union-attr]
+                return events
             case "message_start":
                 return self._start(data.get("message"))
             case "content_block_start":
@@ -236,13 +241,39 @@ class Decoder:
         ]
 
 
+# The delta object of each kind as the encoder writes it: its keys, in order.
+_DELTA_KEYS: Final = {
+    TextDelta: ["type", "text"],
+    ThinkingDelta: ["type", "thinking"],
+    ArgumentsDelta: ["type", "partial_json"],
+}
+
+
+def _as_encoded(data: dict[str, Any], ev: StreamEvent) -> bool:
+    """Whether the encoder would write this ``content_block_delta`` for ``ev`` as it came: the
+    same keys (no ``citations_delta`` extras), and the block at the index the IR gave it."""
+    keys = _DELTA_KEYS.get(type(ev))
+    return (
+        keys is not None
+        and list(data) == _FRAME_KEYS
+        and list(data["delta"]) == keys
+        and type(data["delta"][keys[1]]) is str
+        and type(data["index"]) is int
+        and data["index"] == ev.index  # type: ignore[union-attr]
+    )
+
+
+_FRAME_KEYS: Final = ["type", "index", "delta"]
+
+
 class Encoder:
-    __slots__ = ("_order", "_usage", "_kinds", "_signatures", "_calls", "_wire", "_search_blocks")
+    __slots__ = ("verbatim", "_order", "_usage", "_kinds", "_signatures", "_calls", "_wire", "_search_blocks")
 
     def __init__(self, req: Request) -> None:
         # IR index -> wire block index: a web search is two blocks here, or none.
         self._wire: dict[int, int] = {}
         self._search_blocks = 0
+        self.verbatim = False
         self._order = OnePartAtATime()
         self._usage = Usage()
         self._kinds: dict[int, str] = {}
@@ -266,6 +297,10 @@ class Encoder:
             case PartStart():
                 self._wire[ev.index] = self._blocks()
                 return self._block_start(ev.index, ev.part)
+            case TextDelta() | ThinkingDelta() | ArgumentsDelta() if (
+                ev.original is not None and self.verbatim and self._wire[ev.index] == ev.index
+            ):
+                return b"event: content_block_delta\ndata: " + ev.original.encode() + b"\n\n"
             case TextDelta():
                 return self._block_delta(ev.index, {"type": "text_delta", "text": ev.text})
             case ThinkingDelta():

@@ -19,8 +19,10 @@ from daemon.ir import ApiError, Request, Response, StreamEvent
 class StreamDecoder(Protocol):
     """Upstream SSE frames (already parsed as JSON) -> IR stream events."""
 
-    def feed(self, event: str | None, data: Any) -> list[StreamEvent]:
-        """One frame. Raises ``ApiError`` for an in-band error."""
+    def feed(self, event: str | None, data: Any, original: str | None = None) -> list[StreamEvent]:
+        """One frame; ``original`` is its data as it came, for a content delta that a client
+        of this format would get back unchanged to carry (``ir.stream``). Raises ``ApiError``
+        for an in-band error."""
         ...
 
     def close(self) -> list[StreamEvent]:
@@ -31,7 +33,10 @@ class StreamDecoder(Protocol):
 
 
 class StreamEncoder(Protocol):
-    """IR stream events -> SSE bytes in the client's format."""
+    """IR stream events -> SSE bytes in the client's format. ``verbatim``: the events come
+    from a provider of this format, so a delta's original bytes may be written as they came."""
+
+    verbatim: bool
 
     def feed(self, ev: StreamEvent) -> bytes: ...
 

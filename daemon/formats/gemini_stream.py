@@ -311,7 +311,7 @@ class StreamDecoder:
     def __init__(self, req: ir.Request) -> None:
         self._reader = _Reader(req)
 
-    def feed(self, event: str | None, data: Any) -> list[ir.StreamEvent]:
+    def feed(self, event: str | None, data: Any, original: str | None = None) -> list[ir.StreamEvent]:
         return self._reader.feed(data)
 
     def close(self) -> list[ir.StreamEvent]:
@@ -393,9 +393,11 @@ def encode_response(resp: ir.Response, req: ir.Request) -> dict[str, Any]:
 class StreamEncoder:
     """IR events -> ``data:`` frames a Gemini SDK reads: one per text delta, each call whole at its end."""
 
-    __slots__ = ("_order", "_id", "_model", "_part", "_opaque", "_arguments", "_usage")
+    __slots__ = ("verbatim", "_order", "_id", "_model", "_part", "_opaque", "_arguments", "_usage")
 
     def __init__(self, req: ir.Request) -> None:
+        # Each frame repeats the answer's running usage and ids: originals are never written.
+        self.verbatim = False
         self._order = ir.OnePartAtATime()
         self._id = ""
         self._model = req.model

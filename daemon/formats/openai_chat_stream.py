@@ -297,7 +297,7 @@ class ChatStreamDecoder:
 
     __slots__ = (
         "_names", "_id", "_started", "_index", "_text", "_calls", "_open_calls", "_refusal",
-        "_raw_finish", "_usage", "_ended",
+        "_raw_finish", "_usage", "_ended", "_prefix", "_keys", "_nth", "_starts",
     )  # fmt: skip
 
     def __init__(self, req: Request) -> None:
@@ -312,8 +312,15 @@ class ChatStreamDecoder:
         self._raw_finish: str | None = None
         self._usage = Usage()
         self._ended = False
+        # Original bytes: the text every chunk of the stream starts with up to its choices, and
+        # how many keys a chunk has, when a chunk built on the stream's head would be the same
+        # (None when it would not: then no frame is written as it came).
+        self._prefix: str | None = None
+        self._keys = 0
+        self._nth: dict[int, int] = {}  # wire index -> the call's place among calls, as encoded
+        self._starts = 0
 
-    def feed(self, event: str | None, data: Any) -> list[StreamEvent]:
+    def feed(self, event: str | None, data: Any, original: str | None = None) -> list[StreamEvent]:
         if self._ended:
             return []
         if data == DONE:
@@ -326,7 +333,7 @@ class ChatStreamDecoder:
         if not self._started:
             self._started = True
             self._id = str(data.get("id") or "")
-            out.append(StreamStart(self._id, str(data.get("model") or "")))
+            out.append(StreamStart(self._id, str(data.get("model") or ""), head=self._head(data, original)))
         choices = data.get("choices") or []
         for choice in choices if isinstance(choices, list) else []:
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
@@ -334,6 +341,22 @@ class ChatStreamDecoder:
             delta = choice.get("delta")
             if isinstance(delta, dict):
                 self._delta(delta, out)
+                # Written as it came only if encoding it again gives the same chunk: the
+                # stream's head, one choice holding nothing but a delta of one key, as the
+                # encoder writes it. Its text shows the keys' order (cheapest tests first).
+                if (
+                    len(data) == self._keys
+                    and original is not None
+                    and self._prefix is not None
+                    and original.startswith(self._prefix)
+                    and original.endswith(_TAIL)
+                    and len(choices) == 1
+                    and len(choice) == 4
+                    and len(delta) == 1
+                    and out
+                    and len(out) == 1 + (type(out[0]) is PartStart)
+                ):
+                    self._as_encoded(delta, out[-1], original)
             if (raw := choice.get("finish_reason")) is not None:
                 self._close(out)
                 self._raw_finish = str(raw)
@@ -344,6 +367,52 @@ class ChatStreamDecoder:
             if self._raw_finish is not None:
                 out.append(UsageUpdate(self._usage))
         return out
+
+    def _head(self, data: dict[str, Any], original: str | None) -> dict[str, Any] | None:
+        """The first chunk's stream-wide fields, when they are the ones an encoder repeats
+        (``_HEAD``, before ``choices``, with what ``ChatStreamEncoder`` would write there);
+        its text up to the choices becomes the prefix every chunk written as it came shares."""
+        keys = list(data)
+        if "choices" not in keys:
+            return None
+        cut = keys.index("choices")
+        head = {k: data[k] for k in keys[:cut]}
+        if not (
+            set(head) <= _HEAD
+            and _REQUIRED <= set(head)
+            and head["object"] == "chat.completion.chunk"
+            and isinstance(head["id"], str)
+            and head["id"] == chat_id(head["id"])
+            and isinstance(head["model"], str)
+            and head["model"]
+            and type(head["created"]) is int
+        ):
+            return None
+        end = original.find('"choices":[') if original is not None else -1
+        if original is not None and end > 0 and original[end - 1] == ",":  # a key, not a value
+            self._prefix = original[:end] + _CHOICES
+            self._keys = len(head) + 1
+        return head
+
+    def _as_encoded(self, delta: dict[str, Any], ev: StreamEvent, original: str) -> None:
+        """``ev`` carries ``original`` when its chunk's one-key delta is the one the encoder
+        writes for it (a tool call's numbered as the encoder numbers it)."""
+        match ev:
+            case TextDelta() if type(delta.get("content")) is str:
+                ev.original = original
+            case ThinkingDelta() if type(delta.get("reasoning_content")) is str:
+                ev.original = original
+            case ArgumentsDelta():
+                calls = delta.get("tool_calls")
+                call = calls[0] if isinstance(calls, list) and len(calls) == 1 else None
+                fn = call.get("function") if isinstance(call, dict) else None
+                if (
+                    isinstance(fn, dict)
+                    and list(call) == ["index", "function"]  # type: ignore[arg-type]
+                    and list(fn) == ["arguments"]
+                    and self._nth.get(call["index"]) == call["index"]  # type: ignore[index]
+                ):
+                    ev.original = original
 
     def close(self) -> list[StreamEvent]:
         if self._ended:
@@ -417,6 +486,8 @@ class ChatStreamDecoder:
             out.append(PartEnd(replaced))  # the same wire index, a new id: that call is done
         self._index += 1
         self._open_calls[wire] = self._index
+        self._nth[wire] = self._starts  # as the encoder numbers calls: in the order they start
+        self._starts += 1
         cid = call_id if isinstance(call_id, str) and call_id else synthesize(self._id or "chat", self._index)
         self._calls[wire] = cid
         out.append(PartStart(self._index, ToolCallPart(cid, self._names.get(name, name), "")))
@@ -440,6 +511,13 @@ def stream_decoder(req: Request) -> ChatStreamDecoder:
 
 
 _NO_FINISH: Final = b',"logprobs":null,"finish_reason":null}]}\n\n'
+# The stream-wide chunk fields a same-format encoder repeats from the upstream.
+_HEAD: Final = frozenset(("id", "object", "created", "model", "system_fingerprint", "service_tier"))
+_REQUIRED: Final = frozenset(("id", "object", "created", "model"))
+# A chunk written as it came starts with the stream's head then this, and ends with _TAIL:
+# the encoder's own spacing, which OpenAI's and compatible servers' compact JSON shares.
+_CHOICES: Final = '"choices":[{"index":0,"delta":{'
+_TAIL: Final = '},"logprobs":null,"finish_reason":null}]}'
 
 
 class ChatStreamEncoder:
@@ -450,12 +528,17 @@ class ChatStreamEncoder:
     parse them. Two text parts are joined by a blank line, as in whole answers.
     """
 
-    __slots__ = ("_model", "_id", "_created", "_calls", "_argless", "_usage", "_texted", "_gap", "_head")
+    __slots__ = (
+        "verbatim", "_model", "_id", "_created", "_calls", "_argless", "_usage", "_texted", "_gap",
+        "_head", "_base",
+    )  # fmt: skip
 
     def __init__(self, req: Request) -> None:
+        self.verbatim = False
         self._model = req.model
         self._id = ""
         self._created = int(time.time())
+        self._base: dict[str, Any] | None = None  # the upstream's stream-wide fields, when repeated
         self._head = self._chunk_head()
         self._calls: dict[int, int] = {}  # IR index -> wire tool-call index
         self._argless: set[int] = set()
@@ -467,6 +550,9 @@ class ChatStreamEncoder:
         match ev:
             case StreamStart():
                 self._id, self._model = chat_id(ev.id), ev.model or self._model
+                # A Chat upstream's own created, system_fingerprint, ...: a client of its format
+                # gets them as it sent them, and a chunk written as it came agrees with the rest.
+                self._base = ev.head
                 self._head = self._chunk_head()
                 if ev.usage is not None:
                     self._usage = self._usage.merge(ev.usage)
@@ -481,13 +567,21 @@ class ChatStreamEncoder:
                 self._gap = self._texted
                 return b""
             case TextDelta() if ev.text:
-                text = "\n\n" + ev.text if self._gap else ev.text
-                self._texted, self._gap = True, False
-                return self._chunk({"content": text})
+                if self._gap:
+                    self._texted, self._gap = True, False
+                    return self._chunk({"content": "\n\n" + ev.text})
+                self._texted = True
+                if ev.original is not None and self.verbatim:
+                    return b"data: " + ev.original.encode() + b"\n\n"
+                return self._chunk({"content": ev.text})
             case ThinkingDelta() if ev.text:
+                if ev.original is not None and self.verbatim:
+                    return b"data: " + ev.original.encode() + b"\n\n"
                 return self._chunk({"reasoning_content": ev.text})
             case ArgumentsDelta() if ev.fragment:
                 self._argless.discard(ev.index)
+                if ev.original is not None and self.verbatim:
+                    return b"data: " + ev.original.encode() + b"\n\n"
                 return self._arguments(ev.index, ev.fragment)
             case PartEnd() if ev.index in self._argless:
                 self._argless.discard(ev.index)
@@ -498,7 +592,7 @@ class ChatStreamEncoder:
             case StreamEnd():
                 self._usage = self._usage.merge(ev.usage)
                 finish = self._chunk({}, wire_finish(ev.finish, ev.raw_finish))
-                usage = {**self._base(), "choices": [], "usage": encode_usage(self._usage)}
+                usage = {**self._fields(), "choices": [], "usage": encode_usage(self._usage)}
                 return finish + frame(usage) + b"data: [DONE]\n\n"
             case PartStart() | TextDelta() | ThinkingDelta() | ArgumentsDelta():
                 # Empty deltas, reasoning that arrives whole (redacted), and a search the
@@ -514,7 +608,9 @@ class ChatStreamEncoder:
         call = {"index": self._calls[index], "function": {"arguments": fragment}}
         return self._chunk({"tool_calls": [call]})
 
-    def _base(self) -> dict[str, Any]:
+    def _fields(self) -> dict[str, Any]:
+        if self._base is not None:
+            return self._base
         return {
             "id": self._id,
             "object": "chat.completion.chunk",
@@ -524,10 +620,10 @@ class ChatStreamEncoder:
 
     def _chunk_head(self) -> bytes:
         """Every chunk's bytes up to its delta: the same for the whole stream."""
-        return b"data: " + orjson.dumps(self._base())[:-1] + b',"choices":[{"index":0,"delta":'
+        return b"data: " + orjson.dumps(self._fields())[:-1] + b',"choices":[{"index":0,"delta":'
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        """``{**self._base(), "choices": [{"index": 0, "delta": delta, "logprobs": None,
+        """``{**self._fields(), "choices": [{"index": 0, "delta": delta, "logprobs": None,
         "finish_reason": finish}]}`` as a frame, the same bytes, with only the delta encoded."""
         if finish is None:
             return self._head + orjson.dumps(delta) + _NO_FINISH

@@ -185,6 +185,9 @@ class ResponsesStreamEncoder:
     """IR events -> the Responses event sequence the ``openai`` SDK's stream helpers follow."""
 
     def __init__(self, req: Request) -> None:
+        # Its events number themselves (``sequence_number``) and name detour's own items: a
+        # frame never comes back unchanged, so originals are never written.
+        self.verbatim = False
         self._req = req
         self._namespaces = tool_namespaces(req)
         self._seq = 0
@@ -402,7 +405,7 @@ class ResponsesStreamDecoder:
         self._started = False
         self._ended = False
 
-    def feed(self, event: str | None, data: Any) -> list[StreamEvent]:
+    def feed(self, event: str | None, data: Any, original: str | None = None) -> list[StreamEvent]:
         if self._ended:
             return []
         if not isinstance(data, dict):

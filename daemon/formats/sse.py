@@ -41,7 +41,8 @@ class SSEParser:
             if line.startswith("data: "):  # nearly every line: the fast path
                 self._data.append(line[6:].removesuffix("\r"))
             elif (not line or line == "\r") and self._data:  # the blank line after them
-                frames.append(Frame(self._event, "\n".join(self._data)))
+                data = self._data[0] if len(self._data) == 1 else "\n".join(self._data)
+                frames.append(Frame(self._event, data))
                 self._event, self._data, self._raw = None, [], []
             else:
                 self._line(line.removesuffix("\r"), frames)

@@ -10,12 +10,20 @@ calls with their fragments interleaved, and its decoder relays them as they come
 each delta naming its part. An encoder whose wire has one block at a time (the
 Anthropic and Gemini streams) puts events through ``OnePartAtATime`` first. A
 failure in the stream is raised as ``ApiError``, never sent as an event.
+
+Original bytes: a content delta decoded from a frame that a client of the provider's own
+format would get back unchanged carries that frame's data as it came (``original``), and
+the encoder of that format writes it as it is instead of encoding the event again
+(``ORIGINAL_BYTES`` switches this off, for the test that the two agree). Whatever changes an
+event after decoding, or puts it in another stream, makes a new one, or passes it through
+:func:`fresh`, so no stale original goes out.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from daemon.ir.conversation import (
     AssistantPart,
@@ -27,13 +35,21 @@ from daemon.ir.conversation import (
 )
 from daemon.ir.response import FinishReason, Response, Usage
 
+# Whether encoders write a qualifying frame's original bytes (tests turn it off to compare).
+ORIGINAL_BYTES = True
+
 
 @dataclass(slots=True)
 class StreamStart:
+    """``head``: the upstream's stream-wide wire fields in its order (OpenAI Chat's ``id``,
+    ``created``, ``system_fingerprint``, ...), which an encoder of the same format repeats on
+    every chunk, as the upstream did, instead of its own."""
+
     id: str
     model: str
     usage: Usage | None = None
     kind: Literal["start"] = "start"
+    head: dict[str, Any] | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)
@@ -52,6 +68,8 @@ class TextDelta:
     index: int
     text: str
     kind: Literal["text_delta"] = "text_delta"
+    # The frame's data, when it may be written as it came (not part of what the event means).
+    original: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(slots=True)
@@ -59,6 +77,8 @@ class ThinkingDelta:
     index: int
     text: str
     kind: Literal["thinking_delta"] = "thinking_delta"
+    # The frame's data, when it may be written as it came (not part of what the event means).
+    original: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(slots=True)
@@ -66,6 +86,8 @@ class ArgumentsDelta:
     index: int
     fragment: str
     kind: Literal["arguments_delta"] = "arguments_delta"
+    # The frame's data, when it may be written as it came (not part of what the event means).
+    original: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(slots=True)
@@ -113,8 +135,13 @@ StreamEvent = (
 )
 
 
+_ORIGINALS = (TextDelta, ThinkingDelta, ArgumentsDelta)
+
+
 def fresh(ev: StreamEvent) -> StreamEvent:
-    """The event with no original bytes of the frame it was decoded from (none are kept yet)."""
+    """``ev`` without original bytes, so it is encoded anew (itself when it has none)."""
+    if isinstance(ev, _ORIGINALS) and ev.original is not None:
+        return dataclasses.replace(ev, original=None)
     return ev
 
 

@@ -21,7 +21,7 @@ from daemon.formats.anthropic import API_VERSION
 from daemon.formats.base import StreamDecoder, WireFormat
 from daemon.formats.registry import FORMATS
 from daemon.formats.sse import Frame, SSEParser
-from daemon.ir import ApiError, Request, StreamEvent, is_content
+from daemon.ir import ApiError, PartStart, Request, SignatureDelta, StreamEvent, is_content
 from daemon.ir import errors as causes
 from daemon.keys import Secret
 from daemon.providers import count, reasoning
@@ -29,6 +29,7 @@ from daemon.providers.base import Provider
 from daemon.redaction import Redactor
 
 _ERROR_BODY = 64 * 1024
+_PROVENANCE = (PartStart, SignatureDelta)
 _SHOWN = 500  # of a plain-text error body, in the message
 _KEY_ROOM = 1024  # longer than any key
 
@@ -90,6 +91,9 @@ class HttpProvider(Provider):
         # it, the idle limit, timed here between chunks.
         timeout = aiohttp.ClientTimeout(sock_connect=self.config.timeout_connect_s, sock_read=None)
         decoder = self.format.stream_decoder(req)
+        # A frame's original bytes matter only to a client of this provider's own format; for
+        # any other, the decoder is spared telling which frames would come back unchanged.
+        originals = req.source_format == self.format.name
         parser = SSEParser()
         try:
             async with asyncio.timeout(self.config.timeout_first_byte_s):
@@ -119,12 +123,12 @@ class HttpProvider(Provider):
                     if chunk is None:
                         break
                     for fr in parser.feed(chunk):
-                        for ev in self._decode(decoder, fr):
+                        for ev in self._decode(decoder, fr, originals):
                             if silence.limit is None and is_content(ev):
                                 silence.arm(self.config.timeout_idle_s)
                             yield ev
                 for fr in parser.close():
-                    for ev in self._decode(decoder, fr):
+                    for ev in self._decode(decoder, fr, originals):
                         yield ev
             except aiohttp.ClientError as e:
                 raise self._transport_error(e, streaming=True) from None
@@ -156,16 +160,21 @@ class HttpProvider(Provider):
         except (TimeoutError, aiohttp.ClientError):
             return None
 
-    def _decode(self, decoder: StreamDecoder, fr: Frame) -> list[StreamEvent]:
+    def _decode(self, decoder: StreamDecoder, fr: Frame, originals: bool) -> list[StreamEvent]:
         try:
-            events = decoder.feed(fr.event, self._frame_json(fr))
+            # Its data as it came, for a frame the client may get as it is (one line of it).
+            original = fr.data if originals and "\n" not in fr.data else None
+            events = decoder.feed(fr.event, self._frame_json(fr), original)
         except ApiError as err:
             raise self._tag(err, causes.IN_BAND) from None
         except orjson.JSONEncodeError:  # nested deeper than orjson writes back (tool arguments)
             raise ApiError(
                 502, "server_error", f"{self.id} sent a frame nested too deep", cause=causes.MALFORMED
             ) from None
-        return [reasoning.from_provider_event(ev, self.id) for ev in events]
+        for i, ev in enumerate(events):
+            if type(ev) in _PROVENANCE:  # what may carry a signature: marked as this provider's
+                events[i] = reasoning.from_provider_event(ev, self.id)
+        return events
 
     def _tag(self, err: ApiError, cause: str) -> ApiError:
         if err.cause is None:

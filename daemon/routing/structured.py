@@ -55,6 +55,7 @@ from daemon.ir import (
     Usage,
     invalid,
 )
+from daemon.ir.stream import fresh
 from daemon.routing.failures import INVALID_JSON
 from daemon.routing.schema_check import Check, compile_check
 
@@ -202,7 +203,8 @@ async def _guarded(rf: ResponseFormat, events: AsyncIterator[StreamEvent]) -> As
     try:
         async for ev in events:
             for out in answer.feed(ev):
-                yield out
+                # What it passes on may be renumbered or cut: every frame is encoded anew.
+                yield fresh(out)
     finally:
         aclose = getattr(events, "aclose", None)
         if aclose is not None:

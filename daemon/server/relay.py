@@ -24,6 +24,7 @@ from aiohttp import web
 from daemon.config import Target
 from daemon.formats.base import WireFormat
 from daemon.ir import ApiError, Request, StreamAssembler, invalid
+from daemon.ir import stream as stream_ir
 from daemon.providers import Provider, reasoning
 from daemon.routing.chain import Chain, Lease, Meter, Walk
 from daemon.routing.routes import Resolved, Routes
@@ -194,6 +195,9 @@ async def _stream(
                 return out
             encoder = fmt.stream_encoder(req)
             ours = fmt.name
+            # Frames of the client's own format may go as they came; a continuation's never do
+            # (the stitch passes them through ``fresh``).
+            encoder.verbatim = ours == lease.provider.format_name and stream_ir.ORIGINAL_BYTES
             pending: list[bytes] = []  # encoded, not written yet: frames ready together
 
             async def flush() -> None:

@@ -54,6 +54,7 @@ class _StatefulEncoder:
     def __init__(self, inner: StreamEncoder, owner: _Stateful) -> None:
         self.inner, self.owner = inner, owner
         self.assembler = StreamAssembler()
+        self.verbatim = False  # the inner encoder writes no originals
 
     def feed(self, ev: StreamEvent) -> bytes:
         if isinstance(ev, StreamStart):

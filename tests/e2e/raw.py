@@ -103,7 +103,9 @@ def answer_text(fmt: str, data: dict[str, Any]) -> str:
     return "".join(p.get("text", "") for p in parts if not p.get("thought"))
 
 
-def _read_stream(fmt: str, raw: str, out: Outcome) -> None:
+def sse_frames(raw: str) -> list[tuple[str | None, str]]:
+    """Each SSE frame's event name and data, as a client reads them."""
+    frames: list[tuple[str | None, str]] = []
     for block in re.split(r"\r?\n\r?\n", raw):
         if not block.strip():
             continue
@@ -113,7 +115,12 @@ def _read_stream(fmt: str, raw: str, out: Outcome) -> None:
                 event = line[6:].strip()
             elif line.startswith("data:"):
                 data.append(line[5:].lstrip())
-        out.frames.append((event, "\n".join(data)))
+        frames.append((event, "\n".join(data)))
+    return frames
+
+
+def _read_stream(fmt: str, raw: str, out: Outcome) -> None:
+    out.frames += sse_frames(raw)
     for event, data in out.frames:
         if fmt == "openai" and data == "[DONE]":
             out.finished = not out.errors
