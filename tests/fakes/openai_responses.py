@@ -17,7 +17,7 @@ from aiohttp import web
 
 from tests.fakes import openai_count as counting
 from tests.fakes.base import Answer, FakeUpstream, Fault, Mismatch, instructed, shaped, split_text
-from tests.fakes.openai_chat import TOOL_NAME, Invalid, error_body, status_error
+from tests.fakes.openai_chat_rules import TOOL_NAME, Invalid, error_body, status_error
 
 TOP_LEVEL = {
     "model", "input", "instructions", "tools", "tool_choice", "parallel_tool_calls", "max_output_tokens",
