@@ -23,6 +23,7 @@ from pathlib import Path
 from daemon import private
 from daemon.ir import Usage
 from daemon.migrations import Migration, migrate
+from daemon.rows import insert_rows
 
 # Ordered and append-only: a migration once released is never edited.
 MIGRATIONS: list[Migration] = [
@@ -120,11 +121,11 @@ MIGRATIONS: list[Migration] = [
 
 # What a row costs now: settled rows their cost, open reservations their worst case.
 _COST = "COALESCE(usd, reserved_usd)"
+# OR IGNORE: replaying the journal after a crash may meet rows already written.
 _INSERT = (
     "INSERT OR IGNORE INTO attempts (id, ts, session, route, provider, model, state, reserved_usd, usd,"
-    " source, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens) VALUES "
+    " source, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens) VALUES"
 )
-_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 @dataclass(slots=True, frozen=True)
@@ -168,8 +169,6 @@ class Ledger:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=5000")
         migrate(self.db, MIGRATIONS, clock)
-        # Rows a statement can take: SQLite's limit on parameters, 15 a row (at most 500 rows).
-        self._per_insert = max(1, min(500, self.db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 15))
 
     def close(self) -> None:
         self.db.close()
@@ -199,12 +198,7 @@ class Ledger:
         updates = [(*_outcome(s), s.id) for s in settled.values() if not (fresh and s.id in inserted)]
         self.db.execute("BEGIN")
         try:
-            # One statement for many rows: executemany steps (and lets go of the GIL) once a row.
-            for i in range(0, len(rows), self._per_insert):
-                chunk = rows[i : i + self._per_insert]
-                values = ", ".join([_ROW] * len(chunk))
-                # OR IGNORE: replaying the journal after a crash may meet rows already written.
-                self.db.execute(_INSERT + values, [v for row in chunk for v in row])
+            insert_rows(self.db, _INSERT, 15, rows)
             self.db.executemany(
                 "UPDATE attempts SET usd = ?, source = ?, input_tokens = ?, output_tokens = ?,"
                 " cache_read_tokens = ?, cache_write_tokens = ?, reasoning_tokens = ?, state = 'settled'"
